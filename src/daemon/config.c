@@ -1,0 +1,417 @@
+/*
+ * config — the settings table and its three readers: defaults, the YAML file
+ * (libyaml's document API, so every node carries its line and column), and
+ * command-line flags. See config.h.
+ *
+ * File layout:
+ *   server:  { host, port, max_connections, max_body_bytes, idle_timeout_ms, request_timeout_ms }
+ *   storage: { data, fsync, fsync_interval_ms, segment_mb, compact_mb }
+ *   aws:     { account, region }
+ *   log:     { level }
+ *   queues:
+ *     - name: orders
+ *       attributes: { VisibilityTimeout: 30, ... }     # AWS attribute names
+ *       redrive: { dead_letter_queue: orders-dlq, max_receive_count: 3 }
+ *       tags: { team: payments }
+ */
+#include "daemon/config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "util/alloc.h"
+#include "util/text.h"
+
+typedef enum { OPT_STR, OPT_INT, OPT_FSYNC, OPT_LOGLEVEL } opt_type_t;
+
+typedef struct opt_def {
+    const char *key;  /* section.name in the file */
+    const char *flag; /* --flag on the command line, or NULL */
+    opt_type_t type;
+    long min, max;
+    const char *def;
+    size_t off;
+    const char *help;
+} opt_def_t;
+
+#define OFF(f) offsetof(config_t, f)
+
+static const opt_def_t opts[] = {
+    {"server.host", "--host", OPT_STR, 0, 0, "127.0.0.1", OFF(host), "address to listen on"},
+    {"server.port", "--port", OPT_INT, 1, 65535, "4566", OFF(port), "TCP port for every API"},
+    {"server.max_connections", "--max-connections", OPT_INT, 1, 1000000, "16384", OFF(max_connections),
+     "open connections beyond this get 503"},
+    {"server.max_body_bytes", NULL, OPT_INT, 65536, 268435456, "16777216", OFF(max_body_bytes),
+     "largest request body (413 beyond)"},
+    {"server.idle_timeout_ms", NULL, OPT_INT, 100, 3600000, "60000", OFF(idle_timeout_ms),
+     "close keep-alive connections idle this long"},
+    {"server.request_timeout_ms", NULL, OPT_INT, 100, 3600000, "60000", OFF(request_timeout_ms),
+     "a request must arrive completely within this time (408)"},
+    {"storage.data", "--data", OPT_STR, 0, 0, "sluice-data", OFF(data_dir), "data directory"},
+    {"storage.fsync", "--fsync", OPT_FSYNC, 0, 0, "always", OFF(fsync),
+     "always | interval | off: when a mutation counts as durable"},
+    {"storage.fsync_interval_ms", NULL, OPT_INT, 1, 60000, "1000", OFF(fsync_interval_ms),
+     "fsync period for --fsync interval"},
+    {"storage.segment_mb", NULL, OPT_INT, 1, 4096, "64", OFF(segment_mb), "log segment size"},
+    {"storage.compact_mb", NULL, OPT_INT, 1, 65536, "256", OFF(compact_mb),
+     "write a snapshot once this much log has grown since the last"},
+    {"aws.account", "--account", OPT_STR, 0, 0, "000000000000", OFF(account), "account id in ARNs and queue URLs"},
+    {"aws.region", "--region", OPT_STR, 0, 0, "us-east-1", OFF(region), "region in ARNs"},
+    {"log.level", "--log-level", OPT_LOGLEVEL, 0, 0, "info", OFF(log_level), "debug | info | warn | error"},
+};
+#define NOPTS (sizeof opts / sizeof opts[0])
+
+/* ---- values -------------------------------------------------------------------- */
+
+static int opt_check_text(const opt_def_t *d, const char *v, char *why, size_t n)
+{
+    if (strcmp(d->key, "aws.account") == 0) {
+        size_t len = strlen(v);
+        int ok = len == 12;
+        for (size_t i = 0; ok && i < len; i++)
+            ok = v[i] >= '0' && v[i] <= '9';
+        if (!ok)
+            return snprintf(why, n, "%s: \"%s\" is not a 12-digit account id", d->key, v), -1;
+    }
+    if (!*v)
+        return snprintf(why, n, "%s: must not be empty", d->key), -1;
+    return 0;
+}
+
+static int opt_set(config_t *c, const opt_def_t *d, const char *v, char *why, size_t n)
+{
+    void *slot = (char *)c + d->off;
+    int64_t iv;
+    switch (d->type) {
+    case OPT_STR:
+        if (opt_check_text(d, v, why, n) != 0)
+            return -1;
+        free(*(char **)slot);
+        *(char **)slot = xstrdup(v);
+        return 0;
+    case OPT_INT:
+        if (text_parse_i64(v, &iv) != 0)
+            return snprintf(why, n, "%s: \"%s\" is not an integer", d->key, v), -1;
+        if (iv < d->min || iv > d->max)
+            return snprintf(why, n, "%s: %s is out of range (%ld..%ld)", d->key, v, d->min, d->max), -1;
+        *(long *)slot = (long)iv;
+        return 0;
+    case OPT_FSYNC:
+        if (fsync_policy_parse(v, (fsync_policy_t *)slot) != 0)
+            return snprintf(why, n, "%s: \"%s\" is not one of always, interval, off", d->key, v), -1;
+        return 0;
+    case OPT_LOGLEVEL:
+        if (log_level_parse(v, (log_level_t *)slot) != 0)
+            return snprintf(why, n, "%s: \"%s\" is not one of debug, info, warn, error", d->key, v), -1;
+        return 0;
+    }
+    return -1;
+}
+
+void config_defaults(config_t *c)
+{
+    char why[256];
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < NOPTS; i++)
+        if (opt_set(c, &opts[i], opts[i].def, why, sizeof why) != 0)
+            util_fatal(why); /* a default that fails its own rule is a bug */
+}
+
+static void queue_free(config_queue_t *q)
+{
+    free(q->name);
+    free(q->dlq);
+    kvv_free(&q->attrs);
+    kvv_free(&q->tags);
+}
+
+void config_free(config_t *c)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (opts[i].type == OPT_STR)
+            free(*(char **)((char *)c + opts[i].off));
+    for (size_t i = 0; i < c->nqueues; i++)
+        queue_free(&c->queues[i]);
+    free(c->queues);
+    free(c->config_path);
+    memset(c, 0, sizeof *c);
+}
+
+/* ---- YAML -------------------------------------------------------------------------- */
+
+typedef struct yctx {
+    yaml_document_t *doc;
+    const char *file;
+    char *why;
+    size_t why_len;
+} yctx_t;
+
+static int yfail(yctx_t *y, const yaml_node_t *node, const char *fmt, const char *a, const char *b)
+{
+    char msg[384];
+    snprintf(msg, sizeof msg, fmt, a, b ? b : "");
+    snprintf(y->why, y->why_len, "%s:%zu:%zu: %s", y->file, node->start_mark.line + 1, node->start_mark.column + 1,
+             msg);
+    return -1;
+}
+
+static const char *yscalar(const yaml_node_t *n)
+{
+    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static int yexpect(yctx_t *y, const yaml_node_t *n, yaml_node_type_t t, const char *what)
+{
+    static const char *const names[] = {"nothing", "a scalar", "a list", "a mapping"};
+    if (n->type != t)
+        return yfail(y, n, "%s must be %s", what, names[t]);
+    return 0;
+}
+
+static const opt_def_t *opt_find_key(const char *key)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (strcmp(opts[i].key, key) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+static int load_section(yctx_t *y, config_t *c, const char *section, yaml_node_t *map)
+{
+    if (yexpect(y, map, YAML_MAPPING_NODE, section) != 0)
+        return -1;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(y->doc, p->key), *v = yaml_document_get_node(y->doc, p->value);
+        char key[128], why[256];
+        snprintf(key, sizeof key, "%s.%s", section, yscalar(k) ? yscalar(k) : "?");
+        const opt_def_t *d = opt_find_key(key);
+        if (!d)
+            return yfail(y, k, "unknown setting %s", key, NULL);
+        if (!yscalar(v))
+            return yfail(y, v, "%s must be a scalar", key, NULL);
+        if (opt_set(c, d, yscalar(v), why, sizeof why) != 0)
+            return yfail(y, v, "%s", why, NULL);
+    }
+    return 0;
+}
+
+static int load_string_map(yctx_t *y, yaml_node_t *map, const char *what, kvv_t *out)
+{
+    if (yexpect(y, map, YAML_MAPPING_NODE, what) != 0)
+        return -1;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(y->doc, p->key), *v = yaml_document_get_node(y->doc, p->value);
+        if (!yscalar(k) || !yscalar(v))
+            return yfail(y, v, "%s: keys and values must be scalars", what, NULL);
+        kvv_add(out, yscalar(k), yscalar(v));
+    }
+    return 0;
+}
+
+static int load_redrive(yctx_t *y, yaml_node_t *map, config_queue_t *q)
+{
+    if (yexpect(y, map, YAML_MAPPING_NODE, "redrive") != 0)
+        return -1;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(y->doc, p->key), *v = yaml_document_get_node(y->doc, p->value);
+        const char *ks = yscalar(k), *vs = yscalar(v);
+        int64_t n;
+        if (ks && vs && strcmp(ks, "dead_letter_queue") == 0)
+            free(q->dlq), q->dlq = xstrdup(vs);
+        else if (ks && vs && strcmp(ks, "max_receive_count") == 0 && text_parse_i64(vs, &n) == 0 && n >= 1 &&
+                 n <= 1000)
+            q->max_receive = (long)n;
+        else if (ks && strcmp(ks, "max_receive_count") == 0)
+            return yfail(y, v, "redrive.max_receive_count must be an integer from 1 to 1000", NULL, NULL);
+        else
+            return yfail(y, k, "unknown redrive setting %s (dead_letter_queue, max_receive_count)", ks ? ks : "?",
+                         NULL);
+    }
+    if (!q->dlq)
+        return yfail(y, map, "redrive needs dead_letter_queue", NULL, NULL);
+    if (!q->max_receive)
+        q->max_receive = 3;
+    return 0;
+}
+
+static int load_queue(yctx_t *y, yaml_node_t *map, config_queue_t *q)
+{
+    if (yexpect(y, map, YAML_MAPPING_NODE, "a queue") != 0)
+        return -1;
+    q->line = (int)map->start_mark.line + 1;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(y->doc, p->key), *v = yaml_document_get_node(y->doc, p->value);
+        const char *ks = yscalar(k);
+        int rc = 0;
+        if (ks && strcmp(ks, "name") == 0 && yscalar(v))
+            free(q->name), q->name = xstrdup(yscalar(v));
+        else if (ks && strcmp(ks, "attributes") == 0)
+            rc = load_string_map(y, v, "attributes", &q->attrs);
+        else if (ks && strcmp(ks, "tags") == 0)
+            rc = load_string_map(y, v, "tags", &q->tags);
+        else if (ks && strcmp(ks, "redrive") == 0)
+            rc = load_redrive(y, v, q);
+        else
+            rc = yfail(y, k, "unknown queue setting %s (name, attributes, redrive, tags)", ks ? ks : "?", NULL);
+        if (rc != 0)
+            return -1;
+    }
+    if (!q->name)
+        return yfail(y, map, "a queue needs a name", NULL, NULL);
+    return 0;
+}
+
+static int load_queues(yctx_t *y, config_t *c, yaml_node_t *seq)
+{
+    if (yexpect(y, seq, YAML_SEQUENCE_NODE, "queues") != 0)
+        return -1;
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+        c->queues = xrealloc(c->queues, (c->nqueues + 1) * sizeof *c->queues);
+        config_queue_t *q = &c->queues[c->nqueues++];
+        memset(q, 0, sizeof *q);
+        if (load_queue(y, yaml_document_get_node(y->doc, *it), q) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int load_root(yctx_t *y, config_t *c, yaml_node_t *root)
+{
+    if (!root)
+        return 0; /* an empty file is a valid, empty configuration */
+    if (yexpect(y, root, YAML_MAPPING_NODE, "the configuration") != 0)
+        return -1;
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(y->doc, p->key), *v = yaml_document_get_node(y->doc, p->value);
+        const char *ks = yscalar(k);
+        int rc;
+        if (ks && strcmp(ks, "queues") == 0)
+            rc = load_queues(y, c, v);
+        else if (ks && (!strcmp(ks, "server") || !strcmp(ks, "storage") || !strcmp(ks, "aws") || !strcmp(ks, "log")))
+            rc = load_section(y, c, ks, v);
+        else
+            rc = yfail(y, k, "unknown section %s (server, storage, aws, log, queues)", ks ? ks : "?", NULL);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int config_load_file(config_t *c, const char *path, char *why, size_t why_len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(why, why_len, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    int rc = -1;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, f);
+    if (!yaml_parser_load(&parser, &doc)) {
+        snprintf(why, why_len, "%s:%zu:%zu: %s", path, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+                 parser.problem ? parser.problem : "malformed YAML");
+    } else {
+        yctx_t y = {&doc, path, why, why_len};
+        rc = load_root(&y, c, yaml_document_get_root_node(&doc));
+        yaml_document_delete(&doc);
+    }
+    yaml_parser_delete(&parser);
+    fclose(f);
+    free(c->config_path);
+    c->config_path = xstrdup(path);
+    return rc;
+}
+
+/* ---- flags ------------------------------------------------------------------------------- */
+
+static const opt_def_t *opt_find_flag(const char *flag)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (opts[i].flag && strcmp(opts[i].flag, flag) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+/* "--name value" or "--name=value". */
+static int flag_value(int argc, char **argv, int *i, char *name, size_t n, const char **value)
+{
+    const char *arg = argv[*i], *eq = strchr(arg, '=');
+    if (eq) {
+        snprintf(name, n, "%.*s", (int)(eq - arg), arg);
+        *value = eq + 1;
+        return 0;
+    }
+    snprintf(name, n, "%s", arg);
+    if (*i + 1 >= argc)
+        return -1;
+    *value = argv[++*i];
+    return 0;
+}
+
+int config_parse_args(config_t *c, int argc, char **argv, char *why, size_t why_len)
+{
+    /* the file first, so that flags override it wherever they appear */
+    for (int i = 0; i < argc; i++) {
+        char name[64];
+        const char *v;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+        if (strncmp(argv[i], "--config", 8) == 0 && flag_value(argc, argv, &i, name, sizeof name, &v) == 0 &&
+            strcmp(name, "--config") == 0 && config_load_file(c, v, why, why_len) != 0)
+            return -1;
+    }
+    for (int i = 0; i < argc; i++) {
+        char name[64];
+        const char *v;
+        if (flag_value(argc, argv, &i, name, sizeof name, &v) != 0)
+            return snprintf(why, why_len, "%s needs a value", argv[i]), -1;
+        if (strcmp(name, "--config") == 0)
+            continue;
+        const opt_def_t *d = opt_find_flag(name);
+        if (!d)
+            return snprintf(why, why_len, "unknown option %s (see sluice serve --help)", name), -1;
+        if (opt_set(c, d, v, why, why_len) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int config_validate(const config_t *c, char *why, size_t why_len)
+{
+    for (size_t i = 0; i < c->nqueues; i++) {
+        const config_queue_t *q = &c->queues[i];
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(c->queues[j].name, q->name) == 0)
+                return snprintf(why, why_len, "%s:%d: queue %s is declared twice", c->config_path, q->line, q->name),
+                       -1;
+        if (!q->dlq)
+            continue;
+        size_t j;
+        for (j = 0; j < c->nqueues && strcmp(c->queues[j].name, q->dlq) != 0; j++)
+            ;
+        if (j == c->nqueues)
+            return snprintf(why, why_len, "%s:%d: queue %s: dead_letter_queue %s is not declared", c->config_path,
+                            q->line, q->name, q->dlq),
+                   -1;
+    }
+    return 0;
+}
+
+void config_print_help(const char *prog)
+{
+    printf("usage: %s serve [--config FILE] [options]\n\n"
+           "Runs the Sluice daemon. Options (also settable in the config file):\n",
+           prog);
+    printf("  %-20s %s\n", "--config FILE", "YAML configuration (see docs/CONFIG.md)");
+    for (size_t i = 0; i < NOPTS; i++) {
+        if (opts[i].flag)
+            printf("  %-20s %s (default %s; file key %s)\n", opts[i].flag, opts[i].help, opts[i].def, opts[i].key);
+    }
+    printf("\nOther commands:\n  %s version    print the version\n  %s help       this text\n", prog, prog);
+}

@@ -1,0 +1,59 @@
+/*
+ * config — Sluice's settings, one table (name, type, bounds, default, flag,
+ * help) that drives the YAML file, the command-line flags, validation and
+ * `--help` alike. Precedence: built-in default < config file < flag.
+ *
+ * The file may also declare queues; they are created (or brought to the
+ * declared attributes) at start, after recovery. Errors name the place:
+ * "seed.yaml:12:5: server.port: 70000 is out of range (1..65535)".
+ */
+#ifndef SLUICE_CONFIG_H
+#define SLUICE_CONFIG_H
+
+#include <stddef.h>
+
+#include "store/store.h"
+#include "util/kv.h"
+#include "util/logging.h"
+
+typedef struct config_queue {
+    char *name;
+    kvv_t attrs; /* AWS attribute names → values; RedrivePolicy as JSON */
+    kvv_t tags;
+    char *dlq;   /* redrive.dead_letter_queue: a queue name, resolved to its ARN */
+    long max_receive;
+    int line;
+} config_queue_t;
+
+typedef struct config {
+    char *host;
+    long port;
+    char *data_dir;
+    fsync_policy_t fsync;
+    long fsync_interval_ms;
+    char *account;
+    char *region;
+    log_level_t log_level;
+    long max_connections;
+    long max_body_bytes;
+    long idle_timeout_ms;
+    long request_timeout_ms;
+    long segment_mb;
+    long compact_mb;
+    char *config_path;
+    config_queue_t *queues;
+    size_t nqueues;
+} config_t;
+
+void config_defaults(config_t *c);
+void config_free(config_t *c);
+/* Loads a YAML file over c. 0, or -1 with "file:line:col: what" in why. */
+int config_load_file(config_t *c, const char *path, char *why, size_t why_len);
+/* Parses `serve` flags (argv[0] is the first flag). --config is read first so
+ * flags win over the file. 0, 1 when --help was shown, -1 on error (why). */
+int config_parse_args(config_t *c, int argc, char **argv, char *why, size_t why_len);
+/* Checks the whole configuration (queues' names, DLQ references). */
+int config_validate(const config_t *c, char *why, size_t why_len);
+void config_print_help(const char *prog);
+
+#endif

@@ -1,0 +1,310 @@
+/*
+ * daemon — assembles and runs Sluice: store, engine, protocol front-ends and
+ * the HTTP server on one event loop, and takes them down in order.
+ *
+ * Start: open the store, replay it into the engine, start the log thread,
+ * bring config-declared queues to their declared attributes, listen, log
+ * "ready" with the time it took.
+ * Stop (SIGTERM/SIGINT): stop accepting, answer waiting receives with what
+ * they have, let in-flight requests finish and their replies become durable
+ * (at most DRAIN_MS), then close the store (its last batch fsynced), flush
+ * the log and exit 0. A store that fails (write or fsync error) stops the
+ * daemon at once, without answering anything not on disk.
+ */
+#include "daemon/daemon.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "net/http_server.h"
+#include "proto/router.h"
+#include "queues/queues.h"
+#include "util/alloc.h"
+#include "util/clock.h"
+#include "util/logging.h"
+
+#define DRAIN_MS 10000
+#define CHECKPOINT_POLL_MS 1000
+
+typedef struct daemon {
+    const config_t *cfg;
+    loop_t *loop;
+    store_t *store;
+    queues_t *qs;
+    sqs_api_t *sqs;
+    router_t router;
+    http_server_t *http;
+    loop_io_t sig_io;
+    int sig_fd;
+    loop_timer_t deadline_timer, checkpoint_timer, drain_timer;
+    int stopping;
+    int exit_code;
+} daemon_t;
+
+/* ---- engine clockwork ------------------------------------------------------------- */
+
+static void arm_deadline(daemon_t *d, uint64_t wall_ms)
+{
+    uint64_t now = clock_wall_ms();
+    uint64_t delay = wall_ms > now ? wall_ms - now : 0;
+    uint64_t due = loop_now_ms(d->loop) + delay;
+    if (!loop_timer_active(&d->deadline_timer) || due < d->deadline_timer.node.key)
+        loop_timer_at(d->loop, &d->deadline_timer, due);
+}
+
+static void on_engine_deadline(void *arg, uint64_t wall_ms)
+{
+    arm_deadline(arg, wall_ms);
+}
+
+static void on_deadline_timer(loop_t *loop, loop_timer_t *t)
+{
+    (void)loop;
+    daemon_t *d = t->arg;
+    uint64_t next = queues_tick(d->qs);
+    if (next)
+        arm_deadline(d, next);
+}
+
+static void on_checkpoint_timer(loop_t *loop, loop_timer_t *t)
+{
+    daemon_t *d = t->arg;
+    if (store_compact_due(d->store) && store_checkpoint(d->store, queues_dump, d->qs) != 0)
+        log_warn("checkpoint_not_started", "reason=fork_failed");
+    loop_timer_start(loop, t, CHECKPOINT_POLL_MS);
+}
+
+static void on_durable(void *arg, uint64_t lsn, int failed)
+{
+    daemon_t *d = arg;
+    if (failed) {
+        /* Memory is ahead of the disk now; nothing more may be acknowledged. */
+        log_emit(LOG_FATAL, "storage_failed", "durable_lsn=%llu action=exit", (unsigned long long)lsn);
+        log_flush();
+        _exit(70);
+    }
+    http_server_durable(d->http, lsn);
+}
+
+/* ---- shutdown ---------------------------------------------------------------------------- */
+
+static void on_drained(void *arg)
+{
+    daemon_t *d = arg;
+    loop_stop(d->loop);
+}
+
+static void on_drain_timeout(loop_t *loop, loop_timer_t *t)
+{
+    (void)t;
+    log_warn("shutdown_forced", "reason=\"connections still busy after %d ms\"", DRAIN_MS);
+    loop_stop(loop);
+}
+
+static void begin_shutdown(daemon_t *d, const char *why)
+{
+    if (d->stopping)
+        return;
+    d->stopping = 1;
+    log_info("shutdown_begin", "signal=%s", why);
+    d->router.draining = 1;
+    http_server_shutdown(d->http, on_drained, d);
+    queues_wake_all(d->qs); /* long polls answer now */
+    loop_timer_init(&d->drain_timer, on_drain_timeout, d);
+    loop_timer_start(d->loop, &d->drain_timer, DRAIN_MS);
+}
+
+static void on_signal(loop_t *loop, int fd, uint32_t events, void *arg)
+{
+    (void)loop;
+    (void)events;
+    struct signalfd_siginfo si;
+    if (read(fd, &si, sizeof si) == (ssize_t)sizeof si)
+        begin_shutdown(arg, si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static int setup_signals(daemon_t *d)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    d->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (d->sig_fd < 0)
+        return -1;
+    return loop_io_start(d->loop, &d->sig_io, d->sig_fd, EPOLLIN, on_signal, d);
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* ---- config-declared queues ------------------------------------------------------------ */
+
+static int declare_one(daemon_t *d, const config_queue_t *cq, int with_redrive)
+{
+    kv_t kv[64];
+    size_t n = 0;
+    char arn[320], policy[512];
+    err_t err;
+    for (size_t i = 0; i < cq->attrs.n && n < 63; i++)
+        kv[n++] = (kv_t){cq->attrs.v[i].key, cq->attrs.v[i].val};
+    if (with_redrive) {
+        snprintf(arn, sizeof arn, "arn:aws:sqs:%s:%s:%s", d->cfg->region, d->cfg->account, cq->dlq);
+        snprintf(policy, sizeof policy, "{\"deadLetterTargetArn\":\"%s\",\"maxReceiveCount\":%ld}", arn,
+                 cq->max_receive);
+        n = 0;
+        kv[n++] = (kv_t){"RedrivePolicy", policy};
+    }
+    queue_t *q = queues_find(d->qs, cq->name);
+    kv_t tags[64];
+    size_t nt = 0;
+    for (size_t i = 0; i < cq->tags.n && nt < 64; i++)
+        tags[nt++] = (kv_t){cq->tags.v[i].key, cq->tags.v[i].val};
+    status_t st = q ? queue_set_attributes(q, kv, n, &err) : queues_create(d->qs, cq->name, kv, n, tags, nt, &q, &err);
+    if (st == ST_OK && q && nt && with_redrive == 0)
+        st = queue_tag(q, tags, nt, &err);
+    if (st != ST_OK) {
+        log_error("config_queue_rejected", "file=%s line=%d queue=%s reason=\"%s\"", d->cfg->config_path,
+                  cq->line, cq->name, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Queues first, then redrive policies, so a DLQ exists before it is named. */
+static int declare_queues(daemon_t *d)
+{
+    for (size_t i = 0; i < d->cfg->nqueues; i++)
+        if (declare_one(d, &d->cfg->queues[i], 0) != 0)
+            return -1;
+    for (size_t i = 0; i < d->cfg->nqueues; i++)
+        if (d->cfg->queues[i].dlq && declare_one(d, &d->cfg->queues[i], 1) != 0)
+            return -1;
+    return 0;
+}
+
+/* ---- assembly -------------------------------------------------------------------------------- */
+
+/* The engine is built on the opened store (its appends are off while it
+ * replays), then the store's thread starts. */
+static int open_engine(daemon_t *d)
+{
+    char why[512];
+    store_config_t sc = {.dir = d->cfg->data_dir,
+                         .fsync = d->cfg->fsync,
+                         .fsync_interval_ms = (uint64_t)d->cfg->fsync_interval_ms,
+                         .segment_bytes = (uint64_t)d->cfg->segment_mb << 20,
+                         .compact_bytes = (uint64_t)d->cfg->compact_mb << 20};
+    queues_config_t qc = {.region = d->cfg->region, .account = d->cfg->account};
+    uint64_t t0 = clock_mono_ms();
+    if (store_open(&sc, d->loop, &d->store, why, sizeof why) != 0) {
+        log_error("store_open_failed", "dir=%s reason=\"%s\"", d->cfg->data_dir, why);
+        return -1;
+    }
+    d->qs = queues_new(&qc, d->store);
+    if (store_recover(d->store, queues_apply, d->qs, why, sizeof why) != 0 ||
+        store_start(d->store, on_durable, d, why, sizeof why) != 0) {
+        log_error("store_recovery_failed", "dir=%s reason=\"%s\"", d->cfg->data_dir, why);
+        return -1;
+    }
+    queues_stats_t qst;
+    queues_get_stats(d->qs, &qst);
+    log_info("recovered", "dir=%s queues=%llu messages=%llu ms=%llu", d->cfg->data_dir,
+             (unsigned long long)qst.queues, (unsigned long long)qst.messages,
+             (unsigned long long)(clock_mono_ms() - t0));
+    return 0;
+}
+
+static int start_http(daemon_t *d)
+{
+    char why[512], host[300];
+    http_server_config_t hc;
+    http_server_config_defaults(&hc);
+    hc.host = d->cfg->host;
+    hc.port = (int)d->cfg->port;
+    hc.max_connections = (unsigned)d->cfg->max_connections;
+    hc.limits.max_body = (size_t)d->cfg->max_body_bytes;
+    hc.idle_timeout_ms = (uint64_t)d->cfg->idle_timeout_ms;
+    hc.request_timeout_ms = (uint64_t)d->cfg->request_timeout_ms;
+    snprintf(host, sizeof host, "%s:%ld", d->cfg->host, d->cfg->port);
+    d->sqs = sqs_api_new(d->qs, d->loop, host);
+    d->router.sqs = d->sqs;
+    d->router.store = d->store;
+    d->http = http_server_new(d->loop, &hc, router_handle, &d->router, why, sizeof why);
+    if (!d->http) {
+        log_error("listen_failed", "reason=\"%s\"", why);
+        return -1;
+    }
+    /* what recovery read is durable: replies about it need not wait */
+    http_server_durable(d->http, store_durable_lsn(d->store));
+    return 0;
+}
+
+static void start_clockwork(daemon_t *d)
+{
+    loop_timer_init(&d->deadline_timer, on_deadline_timer, d);
+    loop_timer_init(&d->checkpoint_timer, on_checkpoint_timer, d);
+    queues_set_deadline_cb(d->qs, on_engine_deadline, d);
+    loop_timer_start(d->loop, &d->deadline_timer, 0);
+    loop_timer_start(d->loop, &d->checkpoint_timer, CHECKPOINT_POLL_MS);
+}
+
+static int assemble(daemon_t *d)
+{
+    d->loop = loop_new();
+    if (!d->loop || setup_signals(d) != 0) {
+        log_error("start_failed", "reason=\"cannot create the event loop or signal handling\"");
+        return -1;
+    }
+    if (open_engine(d) != 0 || declare_queues(d) != 0 || start_http(d) != 0)
+        return -1;
+    start_clockwork(d);
+    return 0;
+}
+
+static void teardown(daemon_t *d)
+{
+    if (d->http)
+        http_server_free(d->http);
+    if (d->store)
+        store_close(d->store); /* hands over the last batch and fsyncs it */
+    sqs_api_free(d->sqs);
+    queues_free(d->qs);
+    if (d->sig_fd >= 0)
+        close(d->sig_fd);
+    loop_free(d->loop);
+}
+
+int daemon_run(const config_t *cfg)
+{
+    daemon_t d = {.cfg = cfg, .sig_fd = -1};
+    uint64_t t0 = clock_mono_ns();
+    log_set_level(cfg->log_level);
+    raise_fd_limit();
+    if (assemble(&d) != 0) {
+        teardown(&d);
+        log_flush();
+        return 1;
+    }
+    log_info("ready", "host=%s port=%d data=%s fsync=%s pid=%d start_ms=%.2f", cfg->host, http_server_port(d.http),
+             cfg->data_dir, fsync_policy_name(cfg->fsync), (int)getpid(), (double)(clock_mono_ns() - t0) / 1e6);
+    int rc = loop_run(d.loop);
+    teardown(&d);
+    log_info("stopped", "status=%d", rc == 0 ? 0 : 1);
+    log_flush();
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,87 @@
+/*
+ * http_server — Sluice's own HTTP/1.1 connection layer on the event loop:
+ * accept, read, parse (http_parser), dispatch one exchange at a time per
+ * connection, and write replies in order. Keep-alive and pipelining, chunked
+ * request bodies, Expect: 100-continue, head/body limits (431/413), idle and
+ * slow-client timeouts, and a connection limit (503 beyond it).
+ *
+ * Durability gating: every reply carries an LSN; its bytes are not written
+ * until the store reports that LSN durable (http_server_durable). Replies on
+ * one connection carry non-decreasing LSNs, so a connection's output is a
+ * prefix that may go out now and a tail that waits.
+ *
+ * Exchanges: the handler gets an http_ex_t and must call http_ex_reply()
+ * exactly once, now or later (a long poll replies later). The request
+ * fields (head, body) are valid only during the handler call; anything a
+ * deferred reply needs must be copied. If the connection goes away first,
+ * the server calls ex->on_abort (when set) and frees the exchange; the owner
+ * must not touch it afterwards.
+ *
+ * Threads: loop thread only.
+ */
+#ifndef SLUICE_HTTP_SERVER_H
+#define SLUICE_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/http_parser.h"
+#include "net/loop.h"
+
+typedef struct http_server http_server_t;
+typedef struct http_ex http_ex_t;
+
+typedef void (*http_handler_fn)(http_ex_t *ex, void *arg);
+typedef void (*http_abort_fn)(http_ex_t *ex, void *arg);
+
+struct http_ex {
+    const http_head_t *head; /* valid during the handler call only */
+    const char *body;        /* decoded body, body_len bytes, NUL-terminated */
+    size_t body_len;
+    const char *peer;        /* "ip:port" of the client; valid until reply/abort */
+    http_abort_fn on_abort;  /* set by a handler that replies later */
+    void *abort_arg;
+    struct http_conn *conn; /* internal */
+};
+
+typedef struct http_server_config {
+    const char *host;
+    int port;                 /* 0 picks a free port (tests) */
+    http_limits_t limits;
+    unsigned max_connections;
+    uint64_t idle_timeout_ms;    /* keep-alive connection with no request */
+    uint64_t request_timeout_ms; /* first byte of a request to its full body */
+    uint64_t write_timeout_ms;   /* a client that does not read its replies */
+} http_server_config_t;
+
+void http_server_config_defaults(http_server_config_t *c);
+
+/* Binds and listens. Returns NULL and fills why on failure. */
+http_server_t *http_server_new(loop_t *loop, const http_server_config_t *cfg, http_handler_fn handler,
+                               void *arg, char *why, size_t why_len);
+int http_server_port(const http_server_t *srv); /* the bound port */
+
+/*
+ * Queues the reply for ex and frees ex. extra_headers is NULL or a
+ * preformatted block of "Name: value\r\n" lines. The reply leaves once the
+ * store's durable LSN reaches lsn (0: immediately).
+ */
+void http_ex_reply(http_ex_t *ex, int status, const char *content_type, const char *extra_headers,
+                   const char *body, size_t body_len, uint64_t lsn);
+
+/* Releases replies whose LSN is now durable. */
+void http_server_durable(http_server_t *srv, uint64_t durable_lsn);
+
+/* Graceful stop: close the listener and idle connections; connections with an
+ * exchange in progress or output pending close once their reply is written.
+ * done runs (once) when no connection is left. */
+void http_server_shutdown(http_server_t *srv, void (*done)(void *), void *arg);
+/* Closes everything immediately (pending exchanges are aborted). */
+void http_server_free(http_server_t *srv);
+
+typedef struct http_server_stats {
+    uint64_t accepted, rejected, requests, open, pending_exchanges;
+} http_server_stats_t;
+void http_server_get_stats(const http_server_t *srv, http_server_stats_t *out);
+
+#endif

@@ -1,0 +1,225 @@
+/*
+ * loop — epoll + timer heap + eventfd; see loop.h for the model.
+ * Platform-specific by design: this is the epoll backend.
+ */
+#include "net/loop.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "util/alloc.h"
+#include "util/clock.h"
+
+#define LOOP_MAX_EVENTS 256
+
+struct loop {
+    int epfd;
+    int stopping;
+    uint64_t now;
+    heap_t timers;
+    void **deferred;
+    size_t ndeferred, capdeferred;
+    struct {
+        loop_hook_cb cb;
+        void *arg;
+    } hooks[LOOP_MAX_HOOKS];
+    int nhooks;
+};
+
+loop_t *loop_new(void)
+{
+    loop_t *loop = xcalloc(1, sizeof *loop);
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (loop->epfd < 0) {
+        free(loop);
+        return NULL;
+    }
+    heap_init(&loop->timers);
+    loop->now = clock_mono_ms();
+    return loop;
+}
+
+void loop_free(loop_t *loop)
+{
+    if (!loop)
+        return;
+    close(loop->epfd);
+    heap_free(&loop->timers);
+    for (size_t i = 0; i < loop->ndeferred; i++)
+        free(loop->deferred[i]);
+    free(loop->deferred);
+    free(loop);
+}
+
+int loop_io_start(loop_t *loop, loop_io_t *io, int fd, uint32_t events, loop_io_cb cb, void *arg)
+{
+    io->fd = fd;
+    io->events = events;
+    io->cb = cb;
+    io->arg = arg;
+    struct epoll_event ev = {.events = events, .data.ptr = io};
+    return epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int loop_io_modify(loop_t *loop, loop_io_t *io, uint32_t events)
+{
+    if (io->events == events)
+        return 0;
+    io->events = events;
+    struct epoll_event ev = {.events = events, .data.ptr = io};
+    return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, io->fd, &ev) < 0 ? -errno : 0;
+}
+
+void loop_io_stop(loop_t *loop, loop_io_t *io)
+{
+    if (io->fd >= 0)
+        epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+    io->fd = -1;
+}
+
+void loop_timer_init(loop_timer_t *t, loop_timer_cb cb, void *arg)
+{
+    heap_node_init(&t->node);
+    t->cb = cb;
+    t->arg = arg;
+}
+
+void loop_timer_at(loop_t *loop, loop_timer_t *t, uint64_t due_ms)
+{
+    heap_set(&loop->timers, &t->node, due_ms);
+}
+
+void loop_timer_start(loop_t *loop, loop_timer_t *t, uint64_t delay_ms)
+{
+    loop_timer_at(loop, t, loop->now + delay_ms);
+}
+
+void loop_timer_stop(loop_t *loop, loop_timer_t *t)
+{
+    heap_remove(&loop->timers, &t->node);
+}
+
+static void loop_async_ready(loop_t *loop, int fd, uint32_t events, void *arg)
+{
+    (void)events;
+    loop_async_t *a = arg;
+    uint64_t v;
+    ssize_t r = read(fd, &v, sizeof v); /* resets the counter; EAGAIN is harmless */
+    (void)r;
+    a->cb(loop, a);
+}
+
+int loop_async_init(loop_t *loop, loop_async_t *a, loop_async_cb cb, void *arg)
+{
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    a->cb = cb;
+    a->arg = arg;
+    int rc = loop_io_start(loop, &a->io, fd, EPOLLIN, loop_async_ready, a);
+    if (rc < 0)
+        close(fd);
+    return rc;
+}
+
+void loop_async_send(loop_async_t *a)
+{
+    uint64_t one = 1;
+    ssize_t r = write(a->io.fd, &one, sizeof one);
+    (void)r; /* a full counter still wakes the loop */
+}
+
+void loop_async_close(loop_t *loop, loop_async_t *a)
+{
+    int fd = a->io.fd;
+    loop_io_stop(loop, &a->io);
+    if (fd >= 0)
+        close(fd);
+}
+
+void loop_defer_free(loop_t *loop, void *p)
+{
+    if (loop->ndeferred == loop->capdeferred) {
+        loop->capdeferred = loop->capdeferred ? loop->capdeferred * 2 : 16;
+        loop->deferred = xrealloc(loop->deferred, loop->capdeferred * sizeof *loop->deferred);
+    }
+    loop->deferred[loop->ndeferred++] = p;
+}
+
+void loop_add_hook(loop_t *loop, loop_hook_cb cb, void *arg)
+{
+    if (loop->nhooks == LOOP_MAX_HOOKS)
+        util_fatal("too many loop hooks");
+    loop->hooks[loop->nhooks].cb = cb;
+    loop->hooks[loop->nhooks].arg = arg;
+    loop->nhooks++;
+}
+
+static void loop_end_iteration(loop_t *loop)
+{
+    for (int i = 0; i < loop->nhooks; i++)
+        loop->hooks[i].cb(loop, loop->hooks[i].arg);
+    for (size_t i = 0; i < loop->ndeferred; i++)
+        free(loop->deferred[i]);
+    loop->ndeferred = 0;
+}
+
+void loop_stop(loop_t *loop)
+{
+    loop->stopping = 1;
+}
+
+uint64_t loop_now_ms(const loop_t *loop)
+{
+    return loop->now;
+}
+
+void loop_update_time(loop_t *loop)
+{
+    loop->now = clock_mono_ms();
+}
+
+static void loop_run_timers(loop_t *loop)
+{
+    heap_node_t *n;
+    while ((n = heap_min(&loop->timers)) && n->key <= loop->now) {
+        heap_remove(&loop->timers, n);
+        loop_timer_t *t = (loop_timer_t *)((char *)n - offsetof(loop_timer_t, node));
+        t->cb(loop, t);
+    }
+}
+
+static int loop_timeout(const loop_t *loop)
+{
+    heap_node_t *n = heap_min(&loop->timers);
+    if (!n)
+        return -1;
+    if (n->key <= loop->now)
+        return 0;
+    uint64_t d = n->key - loop->now;
+    return d > 60000 ? 60000 : (int)d;
+}
+
+int loop_run(loop_t *loop)
+{
+    struct epoll_event evs[LOOP_MAX_EVENTS];
+    loop->stopping = 0;
+    while (!loop->stopping) {
+        int n = epoll_wait(loop->epfd, evs, LOOP_MAX_EVENTS, loop_timeout(loop));
+        if (n < 0 && errno != EINTR)
+            return -errno;
+        loop_update_time(loop);
+        for (int i = 0; i < n; i++) {
+            loop_io_t *io = evs[i].data.ptr;
+            if (io->fd >= 0)
+                io->cb(loop, io->fd, evs[i].events, io->arg);
+        }
+        loop_run_timers(loop);
+        loop_end_iteration(loop);
+    }
+    return 0;
+}

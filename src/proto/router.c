@@ -1,0 +1,142 @@
+/* router — request dispatch and the reply path shared by all front-ends. */
+#include "proto/router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proto/form.h"
+#include "util/alloc.h"
+#include "util/rand.h"
+
+static void header_copy(const http_head_t *h, const char *name, char *out, size_t n)
+{
+    const http_header_t *hd = http_head_find(h, name);
+    out[0] = '\0';
+    if (hd)
+        snprintf(out, n, "%.*s", (int)hd->value_len, hd->value);
+}
+
+/* "AWS4-HMAC-SHA256 Credential=AKID/date/region/service/aws4_request, ..." → AKID */
+static void credential_key(const char *auth, char *out, size_t n)
+{
+    const char *p = strstr(auth, "Credential=");
+    out[0] = '\0';
+    if (!p)
+        return;
+    p += strlen("Credential=");
+    size_t k = strcspn(p, "/, ");
+    snprintf(out, n, "%.*s", (int)(k < n ? k : n - 1), p);
+}
+
+static req_ctx_t *ctx_new(router_t *rt, http_ex_t *ex)
+{
+    req_ctx_t *ctx = xcalloc(1, sizeof *ctx);
+    char auth[1024];
+    ctx->rt = rt;
+    ctx->ex = ex;
+    rand_uuid(ctx->request_id);
+    header_copy(ex->head, "Host", ctx->host, sizeof ctx->host);
+    header_copy(ex->head, "X-Amzn-Trace-Id", ctx->trace, sizeof ctx->trace);
+    header_copy(ex->head, "Authorization", auth, sizeof auth);
+    credential_key(auth, ctx->access_key, sizeof ctx->access_key);
+    size_t plen = strcspn(ex->head->target, "?");
+    if (plen > ex->head->target_len)
+        plen = ex->head->target_len;
+    snprintf(ctx->path, sizeof ctx->path, "%.*s", (int)plen, ex->head->target);
+    return ctx;
+}
+
+void router_reply(req_ctx_t *ctx, int status, const char *ctype, const char *extra, const char *body, size_t len)
+{
+    char hdrs[1024];
+    snprintf(hdrs, sizeof hdrs, "x-amzn-RequestId: %s\r\n%s", ctx->request_id, extra ? extra : "");
+    /* Everything this reply reports was appended before now: it may leave
+     * once the store has made the log durable up to here. */
+    uint64_t lsn = ctx->rt->store ? store_last_lsn(ctx->rt->store) : 0;
+    http_ex_reply(ctx->ex, status, ctype, hdrs, body, len, lsn);
+    free(ctx);
+}
+
+static void ctx_abort(http_ex_t *ex, void *arg)
+{
+    (void)ex;
+    req_ctx_t *ctx = arg;
+    if (ctx->call)
+        sqs_api_cancel(ctx->call);
+    free(ctx);
+}
+
+void router_watch(req_ctx_t *ctx)
+{
+    ctx->ex->on_abort = ctx_abort;
+    ctx->ex->abort_arg = ctx;
+}
+
+static int target_action(const http_head_t *h, char *action, size_t n)
+{
+    const http_header_t *t = http_head_find(h, "X-Amz-Target");
+    static const char prefix[] = "AmazonSQS.";
+    if (!t)
+        return 0;
+    if (t->value_len >= sizeof prefix - 1 && strncmp(t->value, prefix, sizeof prefix - 1) == 0)
+        snprintf(action, n, "%.*s", (int)(t->value_len - (sizeof prefix - 1)), t->value + sizeof prefix - 1);
+    else
+        snprintf(action, n, "%.*s", (int)t->value_len, t->value);
+    return 1;
+}
+
+static int is_form(const http_head_t *h)
+{
+    const http_header_t *ct = http_head_find(h, "Content-Type");
+    return ct && ct->value_len >= 33 && strncasecmp(ct->value, "application/x-www-form-urlencoded", 33) == 0;
+}
+
+/* Query parameters come from the URL and, for form posts, the body. */
+static int query_form(http_ex_t *ex, kvv_t *form, char *why, size_t n)
+{
+    const char *q = memchr(ex->head->target, '?', ex->head->target_len);
+    if (q && form_parse(q + 1, ex->head->target_len - (size_t)(q + 1 - ex->head->target), form, why, n) != 0)
+        return -1;
+    if (is_form(ex->head) && form_parse(ex->body, ex->body_len, form, why, n) != 0)
+        return -1;
+    return 0;
+}
+
+static void reply_simple(req_ctx_t *ctx, int status, const char *body)
+{
+    router_reply(ctx, status, "application/json", NULL, body, strlen(body));
+}
+
+static void route_query(req_ctx_t *ctx)
+{
+    kvv_t form = {0};
+    char why[256];
+    ctx->query = 1;
+    if (query_form(ctx->ex, &form, why, sizeof why) != 0)
+        sqs_query_fail(ctx, ST_MALFORMED_REQUEST, why);
+    else
+        sqs_query_handle(ctx, &form);
+    kvv_free(&form);
+}
+
+void router_handle(http_ex_t *ex, void *arg)
+{
+    router_t *rt = arg;
+    req_ctx_t *ctx = ctx_new(rt, ex);
+    char action[128];
+    if (rt->draining) {
+        reply_simple(ctx, 503, "{\"message\":\"Sluice is shutting down\"}");
+        return;
+    }
+    if (target_action(ex->head, action, sizeof action)) {
+        sqs_json_handle(ctx, action);
+        return;
+    }
+    if (strcmp(ctx->path, "/health") == 0 && ex->head->method_len == 3 && !memcmp(ex->head->method, "GET", 3)) {
+        reply_simple(ctx, 200, "{\"status\":\"ok\"}");
+        return;
+    }
+    route_query(ctx);
+}

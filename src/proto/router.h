@@ -1,0 +1,53 @@
+/*
+ * router — the one HTTP handler of the daemon: it looks at each request and
+ * hands it to the protocol front-end that speaks it.
+ *   X-Amz-Target: AmazonSQS.<Action>          → sqs_json (AWS JSON 1.0)
+ *   form or query string with Action=<SQS op>  → sqs_query (AWS query)
+ *   GET /health                                → liveness answer
+ * Front-ends share the request context defined here: the request id, the
+ * caller's access key and the Host, and reply through router_reply so that
+ * every response carries x-amzn-RequestId and waits for durability.
+ */
+#ifndef SLUICE_ROUTER_H
+#define SLUICE_ROUTER_H
+
+#include "net/http_server.h"
+#include "proto/sqs_api.h"
+#include "store/store.h"
+
+typedef struct router {
+    sqs_api_t *sqs;
+    store_t *store; /* replies wait for its durable LSN; NULL: no waiting */
+    int draining;   /* shutting down: new requests get 503 */
+} router_t;
+
+/* What every front-end knows about the request it is serving. Strings are
+ * copies owned by the context. */
+typedef struct req_ctx {
+    router_t *rt;
+    http_ex_t *ex;
+    char request_id[40];
+    char host[256];
+    char access_key[128];
+    char trace[512];
+    char path[1024]; /* request path without the query string */
+    char action[64];
+    sqs_call_t *call; /* a pending SQS call, cancelled if the client goes */
+    int query;
+} req_ctx_t;
+
+void router_handle(http_ex_t *ex, void *arg);
+
+/* Sends a reply for ctx and frees ctx. extra: more "Name: value\r\n" lines. */
+void router_reply(req_ctx_t *ctx, int status, const char *ctype, const char *extra, const char *body, size_t len);
+
+/* Arms cancellation for a reply that comes later: if the client goes first,
+ * ctx->call is cancelled and ctx freed. */
+void router_watch(req_ctx_t *ctx);
+
+/* Front-ends; each replies (now or later) through router_reply. */
+void sqs_json_handle(req_ctx_t *ctx, const char *action);
+void sqs_query_handle(req_ctx_t *ctx, const kvv_t *form);
+void sqs_query_fail(req_ctx_t *ctx, status_t st, const char *message);
+
+#endif

@@ -1,0 +1,41 @@
+/* sqs_errors — the status → SQS error table; see sqs_errors.h. */
+#include "proto/sqs_errors.h"
+
+static const sqs_error_t sqs_errors[ST__COUNT] = {
+    [ST_OK] = {"", "", 200, 0},
+    [ST_INVALID_PARAMETER_VALUE] = {"InvalidParameterValue", "InvalidParameterValueException", 400, 1},
+    [ST_MISSING_PARAMETER] = {"MissingParameter", "MissingRequiredParameterException", 400, 1},
+    [ST_INVALID_PARAMETER_COMBINATION] = {"InvalidParameterCombination", "InvalidParameterCombination", 400, 1},
+    [ST_INVALID_ATTRIBUTE_NAME] = {"InvalidAttributeName", "InvalidAttributeName", 400, 1},
+    [ST_INVALID_ATTRIBUTE_VALUE] = {"InvalidAttributeValue", "InvalidAttributeValue", 400, 1},
+    [ST_QUEUE_DOES_NOT_EXIST] = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", 400, 1},
+    [ST_QUEUE_ALREADY_EXISTS] = {"QueueAlreadyExists", "QueueNameExists", 400, 1},
+    [ST_QUEUE_DELETED_RECENTLY] = {"AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently", 400, 1},
+    [ST_PURGE_IN_PROGRESS] = {"AWS.SimpleQueueService.PurgeQueueInProgress", "PurgeQueueInProgress", 403, 1},
+    [ST_RECEIPT_HANDLE_INVALID] = {"ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid", 404, 1},
+    [ST_MESSAGE_NOT_INFLIGHT] = {"AWS.SimpleQueueService.MessageNotInflight", "MessageNotInflight", 400, 1},
+    [ST_INVALID_MESSAGE_CONTENTS] = {"InvalidMessageContents", "InvalidMessageContents", 400, 1},
+    [ST_TOO_MANY_ENTRIES] = {"AWS.SimpleQueueService.TooManyEntriesInBatchRequest", "TooManyEntriesInBatchRequest",
+                             400, 1},
+    [ST_EMPTY_BATCH] = {"AWS.SimpleQueueService.EmptyBatchRequest", "EmptyBatchRequest", 400, 1},
+    [ST_BATCH_IDS_NOT_DISTINCT] = {"AWS.SimpleQueueService.BatchEntryIdsNotDistinct", "BatchEntryIdsNotDistinct",
+                                   400, 1},
+    [ST_INVALID_BATCH_ENTRY_ID] = {"AWS.SimpleQueueService.InvalidBatchEntryId", "InvalidBatchEntryId", 400, 1},
+    [ST_BATCH_REQUEST_TOO_LONG] = {"AWS.SimpleQueueService.BatchRequestTooLong", "BatchRequestTooLong", 400, 1},
+    [ST_RESOURCE_NOT_FOUND] = {"ResourceNotFoundException", "ResourceNotFoundException", 404, 1},
+    [ST_UNSUPPORTED_OPERATION] = {"AWS.SimpleQueueService.UnsupportedOperation", "UnsupportedOperation", 400, 1},
+    [ST_OVER_LIMIT] = {"OverLimit", "OverLimit", 403, 1},
+    [ST_INVALID_ADDRESS] = {"InvalidAddress", "InvalidAddress", 404, 1},
+    [ST_INVALID_ACTION] = {"InvalidAction", "InvalidAction", 400, 1},
+    [ST_MALFORMED_REQUEST] = {"MalformedQueryString", "SerializationException", 400, 1},
+    [ST_REQUEST_THROTTLED] = {"RequestThrottled", "RequestThrottled", 403, 1},
+    [ST_UNAVAILABLE] = {"ServiceUnavailable", "ServiceUnavailable", 503, 0},
+    [ST_INTERNAL] = {"InternalError", "InternalError", 500, 0},
+};
+
+const sqs_error_t *sqs_error_for(status_t st)
+{
+    if ((unsigned)st >= ST__COUNT || !sqs_errors[st].code)
+        return &sqs_errors[ST_INTERNAL];
+    return &sqs_errors[st];
+}

@@ -1,0 +1,591 @@
+/*
+ * redrive — dead-letter queues: the RedrivePolicy / RedriveAllowPolicy
+ * documents, the move of a message into its DLQ (on the receive that would
+ * exceed maxReceiveCount), and message move tasks that take messages out of
+ * a DLQ again, back to where they came from or to a chosen queue, at a rate.
+ *
+ * A move is one record (REC_MSG_MOVE) holding both ends, so a crash can never
+ * leave a message in both queues or in neither.
+ *
+ * A move task remembers the sequence numbers present in the source when it
+ * started; each tick (every 100 ms) it moves up to rate/10 of them that are
+ * visible, and revisits the ones in flight until they come back or go away.
+ * Task state changes are records; the moved count is approximate across a
+ * restart, as AWS's is.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "queues/queue_int.h"
+#include "util/alloc.h"
+#include "util/rand.h"
+#include "util/text.h"
+
+#define TASK_TICK_MS 100
+#define TASK_DEFAULT_RATE 10000 /* messages per second when no rate is given */
+#define TASK_RATE_MAX 500
+#define TASKS_KEPT 10
+
+enum { TASK_RUNNING, TASK_COMPLETED, TASK_CANCELLING, TASK_CANCELLED, TASK_FAILED };
+static const char *const task_status_names[] = {"RUNNING", "COMPLETED", "CANCELLING", "CANCELLED", "FAILED"};
+
+struct move_task {
+    list_t link;
+    uint64_t id;
+    char uuid[37]; /* the taskId inside the handle */
+    int status;
+    char *source_arn, *dest_arn; /* dest NULL: back to each message's source */
+    int rate;                    /* -1: not given */
+    uint64_t moved, to_move, started;
+    char *failure;
+    uint64_t *seqs; /* still to move, ascending */
+    size_t nseqs;
+    uint64_t upto; /* source messages with seq <= upto are the task's */
+    int loaded;    /* seqs built (after recovery they are rebuilt lazily) */
+};
+
+/* ---- RedrivePolicy --------------------------------------------------------------- */
+
+/* The value as the client wrote it (a string without quotes), for messages. */
+static const char *json_dumps_text(json_t *v)
+{
+    static char tmp[64];
+    if (json_is_string(v))
+        snprintf(tmp, sizeof tmp, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(tmp, sizeof tmp, "%lld", (long long)json_integer_value(v));
+    else
+        snprintf(tmp, sizeof tmp, "%s", "null");
+    return tmp;
+}
+
+static status_t redrive_invalid(const char *json, const char *reason, err_t *err)
+{
+    return err_set(err, ST_INVALID_PARAMETER_VALUE, "Value %s for parameter RedrivePolicy is invalid. Reason: %s",
+                   json, reason);
+}
+
+static int json_int_like(json_t *v, long long *out)
+{
+    if (json_is_integer(v))
+        return *out = json_integer_value(v), 1;
+    int64_t n;
+    if (json_is_string(v) && text_parse_i64(json_string_value(v), &n) == 0)
+        return *out = n, 1;
+    return 0;
+}
+
+/* Whether the DLQ's RedriveAllowPolicy lets src use it. */
+static int allow_policy_permits(const queue_t *dlq, const queue_t *src)
+{
+    if (!dlq->redrive_allow)
+        return 1;
+    json_t *doc = json_loads(dlq->redrive_allow, 0, NULL);
+    const char *perm = json_string_value(json_object_get(doc, "redrivePermission"));
+    int ok = !perm || strcmp(perm, "allowAll") == 0;
+    if (perm && strcmp(perm, "byQueue") == 0) {
+        char arn[256];
+        queue_arn(src, arn, sizeof arn);
+        json_t *arns = json_object_get(doc, "sourceQueueArns");
+        for (size_t i = 0; i < json_array_size(arns) && !ok; i++)
+            ok = json_is_string(json_array_get(arns, i)) && strcmp(json_string_value(json_array_get(arns, i)), arn) == 0;
+    }
+    json_decref(doc);
+    return ok;
+}
+
+static status_t check_dlq_target(queue_t *q, const char *json, const char *arn, err_t *err)
+{
+    if (strncmp(arn, "arn:", 4) != 0 || strchr(arn, ' '))
+        return redrive_invalid(json, "Invalid value for deadLetterTargetArn.", err);
+    queue_t *dlq = queues_find_arn(q->qs, arn);
+    if (!dlq)
+        return redrive_invalid(json, "Dead letter target does not exist.", err);
+    if (dlq->fifo != q->fifo)
+        return redrive_invalid(json, "Dead-letter queue must be same type of queue as the source.", err);
+    if (!allow_policy_permits(dlq, q))
+        return redrive_invalid(json, "Dead-letter queue does not allow this queue as a source (RedriveAllowPolicy).",
+                               err);
+    return ST_OK;
+}
+
+/* RedrivePolicy is stored as AWS returns it: compact, maxReceiveCount a number. */
+char *redrive__normalize(const char *dlq, int max)
+{
+    json_t *doc = json_pack("{s:s, s:i}", "deadLetterTargetArn", dlq, "maxReceiveCount", max);
+    char *s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    return s;
+}
+
+char *redrive__normalize_text(const char *json)
+{
+    json_t *doc = json_loads(json, 0, NULL);
+    const char *arn = json_string_value(json_object_get(doc, "deadLetterTargetArn"));
+    long long mrc;
+    char *out = arn && json_int_like(json_object_get(doc, "maxReceiveCount"), &mrc) ? redrive__normalize(arn, (int)mrc)
+                                                                                     : xstrdup(json);
+    json_decref(doc);
+    return out;
+}
+
+status_t redrive__parse_policy(queue_t *q, const char *json, int creating, char **dlq, int *max, err_t *err)
+{
+    (void)creating;
+    *dlq = NULL;
+    *max = 0;
+    if (!*json)
+        return ST_OK; /* an empty policy removes the redrive */
+    json_t *doc = json_loads(json, 0, NULL);
+    long long mrc = 0;
+    status_t st = ST_OK;
+    if (!json_is_object(doc))
+        st = redrive_invalid(json, "Redrive policy is not a valid JSON map.", err);
+    else if (!json_object_get(doc, "maxReceiveCount"))
+        st = redrive_invalid(json, "Redrive policy does not contain mandatory attribute: maxReceiveCount.", err);
+    else if (!json_object_get(doc, "deadLetterTargetArn"))
+        st = redrive_invalid(json, "Redrive policy does not contain mandatory attribute: deadLetterTargetArn.", err);
+    else if (!json_int_like(json_object_get(doc, "maxReceiveCount"), &mrc) || mrc < 1 || mrc > 1000)
+        st = err_set(err, ST_INVALID_PARAMETER_VALUE,
+                     "Value %s for parameter RedrivePolicy is invalid. Reason: Invalid value for maxReceiveCount: %s, "
+                     "valid values are from 1 to 1000 both inclusive.",
+                     json, json_dumps_text(json_object_get(doc, "maxReceiveCount")));
+    else if (!json_is_string(json_object_get(doc, "deadLetterTargetArn")))
+        st = redrive_invalid(json, "Invalid value for deadLetterTargetArn.", err);
+    if (st == ST_OK) {
+        const char *arn = json_string_value(json_object_get(doc, "deadLetterTargetArn"));
+        if ((st = check_dlq_target(q, json, arn, err)) == ST_OK) {
+            *dlq = xstrdup(arn);
+            *max = (int)mrc;
+        }
+    }
+    json_decref(doc);
+    return st;
+}
+
+status_t redrive__parse_allow(const char *json, err_t *err)
+{
+    json_t *doc = json_loads(json, 0, NULL);
+    status_t st = ST_OK;
+    const char *perm = json_string_value(json_object_get(doc, "redrivePermission"));
+    json_t *arns = json_object_get(doc, "sourceQueueArns");
+    if (!json_is_object(doc) || !perm)
+        st = err_set(err, ST_INVALID_ATTRIBUTE_VALUE,
+                     "Invalid value for the parameter RedriveAllowPolicy. Reason: Amazon SQS can't create the "
+                     "redrive allow policy, as it’s in an unsupported format.");
+    else if (strcmp(perm, "allowAll") && strcmp(perm, "denyAll") && strcmp(perm, "byQueue"))
+        st = err_set(err, ST_INVALID_ATTRIBUTE_VALUE,
+                     "Invalid value for the parameter RedriveAllowPolicy. Reason: Amazon SQS can't create the "
+                     "redrive allow policy, as it’s in an unsupported format.");
+    else if (strcmp(perm, "byQueue") == 0 && (!json_is_array(arns) || json_array_size(arns) == 0 ||
+                                              json_array_size(arns) > 10))
+        st = err_set(err, ST_INVALID_ATTRIBUTE_VALUE,
+                     "Invalid value for the parameter RedriveAllowPolicy. Reason: Amazon SQS can't create the "
+                     "redrive allow policy. When you specify the byQueue permission type, you must also specify "
+                     "one or more sourceQueueArns values.");
+    else if (strcmp(perm, "byQueue") != 0 && arns)
+        st = err_set(err, ST_INVALID_ATTRIBUTE_VALUE,
+                     "Invalid value for the parameter RedriveAllowPolicy. Reason: Amazon SQS can't create the "
+                     "redrive allow policy. To specify one or more source queues, you must set redrivePermission "
+                     "to byQueue.");
+    json_decref(doc);
+    return st;
+}
+
+/* ---- moves ------------------------------------------------------------------------ */
+
+void redrive__move(queue_t *src, message_t *m, queue_t *dst, int to_dlq)
+{
+    uint64_t src_seq = m->seq;
+    uint64_t now = queues_now(src->qs);
+    queue__remove(src, m);
+    free(m->dlq_source_arn);
+    m->dlq_source_arn = NULL;
+    if (to_dlq) {
+        char arn[256];
+        queue_arn(src, arn, sizeof arn);
+        m->dlq_source_arn = xstrdup(arn);
+    }
+    m->seq = ++dst->next_seq;
+    m->enq_ts = now;
+    m->visible_at = 0;
+    rec__msg_move(src, src_seq, dst, m);
+    queue__insert(dst, m);
+}
+
+/* ---- move tasks ------------------------------------------------------------------- */
+
+static void task_free(move_task_t *t)
+{
+    free(t->source_arn);
+    free(t->dest_arn);
+    free(t->failure);
+    free(t->seqs);
+    free(t);
+}
+
+void redrive__free_tasks(queues_t *qs)
+{
+    list_t *pos;
+    while ((pos = list_first(&qs->tasks))) {
+        list_del(pos);
+        task_free(list_entry(pos, move_task_t, link));
+    }
+}
+
+static void task_encode(const move_task_t *t, buf_t *b)
+{
+    buf_put_u64(b, t->id);
+    buf_append(b, t->uuid, 36);
+    buf_put_u8(b, (uint8_t)t->status);
+    buf_put_str(b, t->source_arn);
+    buf_put_str(b, t->dest_arn);
+    buf_put_u32(b, (uint32_t)t->rate);
+    buf_put_u64(b, t->moved);
+    buf_put_u64(b, t->to_move);
+    buf_put_u64(b, t->started);
+    buf_put_str(b, t->failure);
+    buf_put_u64(b, t->upto);
+}
+
+static void task_persist(queues_t *qs, const move_task_t *t)
+{
+    buf_t b = BUF_INIT;
+    task_encode(t, &b);
+    rec__task_put(qs, b.data, b.len);
+    buf_free(&b);
+}
+
+static move_task_t *task_find(queues_t *qs, uint64_t id)
+{
+    list_t *pos;
+    for (pos = qs->tasks.next; pos != &qs->tasks; pos = pos->next) {
+        move_task_t *t = list_entry(pos, move_task_t, link);
+        if (t->id == id)
+            return t;
+    }
+    return NULL;
+}
+
+/* Keeps the newest TASKS_KEPT finished tasks per source, as ListMessageMoveTasks shows. */
+static void task_trim(queues_t *qs, const char *source)
+{
+    int kept = 0;
+    list_t *pos, *tmp;
+    list_for_each_safe(pos, tmp, &qs->tasks)
+    {
+        move_task_t *t = list_entry(pos, move_task_t, link);
+        if (strcmp(t->source_arn, source) != 0)
+            continue;
+        if (++kept > TASKS_KEPT && t->status != TASK_RUNNING) {
+            list_del(pos);
+            task_free(t);
+        }
+    }
+}
+
+int redrive__apply_task(queues_t *qs, const void *p, size_t n)
+{
+    reader_t r;
+    reader_init(&r, p, n);
+    move_task_t *t = xcalloc(1, sizeof *t);
+    t->id = reader_u64(&r);
+    if (r.len - r.off >= 36 && !r.err) {
+        memcpy(t->uuid, r.p + r.off, 36);
+        r.off += 36;
+    } else {
+        r.err = 1;
+    }
+    t->status = reader_u8(&r);
+    t->source_arn = reader_strdup(&r);
+    t->dest_arn = reader_strdup(&r);
+    t->rate = (int)reader_u32(&r);
+    t->moved = reader_u64(&r);
+    t->to_move = reader_u64(&r);
+    t->started = reader_u64(&r);
+    t->failure = reader_strdup(&r);
+    t->upto = reader_u64(&r);
+    if (r.err || !t->source_arn || t->status > TASK_FAILED) {
+        task_free(t);
+        return -1;
+    }
+    move_task_t *old = task_find(qs, t->id);
+    if (old) {
+        list_del(&old->link);
+        task_free(old);
+    }
+    list_push_front(&qs->tasks, &t->link);
+    if (t->id >= qs->next_task)
+        qs->next_task = t->id + 1;
+    return 0;
+}
+
+int redrive__dump_tasks(queues_t *qs, store_snap_t *snap)
+{
+    list_t *pos;
+    /* oldest first, so replay rebuilds the newest-first order */
+    for (pos = qs->tasks.prev; pos != &qs->tasks; pos = pos->prev) {
+        buf_t b = BUF_INIT;
+        task_encode(list_entry(pos, move_task_t, link), &b);
+        store_snap_put(snap, REC_TASK_PUT, b.data, b.len);
+        buf_free(&b);
+    }
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void task_load(move_task_t *t, queue_t *src)
+{
+    void *v;
+    size_t cap = src->msgs.n ? src->msgs.n : 1;
+    t->seqs = xrealloc(t->seqs, cap * sizeof *t->seqs);
+    t->nseqs = 0;
+    for (size_t it = 0; hmap_next(&src->msgs, &it, &v);) {
+        const message_t *m = v;
+        if (m->seq <= t->upto)
+            t->seqs[t->nseqs++] = m->seq;
+    }
+    qsort(t->seqs, t->nseqs, sizeof *t->seqs, cmp_u64);
+    t->loaded = 1;
+}
+
+static void task_finish(queues_t *qs, move_task_t *t, int status, const char *failure)
+{
+    t->status = status;
+    free(t->failure);
+    t->failure = failure ? xstrdup(failure) : NULL;
+    free(t->seqs);
+    t->seqs = NULL;
+    t->nseqs = 0;
+    task_persist(qs, t);
+}
+
+static queue_t *task_destination(queues_t *qs, const move_task_t *t, const message_t *m)
+{
+    return queues_find_arn(qs, t->dest_arn ? t->dest_arn : m->dlq_source_arn);
+}
+
+/* Moves up to budget visible messages; in-flight ones are kept for later. */
+static void task_step(queues_t *qs, move_task_t *t, queue_t *src, uint64_t budget)
+{
+    size_t keep = 0, i;
+    for (i = 0; i < t->nseqs && budget > 0; i++) {
+        message_t *m = queue__find(src, t->seqs[i]);
+        if (!m)
+            continue; /* deleted meanwhile */
+        if (m->state != MSG_READY) {
+            t->seqs[keep++] = t->seqs[i];
+            continue;
+        }
+        queue_t *dst = task_destination(qs, t, m);
+        if (!dst) {
+            task_finish(qs, t, TASK_FAILED, "AWS.SimpleQueueService.NonExistentQueue");
+            return;
+        }
+        redrive__move(src, m, dst, 0);
+        t->moved++;
+        budget--;
+    }
+    memmove(t->seqs + keep, t->seqs + i, (t->nseqs - i) * sizeof *t->seqs);
+    t->nseqs = keep + (t->nseqs - i);
+    if (t->nseqs == 0)
+        task_finish(qs, t, TASK_COMPLETED, NULL);
+}
+
+void redrive__tick(queues_t *qs, uint64_t now)
+{
+    list_t *pos;
+    (void)now;
+    for (pos = qs->tasks.next; pos != &qs->tasks; pos = pos->next) {
+        move_task_t *t = list_entry(pos, move_task_t, link);
+        if (t->status != TASK_RUNNING)
+            continue;
+        queue_t *src = queues_find_arn(qs, t->source_arn);
+        if (!src || (t->dest_arn && !queues_find_arn(qs, t->dest_arn))) {
+            task_finish(qs, t, TASK_FAILED, "AWS.SimpleQueueService.NonExistentQueue");
+            continue;
+        }
+        if (!t->loaded)
+            task_load(t, src);
+        int rate = t->rate > 0 ? t->rate : TASK_DEFAULT_RATE;
+        uint64_t budget = (uint64_t)rate * TASK_TICK_MS / 1000;
+        task_step(qs, t, src, budget ? budget : 1);
+    }
+}
+
+uint64_t redrive__next_deadline(const queues_t *qs)
+{
+    list_t *pos;
+    for (pos = qs->tasks.next; pos != &qs->tasks; pos = pos->next)
+        if (list_entry(pos, move_task_t, link)->status == TASK_RUNNING)
+            return queues_now(qs) + TASK_TICK_MS;
+    return 0;
+}
+
+/* ---- the API ---------------------------------------------------------------------- */
+
+static int is_dead_letter_queue(queues_t *qs, const char *arn)
+{
+    void *v;
+    for (size_t it = 0; hmap_next(&qs->by_id, &it, &v);) {
+        const queue_t *q = v;
+        if (q->dlq_arn && strcmp(q->dlq_arn, arn) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static status_t check_start(queues_t *qs, const char *source, const char *dest, int rate, queue_t **src,
+                            err_t *err)
+{
+    if (!source || !*source)
+        return err_set(err, ST_MISSING_PARAMETER, "The request must contain the parameter SourceArn.");
+    *src = queues_find_arn(qs, source);
+    if (!*src)
+        return err_set(err, ST_RESOURCE_NOT_FOUND, "The resource that you specified for the SourceArn parameter "
+                                                   "doesn't exist.");
+    if (!is_dead_letter_queue(qs, source))
+        return err_set(err, ST_INVALID_PARAMETER_VALUE, "Source queue must be configured as a Dead Letter Queue.");
+    if (dest && *dest && !queues_find_arn(qs, dest))
+        return err_set(err, ST_RESOURCE_NOT_FOUND, "The resource that you specified for the DestinationArn "
+                                                   "parameter doesn't exist.");
+    if (rate != -1 && (rate < 1 || rate > TASK_RATE_MAX))
+        return err_set(err, ST_INVALID_PARAMETER_VALUE,
+                       "Value %d for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: You must enter a "
+                       "number that's between 1 and 500.",
+                       rate);
+    list_t *pos;
+    for (pos = qs->tasks.next; pos != &qs->tasks; pos = pos->next) {
+        move_task_t *t = list_entry(pos, move_task_t, link);
+        if (t->status == TASK_RUNNING && strcmp(t->source_arn, source) == 0)
+            return err_set(err, ST_INVALID_PARAMETER_VALUE, "There is already a task running. Only one active task "
+                                                            "is allowed for a source queue arn at a given time.");
+    }
+    return ST_OK;
+}
+
+static void task_handle(const move_task_t *t, char out[MOVE_HANDLE_MAX])
+{
+    char raw[MOVE_HANDLE_MAX];
+    buf_t b = BUF_INIT;
+    snprintf(raw, sizeof raw, "{\"taskId\":\"%s\",\"sourceArn\":\"%s\"}", t->uuid, t->source_arn);
+    text_b64_encode(raw, strlen(raw), &b);
+    snprintf(out, MOVE_HANDLE_MAX, "%s", b.data);
+    buf_free(&b);
+}
+
+status_t queues_start_move_task(queues_t *qs, const char *source_arn, const char *dest_arn, int rate,
+                                char handle_out[MOVE_HANDLE_MAX], err_t *err)
+{
+    queue_t *src = NULL;
+    status_t st = check_start(qs, source_arn, dest_arn, rate, &src, err);
+    if (st != ST_OK)
+        return st;
+    move_task_t *t = xcalloc(1, sizeof *t);
+    t->id = qs->next_task++;
+    rand_uuid(t->uuid);
+    t->status = TASK_RUNNING;
+    t->source_arn = xstrdup(source_arn);
+    t->dest_arn = dest_arn && *dest_arn ? xstrdup(dest_arn) : NULL;
+    t->rate = rate;
+    t->started = queues_now(qs);
+    t->upto = src->next_seq;
+    t->to_move = src->msgs.n;
+    task_load(t, src);
+    list_push_front(&qs->tasks, &t->link);
+    task_persist(qs, t);
+    task_trim(qs, source_arn);
+    task_handle(t, handle_out);
+    uint64_t next = redrive__next_deadline(qs);
+    if (qs->deadline_cb && next)
+        qs->deadline_cb(qs->deadline_arg, next);
+    return ST_OK;
+}
+
+/* Decodes a TaskHandle: base64 of {"taskId": ..., "sourceArn": ...}. */
+static status_t task_by_handle(queues_t *qs, const char *handle, move_task_t **out, err_t *err)
+{
+    buf_t b = BUF_INIT;
+    json_t *doc = NULL;
+    *out = NULL;
+    if (text_b64_decode(handle, strlen(handle), &b) == 0 && b.data)
+        doc = json_loads(b.data, 0, NULL);
+    buf_free(&b);
+    const char *id = json_string_value(json_object_get(doc, "taskId"));
+    const char *src = json_string_value(json_object_get(doc, "sourceArn"));
+    status_t st = ST_OK;
+    if (!id || !src)
+        st = err_set(err, ST_INVALID_PARAMETER_VALUE, "Value for parameter TaskHandle is invalid.");
+    else if (!queues_find_arn(qs, src))
+        st = err_set(err, ST_RESOURCE_NOT_FOUND,
+                     "The resource that you specified for the SourceArn parameter doesn't exist.");
+    for (list_t *pos = qs->tasks.next; st == ST_OK && !*out && pos != &qs->tasks; pos = pos->next) {
+        move_task_t *t = list_entry(pos, move_task_t, link);
+        if (strcmp(t->uuid, id) == 0 && strcmp(t->source_arn, src) == 0)
+            *out = t;
+    }
+    if (st == ST_OK && !*out)
+        st = err_set(err, ST_RESOURCE_NOT_FOUND, "Task does not exist.");
+    json_decref(doc);
+    return st;
+}
+
+status_t queues_cancel_move_task(queues_t *qs, const char *handle, uint64_t *moved, err_t *err)
+{
+    move_task_t *t;
+    if (!handle || !*handle)
+        return err_set(err, ST_MISSING_PARAMETER, "The request must contain the parameter TaskHandle.");
+    status_t st = task_by_handle(qs, handle, &t, err);
+    if (st != ST_OK)
+        return st;
+    if (t->status != TASK_RUNNING)
+        return err_set(err, ST_INVALID_PARAMETER_VALUE, "Only active tasks can be cancelled.");
+    *moved = t->moved;
+    task_finish(qs, t, TASK_CANCELLED, NULL);
+    return ST_OK;
+}
+
+static void task_view(const move_task_t *t, move_task_view_t *v)
+{
+    memset(v, 0, sizeof *v);
+    if (t->status == TASK_RUNNING)
+        task_handle(t, v->handle);
+    v->status = task_status_names[t->status];
+    snprintf(v->source_arn, sizeof v->source_arn, "%s", t->source_arn);
+    snprintf(v->dest_arn, sizeof v->dest_arn, "%s", t->dest_arn ? t->dest_arn : "");
+    v->rate = t->rate;
+    v->moved = t->moved;
+    v->to_move = t->to_move;
+    v->started_ts = t->started;
+    snprintf(v->failure, sizeof v->failure, "%s", t->failure ? t->failure : "");
+}
+
+status_t queues_list_move_tasks(queues_t *qs, const char *source_arn, int max, move_task_view_t *out, int *n,
+                                err_t *err)
+{
+    *n = 0;
+    if (!source_arn || !*source_arn)
+        return err_set(err, ST_MISSING_PARAMETER, "The request must contain the parameter SourceArn.");
+    if (max < 1 || max > 10)
+        return err_set(err, ST_INVALID_PARAMETER_VALUE,
+                       "Value %d for parameter MaxResults is invalid. Reason: You must enter a number that's between "
+                       "1 and 10.",
+                       max);
+    if (!queues_find_arn(qs, source_arn))
+        return err_set(err, ST_RESOURCE_NOT_FOUND, "The resource that you specified for the SourceArn parameter "
+                                                   "doesn't exist.");
+    list_t *pos;
+    for (pos = qs->tasks.next; pos != &qs->tasks && *n < max; pos = pos->next) {
+        move_task_t *t = list_entry(pos, move_task_t, link);
+        if (strcmp(t->source_arn, source_arn) == 0)
+            task_view(t, &out[(*n)++]);
+    }
+    return ST_OK;
+}

@@ -1,0 +1,15 @@
+/*
+ * clock — the two clocks Sluice uses. Wall time (ms since the epoch) is what
+ * AWS exposes (SentTimestamp, visibility deadlines persisted across restart);
+ * monotonic time drives the event loop's timers and benchmarks.
+ */
+#ifndef SLUICE_CLOCK_H
+#define SLUICE_CLOCK_H
+
+#include <stdint.h>
+
+uint64_t clock_wall_ms(void);
+uint64_t clock_mono_ms(void);
+uint64_t clock_mono_ns(void);
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * text — character-level checks and encodings shared by engine and protocols.
+ */
+#ifndef SLUICE_TEXT_H
+#define SLUICE_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+/* True when p[0..n) is UTF-8 whose every character XML 1.0 allows:
+ * #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF. */
+int text_xml_chars_ok(const char *p, size_t n);
+void text_hex(const unsigned char *p, size_t n, char *out); /* out: 2n+1 */
+/* Standard base64 with padding. */
+void text_b64_encode(const void *p, size_t n, buf_t *out);
+/* Strict decode (padding optional, no whitespace); 0 ok, -1 malformed. */
+int text_b64_decode(const char *s, size_t n, buf_t *out);
+/* Parses a whole decimal integer (optional sign); 0 ok, -1 otherwise. */
+int text_parse_i64(const char *s, int64_t *out);
+int text_starts_with_ci(const char *s, const char *prefix);
+
+#endif
