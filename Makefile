@@ -12,11 +12,12 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(PKG_CFLAGS) -fno-strict-aliasing
-LDLIBS   += $(PKG_LIBS) -lpthread
+# `override` so that `make CFLAGS=-O1` changes optimisation, not the include paths
+override CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(PKG_CFLAGS) -fno-strict-aliasing
+override LDLIBS  += $(PKG_LIBS) -lpthread
 ifneq ($(SANITIZE),)
-CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
-LDFLAGS  += -fsanitize=$(SANITIZE)
+override CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+override LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
 LIB_SRC  := $(filter-out src/daemon/main.c,$(sort $(wildcard src/*/*.c)))

@@ -5,15 +5,38 @@
  *   HEAD    waiting for a complete request head (idle or request timeout)
  *   BODY    head parsed, body arriving (Content-Length or chunked)
  *   EXCH    the handler has the exchange; no timeout of ours applies
- *   CLOSING an error reply or shutdown; close once output is written
+ *   CLOSING an error reply, Connection: close, a client that stopped sending,
+ *           or shutdown: input is read and dropped, and the connection ends
+ *           once its output is written
+ *   LINGER  output written and our side shut down (FIN sent): input is still
+ *           drained until the peer closes or LINGER_MS pass, because close()
+ *           with unread input sends a RST that can destroy the reply still
+ *           in flight (the 400/413/503 the client must see)
  * Only one exchange per connection is outstanding; pipelined requests wait
  * in the read buffer and are parsed once the current one has its reply, so
  * replies are queued in request order without any reordering logic.
  *
+ * Input: rbuf holds bytes from rstart (the current request) on. A reply
+ * moves rstart past its request; chunked framing already decoded is cut out
+ * as it goes, so memory follows the decoded body, not the framing. Reading
+ * stops (no EPOLLIN) while a client leaves OUT_HIGH_WATER bytes of replies
+ * unread, and while an exchange is out once a next head's worth is buffered:
+ * a client's backlog waits in its socket, not in our memory.
+ *
  * Output: replies are appended to conn->out with a hold (end offset, LSN).
  * At the end of each loop iteration (and when durability advances) every
  * connection on the flush list writes the prefix whose holds are durable,
- * in one write(2) per connection per iteration.
+ * in one write per connection per iteration.
+ *
+ * Deferred replies (a long poll answered from another connection's handler
+ * or a timer) put the connection on srv->process; a zero-delay timer parses
+ * its pipelined requests in the loop's timer phase, before the
+ * end-of-iteration hooks, so records their handlers append reach the store's
+ * hook in the same iteration instead of waiting for the next wake-up.
+ *
+ * Lifetime: conn_close() stops and closes at once and frees with
+ * loop_defer_free(), since other events of the same batch may still point
+ * at the connection (their io.fd is then -1 and the loop skips them).
  */
 #include "net/http_server.h"
 
@@ -34,13 +57,20 @@
 #include "util/list.h"
 #include "util/logging.h"
 
-#define READ_CHUNK (64 * 1024)
+#define READ_FIRST 4096              /* first read into an empty buffer */
+#define READ_CHUNK (64 * 1024)       /* later reads */
 #define READ_MAX_PER_EVENT (1024 * 1024)
+#define BUF_KEEP (16 * 1024)         /* buffers larger than this are freed when empty, so an
+                                      * idle connection costs little more than its struct */
+#define OUT_HIGH_WATER (256 * 1024)  /* unread replies beyond which we stop reading */
+#define LINGER_MS 2000
+#define REJECT_LINGER_MAX 256        /* rejected (503) connections lingering at once */
 #define ACCEPT_MAX_PER_EVENT 64
 #define ACCEPT_PAUSE_MS 100
+#define LISTEN_BACKLOG 4096
 
-typedef enum { CONN_HEAD, CONN_BODY, CONN_EXCH, CONN_CLOSING } conn_state_t;
-enum { TIMER_NONE, TIMER_IDLE, TIMER_REQUEST, TIMER_WRITE };
+typedef enum { CONN_HEAD, CONN_BODY, CONN_EXCH, CONN_CLOSING, CONN_LINGER } conn_state_t;
+typedef enum { TIMER_NONE, TIMER_IDLE, TIMER_REQUEST, TIMER_WRITE, TIMER_LINGER } timer_kind_t;
 
 typedef struct hold {
     size_t end;   /* offset in out where this reply ends */
@@ -51,20 +81,26 @@ typedef struct http_conn {
     loop_io_t io;
     loop_timer_t timer;
     http_server_t *srv;
-    list_t link;       /* srv->conns */
-    list_t flush_link; /* srv->flush (may write now) or srv->held (waits for durability) */
+    list_t link;         /* srv->conns */
+    list_t flush_link;   /* srv->flush (may write now) or srv->held (waits for durability) */
+    list_t process_link; /* srv->process: parsing may go on (deferred reply, drained backlog) */
     conn_state_t state;
     buf_t rbuf;
     size_t rstart;   /* first byte of the current request in rbuf */
     size_t body_off; /* chunked: next undecoded byte */
     http_head_t head;
+    buf_t hbuf; /* the dispatched request's head, NUL-terminated; ex->head points here */
     http_chunked_t chunk;
     buf_t body;
     int keep_alive;
+    int http10;        /* the current request is HTTP/1.0 */
+    int continued;     /* 100 Continue queued for the current request */
     int in_handler;
-    int peer_eof;
-    int want_process; /* a deferred reply arrived; parse on */
-    int timer_kind;   /* which deadline the timer holds: TIMER_* */
+    int peer_eof;      /* the peer sends no more (EOF, error, or half-close seen) */
+    int paused;        /* parsing stopped on the output backlog */
+    int write_blocked; /* the last write hit EAGAIN: EPOLLOUT wanted */
+    int rejected;      /* over max_connections: 503 written, lingering */
+    timer_kind_t timer_kind; /* which deadline the timer holds */
     http_ex_t *ex;
     buf_t out;
     size_t out_sent;
@@ -80,10 +116,13 @@ struct http_server {
     void *arg;
     loop_io_t listen_io;
     loop_timer_t accept_timer;
+    loop_timer_t process_timer;
     int port;
     list_t conns;
     list_t flush;
     list_t held;
+    list_t process;
+    unsigned nrejecting;
     uint64_t durable;
     int shutting_down;
     void (*done)(void *);
@@ -147,6 +186,81 @@ static const char *server_date(http_server_t *srv)
     return srv->date;
 }
 
+/* ---- events and scheduling ------------------------------------------------ */
+
+static size_t conn_backlog(const http_conn_t *c)
+{
+    return c->out.len - c->out_sent;
+}
+
+/* Where the current request ends in rbuf (its body fully arrived). */
+static size_t conn_request_end(const http_conn_t *c)
+{
+    if (c->head.chunked)
+        return c->body_off;
+    return c->rstart + c->head.head_len + (size_t)c->head.content_length;
+}
+
+/* Whether the connection wants input now; see the file comment. CLOSING
+ * and LINGER read only to drop. */
+static int conn_reads(const http_conn_t *c)
+{
+    if (c->peer_eof)
+        return 0;
+    if (c->state == CONN_CLOSING || c->state == CONN_LINGER)
+        return 1;
+    if (c->state == CONN_EXCH && c->rbuf.len - conn_request_end(c) >= c->srv->cfg.limits.max_head + READ_CHUNK)
+        return 0;
+    return conn_backlog(c) < OUT_HIGH_WATER;
+}
+
+static uint32_t conn_events(const http_conn_t *c)
+{
+    uint32_t ev = c->write_blocked ? EPOLLOUT : 0;
+    if (conn_reads(c))
+        ev |= EPOLLIN | EPOLLRDHUP;
+    else if (c->state == CONN_EXCH && !c->peer_eof)
+        ev |= EPOLLRDHUP; /* a pending exchange still learns that its client left */
+    return ev;
+}
+
+static void conn_update_events(http_conn_t *c)
+{
+    loop_io_modify(c->srv->loop, &c->io, conn_events(c));
+}
+
+static void conn_schedule_flush(http_conn_t *c)
+{
+    if (!list_linked(&c->flush_link))
+        list_push_back(&c->srv->flush, &c->flush_link);
+}
+
+static void conn_schedule_process(http_conn_t *c)
+{
+    http_server_t *srv = c->srv;
+    if (!list_linked(&c->process_link))
+        list_push_back(&srv->process, &c->process_link);
+    if (!loop_timer_active(&srv->process_timer))
+        loop_timer_start(srv->loop, &srv->process_timer, 0);
+}
+
+/* Timer phase: parse on where parsing was waiting (see the file comment). */
+static void server_on_process(loop_t *loop, loop_timer_t *t)
+{
+    (void)loop;
+    http_server_t *srv = t->arg;
+    list_t *pos;
+    while ((pos = list_first(&srv->process))) {
+        http_conn_t *c = list_entry(pos, http_conn_t, process_link);
+        list_del(pos);
+        if (c->state != CONN_HEAD && c->state != CONN_BODY)
+            continue;
+        conn_process(c);
+        if (c->io.fd >= 0)
+            conn_update_events(c);
+    }
+}
+
 /* ---- output ---------------------------------------------------------- */
 
 static void conn_push_hold(http_conn_t *c, uint64_t lsn)
@@ -158,12 +272,6 @@ static void conn_push_hold(http_conn_t *c, uint64_t lsn)
     c->holds[c->nholds].end = c->out.len;
     c->holds[c->nholds].lsn = lsn;
     c->nholds++;
-}
-
-static void conn_schedule_flush(http_conn_t *c)
-{
-    if (!list_linked(&c->flush_link))
-        list_push_back(&c->srv->flush, &c->flush_link);
 }
 
 /* The end of the output that may be written now. */
@@ -179,64 +287,100 @@ static size_t conn_writable_end(http_conn_t *c)
     return end > c->out_sent ? end : c->out_sent;
 }
 
-static uint32_t conn_events(const http_conn_t *c, int want_out)
+static void conn_set_closing(http_conn_t *c)
 {
-    uint32_t ev = c->peer_eof ? 0 : EPOLLRDHUP;
-    /* While an exchange is with its handler, read ahead only a bounded
-     * amount of pipelined data; a request still arriving is always read. */
-    int busy = c->state == CONN_EXCH && (c->rbuf.len - c->rstart) >= c->srv->cfg.limits.max_head + READ_CHUNK;
-    if (!c->peer_eof && c->state != CONN_CLOSING && !busy)
-        ev |= EPOLLIN;
-    if (want_out)
-        ev |= EPOLLOUT;
-    return ev;
+    c->keep_alive = 0;
+    c->state = CONN_CLOSING;
+    conn_schedule_flush(c);
 }
 
-/* Writes what may be written. Returns -1 if the connection was closed. */
+/* Everything is written: shut our side and drain the peer (LINGER), or
+ * close at once when the peer has finished too or the server is stopping. */
+static void conn_end(http_conn_t *c)
+{
+    if (c->peer_eof || c->srv->shutting_down) {
+        conn_close(c);
+        return;
+    }
+    shutdown(c->io.fd, SHUT_WR);
+    c->state = CONN_LINGER;
+    c->write_blocked = 0;
+    if (list_linked(&c->flush_link))
+        list_del(&c->flush_link);
+    conn_update_events(c);
+    conn_arm_timer(c);
+}
+
+/* All output is written. Returns -1 if the connection ended (closed or
+ * lingering), 0 if it goes on. */
+static int conn_output_done(http_conn_t *c)
+{
+    buf_reset(&c->out); /* every hold has been released */
+    c->out_sent = 0;
+    if (c->out.cap > BUF_KEEP)
+        buf_free(&c->out);
+    if (c->state == CONN_CLOSING || (c->state == CONN_HEAD && !c->keep_alive)) {
+        conn_end(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* Drops what has been written once it is most of the buffer. */
+static void conn_compact_out(http_conn_t *c)
+{
+    if (c->out_sent <= 64 * 1024 || c->out_sent * 2 <= c->out.len)
+        return;
+    buf_consume(&c->out, c->out_sent);
+    for (size_t i = 0; i < c->nholds; i++)
+        c->holds[i].end -= c->out_sent;
+    c->out_sent = 0;
+}
+
+static void conn_after_write(http_conn_t *c, int progressed)
+{
+    http_server_t *srv = c->srv;
+    conn_update_events(c);
+    conn_arm_timer(c);
+    if (progressed && c->timer_kind == TIMER_WRITE)
+        loop_timer_start(srv->loop, &c->timer, srv->cfg.write_timeout_ms); /* only progress pushes it back */
+    if (c->nholds && !list_linked(&c->flush_link))
+        list_push_back(&srv->held, &c->flush_link);
+    if (c->paused && conn_backlog(c) < OUT_HIGH_WATER / 2)
+        conn_schedule_process(c);
+}
+
+/* Writes what may be written. Returns -1 if the connection ended. */
 static int conn_write(http_conn_t *c)
 {
-    size_t end = conn_writable_end(c);
+    if (c->state == CONN_LINGER)
+        return -1;
+    size_t end = conn_writable_end(c), before = c->out_sent;
+    c->write_blocked = 0;
     while (c->out_sent < end) {
-        ssize_t n = write(c->io.fd, c->out.data + c->out_sent, end - c->out_sent);
+        ssize_t n = send(c->io.fd, c->out.data + c->out_sent, end - c->out_sent, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            loop_io_modify(c->srv->loop, &c->io, conn_events(c, 1));
-            conn_arm_timer(c);
-            return 0;
+            c->write_blocked = 1;
+            break;
         }
         if (n <= 0) {
-            conn_close(c);
+            conn_close(c); /* EPIPE, ECONNRESET: nobody reads any more */
             return -1;
         }
         c->out_sent += (size_t)n;
     }
-    if (c->out_sent == c->out.len) {
-        buf_reset(&c->out); /* every hold has been released */
-        c->out_sent = 0;
-        if (c->out.cap > 4 * READ_CHUNK)
-            buf_free(&c->out);
-        if (c->state == CONN_CLOSING || (c->state == CONN_HEAD && !c->keep_alive)) {
-            conn_close(c);
-            return -1;
-        }
-    } else if (c->out_sent > 64 * 1024 && c->out_sent * 2 > c->out.len) {
-        /* compact: drop what has been written and shift the holds */
-        buf_consume(&c->out, c->out_sent);
-        for (size_t i = 0; i < c->nholds; i++)
-            c->holds[i].end -= c->out_sent;
-        c->out_sent = 0;
-    }
-    loop_io_modify(c->srv->loop, &c->io, conn_events(c, 0));
-    conn_arm_timer(c);
-    if (c->nholds && !list_linked(&c->flush_link))
-        list_push_back(&c->srv->held, &c->flush_link);
+    int progressed = c->out_sent != before;
+    if (c->out_sent == c->out.len && conn_output_done(c) < 0)
+        return -1;
+    conn_compact_out(c);
+    conn_after_write(c, progressed);
     return 0;
 }
 
-/* End-of-iteration hook: parse on where deferred replies freed a connection,
- * and write what may be written. Connections still waiting for durability
- * park on srv->held, so this loop always ends. */
+/* End-of-iteration hook: write what may be written. Connections still
+ * waiting for durability park on srv->held, so this loop always ends. */
 static void server_flush(loop_t *loop, void *arg)
 {
     (void)loop;
@@ -245,12 +389,6 @@ static void server_flush(loop_t *loop, void *arg)
     while ((pos = list_first(&srv->flush))) {
         http_conn_t *c = list_entry(pos, http_conn_t, flush_link);
         list_del(&c->flush_link);
-        if (c->want_process) {
-            c->want_process = 0;
-            conn_process(c);
-            if (c->io.fd < 0)
-                continue;
-        }
         conn_write(c);
     }
 }
@@ -278,6 +416,8 @@ static void conn_append_head(http_conn_t *c, int status, const char *ctype, cons
         buf_puts(&c->out, extra);
     if (!c->keep_alive)
         buf_puts(&c->out, "Connection: close\r\n");
+    else if (c->http10)
+        buf_puts(&c->out, "Connection: keep-alive\r\n"); /* a 1.0 client assumes close otherwise */
     buf_puts(&c->out, "\r\n");
 }
 
@@ -286,30 +426,20 @@ static void conn_fail(http_conn_t *c, int status)
 {
     static const char body[] = "{\"message\":\"request rejected by the HTTP layer\"}";
     c->keep_alive = 0;
-    c->state = CONN_CLOSING;
     conn_append_head(c, status, "application/json", NULL, sizeof body - 1);
     buf_append(&c->out, body, sizeof body - 1);
     conn_push_hold(c, 0);
-    conn_schedule_flush(c);
+    conn_set_closing(c);
 }
 
 /* ---- requests -------------------------------------------------------- */
 
+/* The handler has answered: step past the request. Buffers are recycled by
+ * conn_begin_request, after the handler has returned. */
 static void conn_finish_request(http_conn_t *c)
 {
-    size_t end = c->head.chunked ? c->body_off : c->rstart + c->head.head_len + (size_t)c->head.content_length;
-    c->rstart = end;
-    if (c->rstart == c->rbuf.len) {
-        c->rstart = 0;
-        buf_reset(&c->rbuf);
-        if (c->rbuf.cap > 4 * READ_CHUNK)
-            buf_free(&c->rbuf);
-    }
-    buf_reset(&c->body);
-    if (c->body.cap > 4 * READ_CHUNK)
-        buf_free(&c->body);
-    if (c->state == CONN_EXCH)
-        c->state = (c->srv->shutting_down || !c->keep_alive) ? CONN_CLOSING : CONN_HEAD;
+    c->rstart = conn_request_end(c);
+    c->state = (c->srv->shutting_down || !c->keep_alive) ? CONN_CLOSING : CONN_HEAD;
 }
 
 void http_ex_reply(http_ex_t *ex, int status, const char *ctype, const char *extra, const char *body,
@@ -324,15 +454,21 @@ void http_ex_reply(http_ex_t *ex, int status, const char *ctype, const char *ext
     conn_push_hold(c, lsn);
     conn_finish_request(c);
     if (!c->in_handler)
-        c->want_process = 1; /* deferred reply: parse pipelined requests at the flush */
+        conn_schedule_process(c); /* deferred reply: parse pipelined requests */
     conn_schedule_flush(c);
 }
 
 static void conn_dispatch(http_conn_t *c)
 {
     http_server_t *srv = c->srv;
-    /* Re-parse: the buffer may have moved since the head was first seen. */
-    http_parse_head(c->rbuf.data + c->rstart, c->rbuf.len - c->rstart, &srv->cfg.limits, &c->head);
+    /* The handler gets a head of its own: rbuf may move while the exchange
+     * is out, and a value read as a C string stops at the end of this head
+     * instead of running on through every pipelined request behind it. */
+    buf_reset(&c->hbuf);
+    buf_append(&c->hbuf, c->rbuf.data + c->rstart, c->head.head_len);
+    http_parse_head(c->hbuf.data, c->hbuf.len, &srv->cfg.limits, &c->head);
+    if (c->head.content_length < 0)
+        c->head.content_length = 0;
     if (!c->head.chunked) {
         buf_reset(&c->body);
         buf_append(&c->body, c->rbuf.data + c->rstart + c->head.head_len, (size_t)c->head.content_length);
@@ -356,6 +492,20 @@ static void conn_dispatch(http_conn_t *c)
     c->in_handler = 0;
 }
 
+/* Decoded chunked framing is dead weight: move what follows it down to just
+ * after the head (which conn_dispatch copies for the handler). */
+static void conn_drop_framing(http_conn_t *c)
+{
+    size_t keep = c->rstart + c->head.head_len;
+    size_t dead = c->body_off - keep;
+    if (dead < READ_CHUNK)
+        return;
+    memmove(c->rbuf.data + keep, c->rbuf.data + c->body_off, c->rbuf.len - c->body_off + 1); /* with the NUL */
+    c->rbuf.len -= dead;
+    c->body_off = keep;
+}
+
+/* Returns 1 when the body is complete, 0 when more is needed, -1 on error. */
 static int conn_read_body(http_conn_t *c)
 {
     if (!c->head.chunked) {
@@ -369,56 +519,99 @@ static int conn_read_body(http_conn_t *c)
         return -1;
     }
     c->body_off += (size_t)n;
-    return c->chunk.done ? 1 : 0;
+    if (c->chunk.done)
+        return 1;
+    conn_drop_framing(c);
+    return 0;
+}
+
+/* The body is incomplete: a client that asked for it gets its 100 now. */
+static void conn_continue(http_conn_t *c)
+{
+    if (!c->head.expect_continue || c->continued)
+        return;
+    c->continued = 1;
+    buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+    conn_push_hold(c, 0);
+    conn_schedule_flush(c);
 }
 
 static void conn_start_body(http_conn_t *c)
 {
     c->keep_alive = c->head.keep_alive && !c->srv->shutting_down;
+    c->http10 = c->head.minor_version == 0;
+    c->continued = 0;
     c->state = CONN_BODY;
+    if (c->head.content_length < 0)
+        c->head.content_length = 0; /* no framing header: no body */
     buf_reset(&c->body);
+    if (c->body.cap > BUF_KEEP)
+        buf_free(&c->body);
     if (c->head.chunked) {
         http_chunked_init(&c->chunk);
         c->body_off = c->rstart + c->head.head_len;
     }
-    int needs_body = c->head.chunked || c->head.content_length > 0;
-    size_t have = c->rbuf.len - c->rstart - c->head.head_len;
-    if (c->head.expect_continue && needs_body && (c->head.chunked || have < (size_t)c->head.content_length)) {
-        buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
-        conn_push_hold(c, 0);
-        conn_schedule_flush(c);
+}
+
+/* Drops consumed input: all of it when nothing is left, else compacts. */
+static void conn_recycle_input(http_conn_t *c)
+{
+    if (c->rstart == c->rbuf.len) {
+        c->rstart = 0;
+        buf_reset(&c->rbuf);
+        if (c->rbuf.cap > BUF_KEEP)
+            buf_free(&c->rbuf);
+        if (c->body.cap > BUF_KEEP)
+            buf_free(&c->body);
+    } else if (c->rstart > 0 && c->rstart * 2 >= c->rbuf.len) {
+        buf_consume(&c->rbuf, c->rstart);
+        c->rstart = 0;
     }
+}
+
+/* HEAD: parses the next request head. Returns 1 when it moved to BODY, 0 to
+ * wait for more, -1 when the connection failed, closes or closed. */
+static int conn_begin_request(http_conn_t *c)
+{
+    conn_recycle_input(c);
+    if (conn_backlog(c) >= OUT_HIGH_WATER) {
+        c->paused = 1; /* the client is not reading; conn_after_write resumes */
+        return 0;
+    }
+    if (c->rstart == c->rbuf.len) {
+        if (c->peer_eof)
+            conn_set_closing(c); /* answered everything it sent */
+        return 0;
+    }
+    ssize_t n = http_parse_head(c->rbuf.data + c->rstart, c->rbuf.len - c->rstart, &c->srv->cfg.limits, &c->head);
+    if (n < 0) {
+        conn_fail(c, (int)-n);
+        return -1;
+    }
+    if (n == 0) {
+        if (c->peer_eof)
+            conn_set_closing(c); /* a head that will never complete */
+        return 0;
+    }
+    conn_start_body(c);
+    return 1;
 }
 
 /* Parses and dispatches as many buffered requests as the state allows. */
 static void conn_process(http_conn_t *c)
 {
+    c->paused = 0;
     while (c->io.fd >= 0 && (c->state == CONN_HEAD || c->state == CONN_BODY)) {
-        if (c->state == CONN_HEAD) {
-            if (c->rstart == c->rbuf.len) {
-                if (c->peer_eof)
-                    c->state = CONN_CLOSING, conn_schedule_flush(c);
-                break;
-            }
-            ssize_t n = http_parse_head(c->rbuf.data + c->rstart, c->rbuf.len - c->rstart, &c->srv->cfg.limits,
-                                        &c->head);
-            if (n < 0) {
-                conn_fail(c, (int)-n);
-                break;
-            }
-            if (n == 0) {
-                if (c->peer_eof)
-                    conn_close(c);
-                break;
-            }
-            conn_start_body(c);
-        }
+        if (c->state == CONN_HEAD && conn_begin_request(c) <= 0)
+            break;
         int r = conn_read_body(c);
         if (r < 0)
             break;
         if (r == 0) {
             if (c->peer_eof)
-                conn_close(c);
+                conn_set_closing(c); /* a body that will never complete */
+            else
+                conn_continue(c);
             break;
         }
         conn_dispatch(c);
@@ -429,32 +622,53 @@ static void conn_process(http_conn_t *c)
 
 /* ---- connection I/O ---------------------------------------------------- */
 
-static int conn_fill(http_conn_t *c)
+/* One read. Returns the byte count, 0 when the socket is drained, -1 at EOF
+ * or on an error (peer_eof is then set). */
+static ssize_t conn_read(http_conn_t *c, char *p, size_t n)
 {
+    for (;;) {
+        ssize_t r = read(c->io.fd, p, n);
+        if (r > 0)
+            return r;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        c->peer_eof = 1;
+        return -1;
+    }
+}
+
+/* CLOSING and LINGER: read and drop, so close() finds nothing unread. */
+static void conn_drain(http_conn_t *c)
+{
+    char scratch[16384];
+    size_t total = 0;
+    ssize_t n;
+    while (total < READ_MAX_PER_EVENT && (n = conn_read(c, scratch, sizeof scratch)) > 0)
+        total += (size_t)n;
+}
+
+/* Reads what the socket has, up to READ_MAX_PER_EVENT. */
+static void conn_fill(http_conn_t *c)
+{
+    if (c->state == CONN_CLOSING || c->state == CONN_LINGER) {
+        conn_drain(c);
+        return;
+    }
     size_t total = 0;
     while (total < READ_MAX_PER_EVENT) {
-        if (c->rstart > 0 && c->rstart * 2 >= c->rbuf.len && c->state == CONN_HEAD) {
-            buf_consume(&c->rbuf, c->rstart); /* compact before growing */
-            c->rstart = 0;
-        }
-        buf_reserve(&c->rbuf, READ_CHUNK);
+        buf_reserve(&c->rbuf, c->rbuf.len ? READ_CHUNK : READ_FIRST - 1);
         size_t room = c->rbuf.cap - c->rbuf.len - 1;
-        ssize_t n = read(c->io.fd, c->rbuf.data + c->rbuf.len, room);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        ssize_t n = conn_read(c, c->rbuf.data + c->rbuf.len, room);
+        if (n <= 0)
             break;
-        if (n <= 0) {
-            c->peer_eof = 1;
-            break;
-        }
         c->rbuf.len += (size_t)n;
         c->rbuf.data[c->rbuf.len] = '\0';
         total += (size_t)n;
         if ((size_t)n < room)
             break;
     }
-    return 0;
 }
 
 static void conn_abort_exchange(http_conn_t *c)
@@ -469,25 +683,59 @@ static void conn_abort_exchange(http_conn_t *c)
     free(ex);
 }
 
+/* The peer sends no more while its exchange is out: it is not waiting for
+ * the answer (a closed long poll). Replies already queued still go out. */
+static void conn_client_left(http_conn_t *c)
+{
+    c->peer_eof = 1;
+    conn_abort_exchange(c);
+    conn_set_closing(c);
+}
+
+/* EPOLLIN / EPOLLRDHUP. Returns -1 if the connection closed. */
+static int conn_on_readable(http_conn_t *c)
+{
+    if (!(c->io.events & EPOLLIN)) {
+        /* EPOLLRDHUP alone: only an exchange registers for it */
+        if (c->state == CONN_EXCH)
+            conn_client_left(c);
+        conn_update_events(c);
+        return 0;
+    }
+    conn_fill(c);
+    switch (c->state) {
+    case CONN_LINGER:
+        if (c->peer_eof) {
+            conn_close(c);
+            return -1;
+        }
+        return 0;
+    case CONN_HEAD:
+    case CONN_BODY:
+        conn_process(c);
+        if (c->io.fd < 0)
+            return -1;
+        break;
+    default:
+        break;
+    }
+    if (c->state == CONN_EXCH && c->peer_eof)
+        conn_client_left(c);
+    conn_update_events(c);
+    return 0;
+}
+
 static void conn_on_io(loop_t *loop, int fd, uint32_t events, void *arg)
 {
     (void)loop;
     (void)fd;
     http_conn_t *c = arg;
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-        conn_fill(c);
-        if (c->peer_eof && (c->state == CONN_EXCH || (events & (EPOLLHUP | EPOLLERR)))) {
-            conn_close(c); /* the client is gone: nobody will read the reply */
-            return;
-        }
-        if (c->state == CONN_HEAD || c->state == CONN_BODY)
-            conn_process(c);
-        if (c->io.fd < 0)
-            return;
-        if (c->peer_eof && c->state == CONN_EXCH)
-            return;
-        loop_io_modify(c->srv->loop, &c->io, conn_events(c, (c->io.events & EPOLLOUT) != 0));
+    if (events & (EPOLLHUP | EPOLLERR)) {
+        conn_close(c); /* reset, or both directions shut: nothing more can be said */
+        return;
     }
+    if ((events & (EPOLLIN | EPOLLRDHUP)) && conn_on_readable(c) < 0)
+        return;
     if ((events & EPOLLOUT) && c->io.fd >= 0)
         conn_write(c);
 }
@@ -496,39 +744,52 @@ static void conn_on_timer(loop_t *loop, loop_timer_t *t)
 {
     (void)loop;
     http_conn_t *c = t->arg;
-    if (c->state == CONN_HEAD && c->rstart == c->rbuf.len && c->out_sent == c->out.len) {
-        conn_close(c); /* idle keep-alive */
-        return;
+    switch (c->timer_kind) {
+    case TIMER_REQUEST:
+        if (c->state == CONN_HEAD || c->state == CONN_BODY) {
+            conn_fail(c, 408); /* a request that takes too long to arrive */
+            conn_update_events(c);
+            return;
+        }
+        break;
+    case TIMER_WRITE:
+        log_info("http_close", "peer=%s reason=write_timeout", c->peer);
+        break;
+    default: /* idle keep-alive, or lingering done */
+        break;
     }
-    if ((c->state == CONN_HEAD || c->state == CONN_BODY) && c->out_sent == c->out.len) {
-        conn_fail(c, 408);
-        return;
-    }
-    log_info("http_close", "peer=%s reason=timeout", c->peer);
-    conn_close(c); /* a client that does not read what we write */
+    conn_close(c);
+}
+
+static timer_kind_t conn_timer_kind(const http_conn_t *c)
+{
+    if (c->state == CONN_LINGER)
+        return TIMER_LINGER;
+    if (c->write_blocked)
+        return TIMER_WRITE;
+    if (c->state == CONN_EXCH || c->state == CONN_CLOSING || c->out_sent < c->out.len)
+        return TIMER_NONE; /* the handler, the store or the flush owns the wait */
+    if (c->state == CONN_HEAD && c->rstart == c->rbuf.len)
+        return TIMER_IDLE;
+    return TIMER_REQUEST;
 }
 
 /* One timer per connection; which deadline it holds follows the state. A
- * write deadline restarts on progress; a request deadline runs from the
- * request's first byte and is not pushed back by later bytes. */
+ * request deadline runs from the request's first byte and is not pushed
+ * back by later bytes; a write deadline is pushed back only by progress
+ * (conn_after_write). */
 static void conn_arm_timer(http_conn_t *c)
 {
     http_server_t *srv = c->srv;
-    int kind;
-    uint64_t ms = 0;
-    if (c->out_sent < c->out.len && (c->io.events & EPOLLOUT))
-        kind = TIMER_WRITE, ms = srv->cfg.write_timeout_ms;
-    else if (c->state == CONN_EXCH || (c->out_sent < c->out.len && c->nholds))
-        kind = TIMER_NONE; /* the handler or the store owns the wait */
-    else if (c->state == CONN_HEAD && c->rstart == c->rbuf.len)
-        kind = TIMER_IDLE, ms = srv->cfg.idle_timeout_ms;
-    else
-        kind = TIMER_REQUEST, ms = srv->cfg.request_timeout_ms;
-    if (kind == TIMER_NONE) {
+    timer_kind_t kind = conn_timer_kind(c);
+    uint64_t ms = kind == TIMER_IDLE      ? srv->cfg.idle_timeout_ms
+                  : kind == TIMER_REQUEST ? srv->cfg.request_timeout_ms
+                  : kind == TIMER_WRITE   ? srv->cfg.write_timeout_ms
+                                          : LINGER_MS;
+    if (kind == TIMER_NONE)
         loop_timer_stop(srv->loop, &c->timer);
-    } else if (kind != c->timer_kind || kind == TIMER_WRITE || !loop_timer_active(&c->timer)) {
+    else if (kind != c->timer_kind || !loop_timer_active(&c->timer))
         loop_timer_start(srv->loop, &c->timer, ms);
-    }
     c->timer_kind = kind;
 }
 
@@ -554,11 +815,17 @@ static void conn_close(http_conn_t *c)
     list_del(&c->link);
     if (list_linked(&c->flush_link))
         list_del(&c->flush_link);
+    if (list_linked(&c->process_link))
+        list_del(&c->process_link);
     buf_free(&c->rbuf);
+    buf_free(&c->hbuf);
     buf_free(&c->body);
     buf_free(&c->out);
     free(c->holds);
-    srv->stats.open--;
+    if (c->rejected)
+        srv->nrejecting--;
+    else
+        srv->stats.open--;
     loop_defer_free(srv->loop, c);
     server_check_done(srv);
 }
@@ -581,23 +848,16 @@ static void peer_name(const struct sockaddr_storage *ss, char *out, size_t n)
     snprintf(out, n, "%s:%d", host, port);
 }
 
-static void server_reject(http_server_t *srv, int fd)
-{
-    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nServer: Sluice\r\nContent-Length: 0\r\n"
-                               "Retry-After: 1\r\nConnection: close\r\n\r\n";
-    ssize_t w = write(fd, busy, sizeof busy - 1);
-    (void)w;
-    close(fd);
-    srv->stats.rejected++;
-}
-
-static void server_add_conn(http_server_t *srv, int fd, const struct sockaddr_storage *ss)
+/* Takes fd. Returns the connection, or NULL (fd closed) if it cannot be watched. */
+static http_conn_t *conn_new(http_server_t *srv, int fd, const struct sockaddr_storage *ss, int rejected)
 {
     http_conn_t *c = xcalloc(1, sizeof *c);
     c->srv = srv;
     c->state = CONN_HEAD;
     c->keep_alive = 1;
+    c->rejected = rejected;
     list_init(&c->flush_link);
+    list_init(&c->process_link);
     loop_timer_init(&c->timer, conn_on_timer, c);
     peer_name(ss, c->peer, sizeof c->peer);
     int one = 1;
@@ -605,12 +865,33 @@ static void server_add_conn(http_server_t *srv, int fd, const struct sockaddr_st
     if (loop_io_start(srv->loop, &c->io, fd, EPOLLIN | EPOLLRDHUP, conn_on_io, c) < 0) {
         close(fd);
         free(c);
-        return;
+        return NULL;
     }
     list_push_back(&srv->conns, &c->link);
-    srv->stats.accepted++;
-    srv->stats.open++;
+    if (rejected)
+        srv->nrejecting++;
+    else
+        srv->stats.accepted++, srv->stats.open++;
     conn_arm_timer(c);
+    return c;
+}
+
+/* Over the limit: 503 and close, lingering (bounded) so the 503 survives a
+ * request the client had already sent. */
+static void server_reject(http_server_t *srv, int fd, const struct sockaddr_storage *ss)
+{
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nServer: Sluice\r\nContent-Length: 0\r\n"
+                               "Retry-After: 1\r\nConnection: close\r\n\r\n";
+    srv->stats.rejected++;
+    ssize_t w = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL); /* a fresh socket's buffer takes it */
+    (void)w;
+    if (srv->nrejecting >= REJECT_LINGER_MAX || srv->shutting_down) {
+        close(fd);
+        return;
+    }
+    http_conn_t *c = conn_new(srv, fd, ss, 1);
+    if (c)
+        conn_end(c);
 }
 
 static void server_resume_accept(loop_t *loop, loop_timer_t *t)
@@ -624,7 +905,7 @@ static void server_on_accept(loop_t *loop, int lfd, uint32_t events, void *arg)
 {
     (void)events;
     http_server_t *srv = arg;
-    for (int i = 0; i < ACCEPT_MAX_PER_EVENT; i++) {
+    for (int i = 0; i < ACCEPT_MAX_PER_EVENT && srv->listen_io.fd >= 0; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -637,12 +918,39 @@ static void server_on_accept(loop_t *loop, int lfd, uint32_t events, void *arg)
             return;
         }
         if (srv->stats.open >= srv->cfg.max_connections)
-            server_reject(srv, fd);
+            server_reject(srv, fd, &ss);
         else
-            server_add_conn(srv, fd, &ss);
+            conn_new(srv, fd, &ss, 0);
     }
 }
 
+/* Returns a listening socket for a, or -1 with errno set. */
+static int listen_on(const struct addrinfo *a)
+{
+    int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0)
+        return fd;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return -1;
+    return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* Listens on the first address of host that binds. */
 static int server_listen(http_server_t *srv, char *why, size_t why_len)
 {
     char portstr[16];
@@ -654,24 +962,23 @@ static int server_listen(http_server_t *srv, char *why, size_t why_len)
         snprintf(why, why_len, "cannot resolve host %s: %s", srv->cfg.host, gai_strerror(rc));
         return -1;
     }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd >= 0)
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
-        snprintf(why, why_len, "cannot listen on %s:%d: %s", srv->cfg.host, srv->cfg.port, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(ai);
+    int fd = -1, err = EADDRNOTAVAIL;
+    for (const struct addrinfo *a = ai; a && fd < 0; a = a->ai_next)
+        if ((fd = listen_on(a)) < 0)
+            err = errno;
+    freeaddrinfo(ai);
+    if (fd < 0) {
+        snprintf(why, why_len, "cannot listen on %s:%d: %s", srv->cfg.host, srv->cfg.port, strerror(err));
         return -1;
     }
-    freeaddrinfo(ai);
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    getsockname(fd, (struct sockaddr *)&ss, &sl);
-    srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                : ((struct sockaddr_in *)&ss)->sin_port);
-    return loop_io_start(srv->loop, &srv->listen_io, fd, EPOLLIN, server_on_accept, srv) < 0 ? -1 : 0;
+    srv->port = bound_port(fd);
+    if ((rc = loop_io_start(srv->loop, &srv->listen_io, fd, EPOLLIN, server_on_accept, srv)) < 0) {
+        snprintf(why, why_len, "cannot watch the listener: %s", strerror(-rc));
+        srv->listen_io.fd = -1;
+        close(fd);
+        return -1;
+    }
+    return 0;
 }
 
 http_server_t *http_server_new(loop_t *loop, const http_server_config_t *cfg, http_handler_fn handler, void *arg,
@@ -688,7 +995,9 @@ http_server_t *http_server_new(loop_t *loop, const http_server_config_t *cfg, ht
     list_init(&srv->conns);
     list_init(&srv->flush);
     list_init(&srv->held);
+    list_init(&srv->process);
     loop_timer_init(&srv->accept_timer, server_resume_accept, srv);
+    loop_timer_init(&srv->process_timer, server_on_process, srv);
     if (server_listen(srv, why, why_len) < 0) {
         free(srv);
         return NULL;
@@ -723,10 +1032,12 @@ void http_server_shutdown(http_server_t *srv, void (*done)(void *), void *arg)
     {
         http_conn_t *c = list_entry(pos, http_conn_t, link);
         c->keep_alive = 0;
-        if (c->state == CONN_HEAD && c->rstart == c->rbuf.len && c->out_sent == c->out.len)
+        int idle = c->state == CONN_HEAD && c->rstart == c->rbuf.len && c->out_sent == c->out.len;
+        if (idle || c->state == CONN_LINGER)
             conn_close(c);
         else if (c->state == CONN_HEAD || c->state == CONN_BODY)
-            c->state = CONN_CLOSING, conn_schedule_flush(c);
+            conn_set_closing(c); /* a request not yet complete is dropped */
+        /* EXCH ends with its reply, CLOSING once its output is written */
     }
     server_check_done(srv);
 }
@@ -739,7 +1050,8 @@ void http_server_free(http_server_t *srv)
     server_close_listener(srv);
     while (!list_empty(&srv->conns))
         conn_close(list_entry(srv->conns.next, http_conn_t, link));
-    /* The flush hook stays registered on the loop; the loop is freed with us. */
+    loop_timer_stop(srv->loop, &srv->process_timer);
+    loop_remove_hook(srv->loop, server_flush, srv);
     srv->handler = NULL;
     loop_defer_free(srv->loop, srv);
 }

@@ -15,7 +15,10 @@
  * fields (head, body) are valid only during the handler call; anything a
  * deferred reply needs must be copied. If the connection goes away first,
  * the server calls ex->on_abort (when set) and frees the exchange; the owner
- * must not touch it afterwards.
+ * must not touch it afterwards. A client that stops sending (EOF, or a
+ * half-close) while its exchange is out counts as gone: the exchange is
+ * aborted, and replies already queued before it are still written. A
+ * handler that may reply after returning must set on_abort.
  *
  * Threads: loop thread only.
  */
@@ -76,7 +79,9 @@ void http_server_durable(http_server_t *srv, uint64_t durable_lsn);
  * exchange in progress or output pending close once their reply is written.
  * done runs (once) when no connection is left. */
 void http_server_shutdown(http_server_t *srv, void (*done)(void *), void *arg);
-/* Closes everything immediately (pending exchanges are aborted). */
+/* Closes everything immediately (pending exchanges are aborted) and
+ * unregisters from the loop; srv is freed at the end of the loop iteration
+ * (or by loop_free), so the loop may go on running. */
 void http_server_free(http_server_t *srv);
 
 typedef struct http_server_stats {

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -28,6 +29,8 @@ struct loop {
         void *arg;
     } hooks[LOOP_MAX_HOOKS];
     int nhooks;
+    int hook_next;       /* loop_end_iteration: index of the next hook to run */
+    uint64_t timer_pass; /* counts loop_run_timers passes; see loop_timer_at */
 };
 
 loop_t *loop_new(void)
@@ -86,10 +89,12 @@ void loop_timer_init(loop_timer_t *t, loop_timer_cb cb, void *arg)
     heap_node_init(&t->node);
     t->cb = cb;
     t->arg = arg;
+    t->armed_in = 0;
 }
 
 void loop_timer_at(loop_t *loop, loop_timer_t *t, uint64_t due_ms)
 {
+    t->armed_in = loop->timer_pass;
     heap_set(&loop->timers, &t->node, due_ms);
 }
 
@@ -159,10 +164,27 @@ void loop_add_hook(loop_t *loop, loop_hook_cb cb, void *arg)
     loop->nhooks++;
 }
 
+int loop_remove_hook(loop_t *loop, loop_hook_cb cb, void *arg)
+{
+    for (int i = 0; i < loop->nhooks; i++) {
+        if (loop->hooks[i].cb != cb || loop->hooks[i].arg != arg)
+            continue;
+        memmove(&loop->hooks[i], &loop->hooks[i + 1], (size_t)(loop->nhooks - i - 1) * sizeof loop->hooks[0]);
+        loop->nhooks--;
+        if (i < loop->hook_next)
+            loop->hook_next--; /* keep pointing at the same next hook */
+        return 0;
+    }
+    return -ENOENT;
+}
+
 static void loop_end_iteration(loop_t *loop)
 {
-    for (int i = 0; i < loop->nhooks; i++)
+    /* hook_next lives in the loop so that loop_remove_hook can adjust it */
+    for (loop->hook_next = 0; loop->hook_next < loop->nhooks;) {
+        int i = loop->hook_next++;
         loop->hooks[i].cb(loop, loop->hooks[i].arg);
+    }
     for (size_t i = 0; i < loop->ndeferred; i++)
         free(loop->deferred[i]);
     loop->ndeferred = 0;
@@ -183,12 +205,19 @@ void loop_update_time(loop_t *loop)
     loop->now = clock_mono_ms();
 }
 
+/* Runs the due timers. One armed during this pass (by a callback) ends the
+ * pass even if due: it and whatever is due after it run next iteration,
+ * which then polls with a zero timeout. Without that, a callback re-arming
+ * itself at 0 delay would spin here and starve every socket. */
 static void loop_run_timers(loop_t *loop)
 {
     heap_node_t *n;
+    uint64_t pass = ++loop->timer_pass;
     while ((n = heap_min(&loop->timers)) && n->key <= loop->now) {
-        heap_remove(&loop->timers, n);
         loop_timer_t *t = (loop_timer_t *)((char *)n - offsetof(loop_timer_t, node));
+        if (t->armed_in == pass)
+            break;
+        heap_remove(&loop->timers, n);
         t->cb(loop, t);
     }
 }

@@ -33,6 +33,7 @@ struct loop_timer {
     heap_node_t node; /* key = due time, monotonic ms */
     loop_timer_cb cb;
     void *arg;
+    uint64_t armed_in; /* internal: the timer pass during which it was last armed */
 };
 
 typedef struct loop_async loop_async_t;
@@ -54,7 +55,11 @@ int loop_io_modify(loop_t *loop, loop_io_t *io, uint32_t events);
 void loop_io_stop(loop_t *loop, loop_io_t *io);
 
 void loop_timer_init(loop_timer_t *t, loop_timer_cb cb, void *arg);
-/* (Re)arms t to fire once at now + delay_ms. */
+/* (Re)arms t to fire once at now + delay_ms. Due timers fire in order of
+ * due time (ties in unspecified order), after the iteration's I/O callbacks.
+ * A timer armed by a timer callback fires at the next iteration at the
+ * earliest, even if already due, so a callback that re-arms itself with 0
+ * delay cannot keep the loop from polling. */
 void loop_timer_start(loop_t *loop, loop_timer_t *t, uint64_t delay_ms);
 /* Arms t at an absolute monotonic time. */
 void loop_timer_at(loop_t *loop, loop_timer_t *t, uint64_t due_ms);
@@ -78,6 +83,10 @@ void loop_defer_free(loop_t *loop, void *p);
 #define LOOP_MAX_HOOKS 4
 typedef void (*loop_hook_cb)(loop_t *loop, void *arg);
 void loop_add_hook(loop_t *loop, loop_hook_cb cb, void *arg);
+/* Unregisters the hook added with exactly (cb, arg); safe from inside a hook
+ * (a removed hook that has not run yet this iteration does not run). Returns
+ * 0, or -ENOENT if no such hook is registered. */
+int loop_remove_hook(loop_t *loop, loop_hook_cb cb, void *arg);
 
 /* Runs until loop_stop(); returns 0, or -errno if epoll fails. */
 int loop_run(loop_t *loop);

@@ -41,9 +41,8 @@ static req_ctx_t *ctx_new(router_t *rt, http_ex_t *ex)
     header_copy(ex->head, "X-Amzn-Trace-Id", ctx->trace, sizeof ctx->trace);
     header_copy(ex->head, "Authorization", auth, sizeof auth);
     credential_key(auth, ctx->access_key, sizeof ctx->access_key);
-    size_t plen = strcspn(ex->head->target, "?");
-    if (plen > ex->head->target_len)
-        plen = ex->head->target_len;
+    const char *q = memchr(ex->head->target, '?', ex->head->target_len);
+    size_t plen = q ? (size_t)(q - ex->head->target) : ex->head->target_len;
     snprintf(ctx->path, sizeof ctx->path, "%.*s", (int)plen, ex->head->target);
     return ctx;
 }

@@ -5,10 +5,12 @@
  * QueueAlreadyExists comparison and GetQueueAttributes output alike, so a
  * rule is written once.
  */
+#include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "queues/queue_int.h"
 #include "util/alloc.h"
@@ -142,7 +144,9 @@ static status_t check_names(queue_t *q, const kv_t *attrs, size_t n, int creatin
         if ((d->flags & F_CREATE_ONLY) && !creating) {
             if (!q->fifo)
                 return err_set(err, ST_INVALID_ATTRIBUTE_NAME, "Unknown Attribute %s.", d->name);
-            return invalid_value(d->name, "Modifying queue type is not supported.", err);
+            /* restating the type a FIFO queue has is no change (AWS accepts FifoQueue=true) */
+            if (strcasecmp(attrs[i].val, "true") != 0)
+                return invalid_value(d->name, "Modifying queue type is not supported.", err);
         }
     }
     return ST_OK;
@@ -160,6 +164,15 @@ static status_t check_combination(queue_t *q, const kv_t *attrs, size_t n, err_t
     return ST_OK;
 }
 
+/* Policy must be an IAM policy document: a JSON object ("" removes it). */
+static status_t check_policy(const char *v, err_t *err)
+{
+    json_t *doc = json_loads(v, 0, NULL);
+    int ok = json_is_object(doc);
+    json_decref(doc);
+    return ok ? ST_OK : invalid_value("Policy", NULL, err);
+}
+
 /* Validates a text attribute; a RedrivePolicy is parsed into dlq/max. */
 static status_t check_text(queue_t *q, const attr_def_t *d, const char *v, int creating, char **dlq, int *max,
                            err_t *err)
@@ -168,6 +181,8 @@ static status_t check_text(queue_t *q, const attr_def_t *d, const char *v, int c
         return redrive__parse_policy(q, v, creating, dlq, max, err);
     if (strcmp(d->name, "RedriveAllowPolicy") == 0 && *v)
         return redrive__parse_allow(v, err);
+    if (strcmp(d->name, "Policy") == 0 && *v)
+        return check_policy(v, err);
     return ST_OK;
 }
 
@@ -254,8 +269,21 @@ static int same_text(const char *a, const char *b)
     return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
+/* The rules CreateQueue applies to a new queue hold for an existing one too:
+ * an unknown name or a bad value is reported as such, not as a difference. */
+static status_t validate_scratch(queue_t *q, const kv_t *attrs, size_t n, err_t *err)
+{
+    queue_t *scratch = queues__new_queue(q->qs, 0, q->name, q->fifo);
+    status_t st = qattr__set(scratch, attrs, n, 1, err);
+    queues__drop_queue(q->qs, scratch);
+    return st;
+}
+
 status_t qattr__compare(queue_t *q, const kv_t *attrs, size_t n, err_t *err)
 {
+    status_t st = validate_scratch(q, attrs, n, err);
+    if (st != ST_OK)
+        return st;
     for (size_t i = 0; i < n; i++) {
         const attr_def_t *d = attr_find(attrs[i].key);
         int differs;
@@ -271,7 +299,7 @@ status_t qattr__compare(queue_t *q, const kv_t *attrs, size_t n, err_t *err)
             int v = 0;
             err_t scratch;
             if (parse_value(d, attrs[i].val, &v, &scratch) != ST_OK)
-                continue; /* reported by validation */
+                continue; /* cannot happen: validated above */
             differs = (strcmp(d->name, "FifoQueue") == 0 ? q->fifo : *attr_int(q, d)) != v;
         }
         if (differs)

@@ -6,9 +6,10 @@
  *
  * Payloads (little-endian, see buf_put_*):
  *   QUEUE_PUT  the queue's full definition (attributes, tags, counters)
- *   QUEUE_DEL  qid
+ *   QUEUE_DEL  qid, time (older records end after qid)
+ *   NAME_DELETED  name, time: a recently deleted name, in snapshots only
  *   MSG_PUT    qid, dedup key, message
- *   MSG_RECV   qid, seq, receive count, first receive, visible_at, nonce
+ *   MSG_RECV   qid, seq, receive count, first receive, visible_at, nonce, receive time
  *   MSG_VIS    qid, seq, visible_at
  *   MSG_DEL    qid, seq
  *   MSG_MOVE   src qid, src seq, dst qid, message (with its new seq)
@@ -45,7 +46,7 @@ void queue__encode_def(const queue_t *q, buf_t *b)
     buf_put_u64(b, q->last_purge);
     const int ints[] = {q->delay,     q->max_size, q->retention,     q->wait,
                         q->visibility, q->kms_reuse, q->sse,          q->content_dedup,
-                        q->dedup_scope_group, q->throughput_group, q->max_receive};
+                        q->dedup_scope_group, q->throughput_group, q->max_receive, q->dedup_by_group};
     buf_put_u32(b, (uint32_t)(sizeof ints / sizeof ints[0]));
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         buf_put_u32(b, (uint32_t)ints[i]);
@@ -71,12 +72,14 @@ static int decode_def_ints(queue_t *q, reader_t *r)
 {
     int *const fields[] = {&q->delay,     &q->max_size, &q->retention,     &q->wait,
                            &q->visibility, &q->kms_reuse, &q->sse,          &q->content_dedup,
-                           &q->dedup_scope_group, &q->throughput_group, &q->max_receive};
-    uint32_t n = reader_u32(r);
-    if (n != sizeof fields / sizeof fields[0])
+                           &q->dedup_scope_group, &q->throughput_group, &q->max_receive, &q->dedup_by_group};
+    uint32_t n = reader_u32(r), all = sizeof fields / sizeof fields[0];
+    if (n != all && n != all - 1) /* older records lack dedup_by_group */
         return -1;
     for (uint32_t i = 0; i < n; i++)
         *fields[i] = (int)reader_u32(r);
+    if (n < all)
+        q->dedup_by_group = q->dedup_scope_group;
     return 0;
 }
 
@@ -138,10 +141,11 @@ void rec__queue_put(queue_t *q)
     buf_free(&b);
 }
 
-void rec__queue_del(queue_t *q)
+void rec__queue_del(queue_t *q, uint64_t at)
 {
     buf_t b = BUF_INIT;
     buf_put_u64(&b, q->id);
+    buf_put_u64(&b, at); /* the name's QueueDeletedRecently window outlives a restart */
     rec_emit(q->qs, REC_QUEUE_DEL, &b);
     buf_free(&b);
 }
@@ -167,6 +171,7 @@ void rec__msg_recv(queue_t *q, const message_t *m)
     buf_put_u64(&b, m->first_recv_ts);
     buf_put_u64(&b, m->visible_at);
     buf_put_u64(&b, m->nonce);
+    buf_put_u64(&b, m->recv_ts);
     rec_emit(q->qs, REC_MSG_RECV, &b);
     buf_free(&b);
 }
@@ -265,6 +270,7 @@ static int apply_msg_recv(queues_t *qs, reader_t *r)
     m->first_recv_ts = reader_u64(r);
     m->visible_at = reader_u64(r);
     m->nonce = reader_u64(r);
+    m->recv_ts = r->off < r->len ? reader_u64(r) : 0; /* absent in older records */
     if (r->err)
         return -1;
     queue__set_state(q, m, visibility_state(m, queues_now(qs)));
@@ -348,9 +354,25 @@ static int apply_dedup(queues_t *qs, reader_t *r)
 static int apply_queue_del(queues_t *qs, reader_t *r)
 {
     queue_t *q = queues__by_id(qs, reader_u64(r));
+    uint64_t at = r->off < r->len ? reader_u64(r) : 0;
     if (!q || r->err)
         return -1;
+    if (at)
+        queues__remember_deleted(qs, q->name, at);
     queues__drop_queue(qs, q);
+    return 0;
+}
+
+static int apply_name_deleted(queues_t *qs, reader_t *r)
+{
+    char *name = reader_strdup(r);
+    uint64_t at = reader_u64(r);
+    if (!name || r->err) {
+        free(name);
+        return -1;
+    }
+    queues__remember_deleted(qs, name, at);
+    free(name);
     return 0;
 }
 
@@ -372,6 +394,7 @@ int queues_apply(void *ctx, uint8_t type, const void *payload, size_t len)
     case REC_PURGE: rc = apply_purge(qs, &r); break;
     case REC_DEDUP: rc = apply_dedup(qs, &r); break;
     case REC_TASK_PUT: rc = redrive__apply_task(qs, payload, len); break;
+    case REC_NAME_DELETED: rc = apply_name_deleted(qs, &r); break;
     default: rc = -1;
     }
     qs->replaying = 0;
@@ -421,6 +444,20 @@ static void dump_dedup(queue_t *q, store_snap_t *snap, buf_t *b)
     }
 }
 
+/* Names still in their QueueDeletedRecently window; their queues are gone,
+ * so a record of their own carries them. */
+static void dump_deleted(queues_t *qs, store_snap_t *snap, buf_t *b)
+{
+    void *v;
+    for (size_t it = 0; hmap_next(&qs->deleted, &it, &v);) {
+        const deleted_name_t *d = v;
+        buf_reset(b);
+        buf_put_str(b, d->name);
+        buf_put_u64(b, d->at);
+        store_snap_put(snap, REC_NAME_DELETED, b->data, b->len);
+    }
+}
+
 int queues_dump(void *ctx, store_snap_t *snap)
 {
     queues_t *qs = ctx;
@@ -434,6 +471,7 @@ int queues_dump(void *ctx, store_snap_t *snap)
         dump_messages(q, snap, &b);
         dump_dedup(q, snap, &b);
     }
+    dump_deleted(qs, snap, &b);
     buf_free(&b);
     return redrive__dump_tasks(qs, snap);
 }

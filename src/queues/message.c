@@ -38,19 +38,24 @@ size_t send_req_size(const send_req_t *r)
 
 /* ---- attribute validation ------------------------------------------------ */
 
-/* ASCII letters, digits, _ - . and, as AWS accepts "attr.1øßä", non-ASCII letters (UTF-8 bytes). */
-static int attr_name_char(char c)
+/* Bytes of the name character at s: ASCII letters, digits, _ - . and, as AWS
+ * accepts "attr.1øßä" but refuses "§", the Latin letters U+00C0..U+017F
+ * (UTF-8 lead bytes C3..C5). 0 when the character is not allowed. */
+static size_t attr_name_char(const unsigned char *s)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-           c == '.' || (unsigned char)c >= 0x80;
+    unsigned char c = s[0];
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+        c == '.')
+        return 1;
+    return c >= 0xC3 && c <= 0xC5 && s[1] >= 0x80 && s[1] <= 0xBF ? 2 : 0;
 }
 
 static status_t attr_check_name(const char *name, err_t *err)
 {
-    size_t n = strlen(name);
+    size_t n = strlen(name), k;
     int ok = n > 0 && n <= ATTR_NAME_MAX && name[0] != '.' && name[n - 1] != '.' && !strstr(name, "..");
-    for (size_t i = 0; ok && i < n; i++)
-        ok = attr_name_char(name[i]);
+    for (size_t i = 0; ok && i < n; i += k)
+        ok = (k = attr_name_char((const unsigned char *)name + i)) != 0;
     if (!ok)
         return err_set(err, ST_INVALID_PARAMETER_VALUE,
                        "Message (user) attribute name '%s' is invalid. Attribute name can contain A-Z, a-z, 0-9, "
@@ -390,6 +395,7 @@ void msg__encode(const message_t *m, buf_t *b)
     buf_put_u64(b, m->visible_at);
     buf_put_u32(b, m->recv_count);
     buf_put_u64(b, m->nonce);
+    buf_put_u64(b, m->recv_ts); /* last: records written before it existed end here */
 }
 
 message_t *msg__decode(queue_t *q, reader_t *r)
@@ -423,6 +429,7 @@ message_t *msg__decode(queue_t *q, reader_t *r)
     m->visible_at = reader_u64(r);
     m->recv_count = reader_u32(r);
     m->nonce = reader_u64(r);
+    m->recv_ts = r->off < r->len ? reader_u64(r) : 0;
     body_md5(m->body, m->body_len, m->md5_body);
     heap_node_init(&m->deadline);
     heap_node_init(&m->age);

@@ -36,10 +36,10 @@ status_t queue_set_attributes(queue_t *q, const kv_t *attrs, size_t nattrs, err_
 
 /* ---- tags ----------------------------------------------------------------- */
 
-status_t queue__check_tags(const kv_t *tags, size_t n, size_t existing, err_t *err)
+/* Checks every given tag, then that the queue would hold at most TAGS_MAX
+ * (total: its tag count after the change). */
+status_t queue__check_tags(const kv_t *tags, size_t n, size_t total, err_t *err)
 {
-    if (n + existing > TAGS_MAX)
-        return err_set(err, ST_INVALID_PARAMETER_VALUE, "Too many tags added for queue.");
     for (size_t i = 0; i < n; i++) {
         size_t kl = strlen(tags[i].key), vl = strlen(tags[i].val);
         if (kl == 0 || kl > TAG_KEY_MAX)
@@ -50,6 +50,8 @@ status_t queue__check_tags(const kv_t *tags, size_t n, size_t existing, err_t *e
         if (strncmp(tags[i].key, "aws:", 4) == 0)
             return err_set(err, ST_INVALID_PARAMETER_VALUE, "Tag keys cannot start with aws:.");
     }
+    if (total > TAGS_MAX)
+        return err_set(err, ST_INVALID_PARAMETER_VALUE, "Too many tags added for queue.");
     return ST_OK;
 }
 
@@ -66,7 +68,7 @@ status_t queue_tag(queue_t *q, const kv_t *tags, size_t n, err_t *err)
 {
     if (n == 0)
         return err_set(err, ST_MISSING_PARAMETER, "The request must contain the parameter Tags.");
-    status_t st = queue__check_tags(tags, tags_new_keys(q, tags, n), q->tags.n, err);
+    status_t st = queue__check_tags(tags, n, q->tags.n + tags_new_keys(q, tags, n), err);
     if (st != ST_OK)
         return st;
     for (size_t i = 0; i < n; i++) {

@@ -211,7 +211,7 @@ void queue__dedup_expire(queue_t *q, uint64_t now)
  * deduplicates per message group. */
 static void dedup_key(const queue_t *q, const send_req_t *r, buf_t *key)
 {
-    if (q->dedup_scope_group) {
+    if (q->dedup_by_group) {
         buf_puts(key, r->group_id);
         buf_putc(key, '\0');
     }
@@ -240,7 +240,7 @@ static int send_dedup_hit(queue_t *q, const send_req_t *r, const buf_t *key, sen
     snprintf(res->message_id, sizeof res->message_id, "%s", d->msg_id);
     text_hex(md5, 16, res->md5_body);
     msg_attrs_md5(r->attrs, r->nattrs, res->md5_attrs);
-    res->md5_sys[0] = '\0';
+    msg_attrs_md5(r->sys_attrs, r->nsys, res->md5_sys); /* validated: AWSTraceHeader only */
     res->seq = SEQ_DISPLAY_BASE + d->seq;
     return 1;
 }
@@ -288,6 +288,7 @@ static void receive_one(queue_t *q, message_t *m, uint64_t now, int vis, recv_re
     m->recv_count++;
     if (!m->first_recv_ts)
         m->first_recv_ts = now;
+    m->recv_ts = now;
     rand_bytes(&m->nonce, sizeof m->nonce);
     /* A zero timeout still passes through INFLIGHT: the message is visible
      * again at the next tick, never twice in one receive. */
@@ -480,6 +481,13 @@ static status_t resolve_receipt(queue_t *q, const char *receipt, message_t **m, 
     return ST_OK;
 }
 
+/* A FIFO handle is good only while its receive is the latest and the message
+ * is still hidden, even when the tick that makes it visible is yet to run. */
+static int fifo_receipt_expired(const queue_t *q, const message_t *m, uint64_t nonce)
+{
+    return m->nonce != nonce || m->state != MSG_INFLIGHT || m->visible_at <= queues_now(q->qs);
+}
+
 status_t queue_delete_message(queue_t *q, const char *receipt, err_t *err)
 {
     message_t *m;
@@ -489,7 +497,7 @@ status_t queue_delete_message(queue_t *q, const char *receipt, err_t *err)
         return st;
     /* Standard queues accept any handle the message was received with; FIFO
      * only the latest, and only while the message is still in flight. */
-    if (q->fifo && (m->nonce != nonce || m->state != MSG_INFLIGHT))
+    if (q->fifo && fifo_receipt_expired(q, m, nonce))
         return receipt_expired(receipt, err);
     if (m->recv_count == 0)
         return receipt_invalid(receipt, err);
@@ -517,10 +525,11 @@ status_t queue_change_visibility(queue_t *q, const char *receipt, long timeout, 
                        "Value %s for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not "
                        "available for visibility timeout change.",
                        receipt);
-    if (q->fifo && (m->nonce != nonce || m->state != MSG_INFLIGHT))
+    if (q->fifo && fifo_receipt_expired(q, m, nonce))
         return receipt_expired(receipt, err);
     uint64_t now = queues_now(q->qs);
-    if (timeout > 0 && m->first_recv_ts && now + (uint64_t)timeout * 1000 > m->first_recv_ts + 43200000ull)
+    uint64_t received = m->recv_ts ? m->recv_ts : m->first_recv_ts;
+    if (timeout > 0 && received && now + (uint64_t)timeout * 1000 > received + 43200000ull)
         return err_set(err, ST_INVALID_PARAMETER_VALUE,
                        "Value %ld for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for "
                        "the message is beyond the limit [43200 seconds].",

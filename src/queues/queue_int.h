@@ -67,6 +67,10 @@ struct queue {
     int kms_reuse, sse;
     char *kms_key;
     int content_dedup, dedup_scope_group, throughput_group;
+    /* The deduplication scope in force: the DeduplicationScope the queue was
+     * created with. AWS updates the attribute on SetQueueAttributes but keeps
+     * deduplicating as at creation (recorded: test_fifo_change_to_*_throughput). */
+    int dedup_by_group;
     char *redrive_policy; /* as set; NULL when none */
     char *dlq_arn;        /* parsed from redrive_policy */
     int max_receive;
@@ -113,7 +117,14 @@ struct queues {
     uint64_t next_sweep;
 };
 
+/* A name deleted at `at` (wall ms): CreateQueue refuses it for 60 s. */
+typedef struct deleted_name {
+    char *name;
+    uint64_t at;
+} deleted_name_t;
+
 /* queues.c */
+void queues__remember_deleted(queues_t *qs, const char *name, uint64_t at);
 void queues__notify(queue_t *q);
 void queues__flush_notify(queues_t *qs);
 void queues__schedule(queues_t *qs, message_t *m);
@@ -141,7 +152,7 @@ int msg__parse_receipt(const char *s, uint64_t *qid, uint64_t *seq, uint64_t *no
 void msg__sys_md5(const message_t *m, char out[33]);
 
 /* meta.c */
-status_t queue__check_tags(const kv_t *tags, size_t n, size_t existing, err_t *err);
+status_t queue__check_tags(const kv_t *tags, size_t n, size_t total, err_t *err);
 
 /* queue.c — placing messages in the structures of their queue */
 void queue__insert(queue_t *q, message_t *m);
@@ -182,9 +193,10 @@ enum {
     REC_PURGE = 8,
     REC_DEDUP = 9,
     REC_TASK_PUT = 10,
+    REC_NAME_DELETED = 11, /* snapshots only: a deleted name still in its 60 s */
 };
 void rec__queue_put(queue_t *q);
-void rec__queue_del(queue_t *q);
+void rec__queue_del(queue_t *q, uint64_t at);
 void rec__msg_put(queue_t *q, const message_t *m, const char *dedup_key, size_t dedup_len);
 void rec__msg_recv(queue_t *q, const message_t *m);
 void rec__msg_vis(queue_t *q, const message_t *m);

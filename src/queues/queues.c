@@ -23,11 +23,6 @@
 #define SWEEP_INTERVAL_MS 1000
 #define LIST_DEFAULT_MAX 1000
 
-typedef struct deleted_name {
-    char *name;
-    uint64_t at;
-} deleted_name_t;
-
 queues_t *queues_new(const queues_config_t *cfg, store_t *store)
 {
     queues_t *qs = xcalloc(1, sizeof *qs);
@@ -349,7 +344,8 @@ int queue_default_wait(const queue_t *q)
 
 /* ---- CreateQueue / DeleteQueue ---------------------------------------------- */
 
-static status_t check_queue_name(const char *name, err_t *err)
+/* A FIFO queue's bad name gets the FIFO wording (AWS). */
+static status_t check_queue_name(const char *name, int fifo, err_t *err)
 {
     size_t n = strlen(name);
     size_t base = n > 5 && strcmp(name + n - 5, ".fifo") == 0 ? n - 5 : n;
@@ -358,6 +354,10 @@ static status_t check_queue_name(const char *name, err_t *err)
         char c = name[i];
         ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
     }
+    if (!ok && fifo)
+        return err_set(err, ST_INVALID_PARAMETER_VALUE,
+                       "The name of a FIFO queue can only include alphanumeric characters, hyphens, or "
+                       "underscores, must end with .fifo suffix and be 1 to 80 in length.");
     if (!ok)
         return err_set(err, ST_INVALID_PARAMETER_VALUE,
                        "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length");
@@ -378,7 +378,7 @@ static uint64_t new_queue_id(const queues_t *qs)
 static status_t create_new(queues_t *qs, const char *name, int fifo, const kv_t *attrs, size_t nattrs,
                            const kv_t *tags, size_t ntags, queue_t **out, err_t *err)
 {
-    status_t st = queue__check_tags(tags, ntags, 0, err);
+    status_t st = queue__check_tags(tags, ntags, ntags, err);
     if (st != ST_OK)
         return st;
     queue_t *q = queues__new_queue(qs, new_queue_id(qs), name, fifo);
@@ -388,6 +388,7 @@ static status_t create_new(queues_t *qs, const char *name, int fifo, const kv_t 
     }
     for (size_t i = 0; i < ntags; i++)
         kvv_add(&q->tags, tags[i].key, tags[i].val);
+    q->dedup_by_group = q->dedup_scope_group;
     q->created = q->modified = queues_now(qs);
     queue_register(qs, q);
     rec__queue_put(q);
@@ -403,7 +404,7 @@ status_t queues_create(queues_t *qs, const char *name, const kv_t *attrs, size_t
     if (!name || !*name)
         return err_set(err, ST_MISSING_PARAMETER, "The request must contain the parameter QueueName.");
     if ((st = qattr__check_fifo_flag(name, attrs, nattrs, &fifo, err)) != ST_OK ||
-        (st = check_queue_name(name, err)) != ST_OK)
+        (st = check_queue_name(name, fifo, err)) != ST_OK)
         return st;
     queue_t *q = queues_find(qs, name);
     if (q) {
@@ -420,7 +421,7 @@ status_t queues_create(queues_t *qs, const char *name, const kv_t *attrs, size_t
     return create_new(qs, name, fifo, attrs, nattrs, tags, ntags, out, err);
 }
 
-static void remember_deleted(queues_t *qs, const char *name)
+void queues__remember_deleted(queues_t *qs, const char *name, uint64_t at)
 {
     deleted_name_t *d = hmap_get(&qs->deleted, name, strlen(name));
     if (!d) {
@@ -428,15 +429,16 @@ static void remember_deleted(queues_t *qs, const char *name)
         d->name = xstrdup(name);
         hmap_put(&qs->deleted, d->name, strlen(d->name), d);
     }
-    d->at = queues_now(qs);
+    if (at > d->at)
+        d->at = at;
 }
 
 status_t queues_delete(queues_t *qs, queue_t *q, err_t *err)
 {
     (void)err;
-    rec__queue_del(q);
-    if (!qs->replaying)
-        remember_deleted(qs, q->name);
+    uint64_t now = queues_now(qs);
+    rec__queue_del(q, now);
+    queues__remember_deleted(qs, q->name, now);
     queues__drop_queue(qs, q);
     return ST_OK;
 }
@@ -451,7 +453,8 @@ static int cmp_str(const void *a, const void *b)
 /* Sorts names, skips to after the token, cuts at max and sets the token. */
 static status_t page_names(strv_t *all, int max, const char *token, strv_t *names, char **next_out, err_t *err)
 {
-    qsort(all->v, all->n, sizeof *all->v, cmp_str);
+    if (all->n) /* qsort(NULL, 0, ...) is undefined */
+        qsort(all->v, all->n, sizeof *all->v, cmp_str);
     size_t i = 0, limit = max > 0 ? (size_t)max : LIST_DEFAULT_MAX;
     if (token && *token) {
         while (i < all->n && strcmp(all->v[i], token) <= 0)

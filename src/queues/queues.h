@@ -159,6 +159,7 @@ struct message {
     uint8_t *attrs;
     char *group_id, *dedup_id, *sender_id, *trace_header, *dlq_source_arn;
     uint64_t sent_ts, first_recv_ts, visible_at, enq_ts;
+    uint64_t recv_ts; /* the latest receive: ChangeMessageVisibility's 12 hours count from it */
     uint32_t recv_count;
     uint64_t nonce; /* current receipt */
     unsigned char md5_body[16];

@@ -8,8 +8,9 @@
  * leave a message in both queues or in neither.
  *
  * A move task remembers the sequence numbers present in the source when it
- * started; each tick (every 100 ms) it moves up to rate/10 of them that are
- * visible, and revisits the ones in flight until they come back or go away.
+ * started; each tick (every 100 ms) it moves as many of them that are
+ * visible as the rate allows since the last tick, and revisits the ones in
+ * flight until they come back or go away.
  * Task state changes are records; the moved count is approximate across a
  * restart, as AWS's is.
  */
@@ -44,6 +45,7 @@ struct move_task {
     size_t nseqs;
     uint64_t upto; /* source messages with seq <= upto are the task's */
     int loaded;    /* seqs built (after recovery they are rebuilt lazily) */
+    uint64_t credit, last; /* rate budget in thousandths of a message, as of wall ms last */
 };
 
 /* ---- RedrivePolicy --------------------------------------------------------------- */
@@ -207,6 +209,12 @@ void redrive__move(queue_t *src, message_t *m, queue_t *dst, int to_dlq)
         char arn[256];
         queue_arn(src, arn, sizeof arn);
         m->dlq_source_arn = xstrdup(arn);
+    } else {
+        /* A redriven message starts over: were its receive count kept, a
+         * source with maxReceiveCount 1 would send it straight back on its
+         * first receive (AWS: test_move_task_workflow_with_default_destination). */
+        m->recv_count = 0;
+        m->first_recv_ts = m->recv_ts = 0;
     }
     m->seq = ++dst->next_seq;
     m->enq_ts = now;
@@ -399,10 +407,25 @@ static void task_step(queues_t *qs, move_task_t *t, queue_t *src, uint64_t budge
         task_finish(qs, t, TASK_COMPLETED, NULL);
 }
 
+/* The rate as a budget: credit accrues at rate messages per second and is
+ * capped at one tick's worth (at least one message), so ticks that come
+ * early, late or in bursts never move more than the rate allows. */
+static uint64_t task_budget(move_task_t *t, uint64_t now)
+{
+    uint64_t rate = t->rate > 0 ? (uint64_t)t->rate : TASK_DEFAULT_RATE;
+    uint64_t cap = rate * TASK_TICK_MS > 1000 ? rate * TASK_TICK_MS : 1000;
+    if (!t->last || now < t->last)
+        t->last = now; /* first tick after a restart */
+    t->credit += rate * (now - t->last);
+    if (t->credit > cap)
+        t->credit = cap;
+    t->last = now;
+    return t->credit / 1000;
+}
+
 void redrive__tick(queues_t *qs, uint64_t now)
 {
     list_t *pos;
-    (void)now;
     for (pos = qs->tasks.next; pos != &qs->tasks; pos = pos->next) {
         move_task_t *t = list_entry(pos, move_task_t, link);
         if (t->status != TASK_RUNNING)
@@ -414,9 +437,9 @@ void redrive__tick(queues_t *qs, uint64_t now)
         }
         if (!t->loaded)
             task_load(t, src);
-        int rate = t->rate > 0 ? t->rate : TASK_DEFAULT_RATE;
-        uint64_t budget = (uint64_t)rate * TASK_TICK_MS / 1000;
-        task_step(qs, t, src, budget ? budget : 1);
+        uint64_t before = t->moved;
+        task_step(qs, t, src, task_budget(t, now));
+        t->credit -= (t->moved - before) * 1000;
     }
 }
 
@@ -495,7 +518,7 @@ status_t queues_start_move_task(queues_t *qs, const char *source_arn, const char
     t->source_arn = xstrdup(source_arn);
     t->dest_arn = dest_arn && *dest_arn ? xstrdup(dest_arn) : NULL;
     t->rate = rate;
-    t->started = queues_now(qs);
+    t->started = t->last = queues_now(qs);
     t->upto = src->next_seq;
     t->to_move = src->msgs.n;
     task_load(t, src);

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs what Sluice needs on Debian 12. `scripts/deps.sh` installs the
+# build dependencies; `scripts/deps.sh --test` adds the test tooling (real
+# AWS clients, clang's fuzzer runtime, nginx and wrk for the benchmark).
+# Uses sudo when not root; does nothing for packages already installed.
+set -eu
+pkgs="build-essential pkg-config libjansson-dev libyaml-dev libssl-dev uuid-dev"
+if [ "${1:-}" = "--test" ]; then
+    pkgs="$pkgs clang libclang-rt-14-dev python3 python3-boto3 awscli nginx-light wrk curl"
+fi
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+echo "installing:$missing"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null

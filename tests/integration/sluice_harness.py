@@ -1,0 +1,158 @@
+"""Integration-test harness: starts the real build/sluice on a free loopback
+port with its own data directory and hands out real AWS clients.
+
+The same test files run under two interpreters (see run.sh):
+  * the pyenv Python with boto3 1.43, whose SQS client speaks AWS JSON 1.0;
+  * Debian's /usr/bin/python3 with boto3 1.26, whose SQS client speaks the
+    query protocol.
+PROTOCOL tells a test which one it is driving.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.request
+
+import boto3
+import botocore
+from botocore.config import Config
+
+SLUICE_BIN = os.environ.get(
+    "SLUICE_BIN",
+    os.path.join(os.path.dirname(__file__), "..", "..", "build", "sluice"))
+ASAN = os.environ.get("SLUICE_ASAN") == "1"
+
+
+def _protocol():
+    model = botocore.session.get_session().get_service_model("sqs")
+    return "json" if model.protocol == "json" else "query"
+
+
+PROTOCOL = _protocol()
+REGION = "us-east-1"
+ACCOUNT = "000000000000"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sluice:
+    """One daemon process. start() waits until /health answers."""
+
+    def __init__(self, data_dir=None, args=(), config=None):
+        self.port = free_port()
+        self.own_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="sluice-it-")
+        self.args = list(args)
+        self.config = config
+        self.proc = None
+        self.log_path = os.path.join(tempfile.gettempdir(), "sluice-it-%d.log" % self.port)
+
+    @property
+    def endpoint(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self, timeout=10.0):
+        cmd = [SLUICE_BIN, "serve", "--port", str(self.port), "--data", self.data_dir] + self.args
+        if self.config:
+            cmd += ["--config", self.config]
+        self.log = open(self.log_path, "ab")
+        env = dict(os.environ)
+        if ASAN:
+            env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=66")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=env)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("sluice exited with %s; log:\n%s" % (self.proc.returncode, self.read_log()))
+            try:
+                urllib.request.urlopen(self.endpoint + "/health", timeout=1).read()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("sluice did not become ready; log:\n" + self.read_log())
+
+    def read_log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self, sig=signal.SIGTERM, timeout=20.0):
+        """Stops the daemon; returns its exit status."""
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.proc = None
+        self.log.close()
+        return rc
+
+    def kill9(self):
+        return self.stop(signal.SIGKILL)
+
+    def cleanup(self):
+        self.stop()
+        if self.own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        try:
+            os.unlink(self.log_path)
+        except OSError:
+            pass
+
+    def client(self, service="sqs", **cfg):
+        return boto3.client(
+            service, endpoint_url=self.endpoint, region_name=REGION,
+            aws_access_key_id="AKIDSLUICETEST", aws_secret_access_key="secret",
+            config=Config(retries={"max_attempts": 0}, **cfg))
+
+
+class SluiceTestCase(unittest.TestCase):
+    """A daemon per test class; self.sqs is a client of this interpreter's protocol."""
+
+    daemon_args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sluice = Sluice(args=cls.daemon_args).start()
+        cls.sqs = cls.sluice.client()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.sluice.stop()
+        log = cls.sluice.read_log()
+        cls.sluice.cleanup()
+        if rc != 0:
+            raise AssertionError("sluice exited with %s on SIGTERM; log:\n%s" % (rc, log))
+        if "ERROR: AddressSanitizer" in log or "runtime error:" in log or "LeakSanitizer" in log:
+            raise AssertionError("sanitizer report in sluice log:\n" + log)
+
+    def queue(self, name, **attrs):
+        """Creates a queue with a name unique to the test and returns its URL."""
+        fifo = name.endswith(".fifo")
+        base = name[:-5] if fifo else name
+        full = ("%s-%s" % (base, self.id().split(".")[-1]))[:70] + (".fifo" if fifo else "")
+        if fifo:
+            attrs.setdefault("FifoQueue", "true")
+        return self.sqs.create_queue(QueueName=full, Attributes={k: str(v) for k, v in attrs.items()})["QueueUrl"]
+
+    def assertAwsError(self, code, fn, *args, **kwargs):
+        """Calls fn and asserts it fails with the given error code; returns the error dict."""
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            fn(*args, **kwargs)
+        err = cm.exception.response["Error"]
+        self.assertEqual(err["Code"], code, err)
+        return cm.exception.response
