@@ -6,7 +6,7 @@
 CC       ?= cc
 BUILD    ?= build
 SANITIZE ?=
-PKGS     := jansson yaml-0.1 openssl uuid
+PKGS     := yaml-0.1 openssl uuid
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 
@@ -65,9 +65,16 @@ integration: $(BUILD)/sluice
 
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
-build-fuzz/%: fuzz/%.c $(LIB_SRC)
-	@mkdir -p build-fuzz
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(LDLIBS)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Ifuzz $(PKG_CFLAGS)
+FUZZ_OBJ := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c $< -o $@
+build-fuzz/libsluice.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+build-fuzz/%: fuzz/%.c fuzz/fuzz.h build-fuzz/libsluice.a
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< build-fuzz/libsluice.a $(LDLIBS)
 fuzz: $(FUZZ_BIN)
 # Each target runs over its seed corpus plus a bounded number of fresh inputs.
 fuzz-smoke: fuzz
@@ -80,4 +87,4 @@ check: all unit asan-unit integration fuzz-smoke
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(DEPS)
+-include $(DEPS) $(FUZZ_OBJ:.o=.d)

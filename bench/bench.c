@@ -10,6 +10,7 @@
  *   send-batch    SendMessageBatch, 10 messages per request
  *   recv-delete   ReceiveMessage(1) then DeleteMessage, per connection
  *   recv-delete-batch  ReceiveMessage(10) then DeleteMessageBatch
+ *   fill          SendMessageBatch until -n messages are in (for recovery timing)
  * SQS scenarios use queue "bench" (created if missing). The receive scenarios
  * first fill the queue with enough messages for the run (-n, default 400k).
  * Output: one line, "scenario conns secs requests req/s msgs/s p50 p90 p99 max"
@@ -18,7 +19,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <jansson.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -30,10 +30,11 @@
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/jv.h"
 
 #define MAX_CONNS 1024
 
-typedef enum { SC_STATIC, SC_SEND, SC_SEND_BATCH, SC_RECV_DELETE, SC_RECV_DELETE_BATCH } scenario_t;
+typedef enum { SC_STATIC, SC_SEND, SC_SEND_BATCH, SC_RECV_DELETE, SC_RECV_DELETE_BATCH, SC_FILL } scenario_t;
 
 typedef struct conn {
     int fd;
@@ -58,6 +59,9 @@ static struct {
     uint64_t msgs;
     uint64_t seq;
 } B = {.conns = 64, .seconds = 10, .body = 100, .fill = 400000, .path = "/"};
+
+static const char *const scenario_names[] = {"static", "send", "send-batch", "recv-delete", "recv-delete-batch",
+                                             "fill"};
 
 static uint64_t now_ns(void)
 {
@@ -133,23 +137,24 @@ static void req_receive(buf_t *out, int max)
 /* Builds the delete for the handles in a receive reply; returns how many. */
 static int req_delete(buf_t *out, const char *reply, size_t len)
 {
-    json_t *doc = json_loadb(reply, len, 0, NULL), *msgs = json_object_get(doc, "Messages");
-    size_t n = json_array_size(msgs);
+    jv_doc_t *d = jv_doc_new();
+    jv_t *msgs = jv_get(jv_parse(d, reply, len, NULL, 0), "Messages");
+    size_t n = jv_count(msgs);
     buf_t j = BUF_INIT;
     if (n == 1) {
         buf_printf(&j, "{\"QueueUrl\":\"%s\",\"ReceiptHandle\":\"%s\"}", B.queue_url,
-                   json_string_value(json_object_get(json_array_get(msgs, 0), "ReceiptHandle")));
+                   jv_str(jv_get(jv_at(msgs, 0), "ReceiptHandle")));
         sqs_request(out, "DeleteMessage", j.data);
     } else if (n > 1) {
         buf_printf(&j, "{\"QueueUrl\":\"%s\",\"Entries\":[", B.queue_url);
         for (size_t i = 0; i < n; i++)
             buf_printf(&j, "%s{\"Id\":\"d%zu\",\"ReceiptHandle\":\"%s\"}", i ? "," : "", i,
-                       json_string_value(json_object_get(json_array_get(msgs, i), "ReceiptHandle")));
+                       jv_str(jv_get(jv_at(msgs, i), "ReceiptHandle")));
         buf_puts(&j, "]}");
         sqs_request(out, "DeleteMessageBatch", j.data);
     }
     buf_free(&j);
-    json_decref(doc);
+    jv_doc_free(d);
     return (int)n;
 }
 
@@ -217,9 +222,9 @@ static void setup_queue(void)
         fprintf(stderr, "sluice-bench: CreateQueue failed: %s\n", reply.data);
         exit(1);
     }
-    json_t *doc = json_loads(reply.data, 0, NULL);
-    snprintf(B.queue_url, sizeof B.queue_url, "%s", json_string_value(json_object_get(doc, "QueueUrl")));
-    json_decref(doc);
+    jv_doc_t *d = jv_doc_new();
+    snprintf(B.queue_url, sizeof B.queue_url, "%s", jv_str(jv_get(jv_parse_cstr(d, reply.data), "QueueUrl")));
+    jv_doc_free(d);
     if (B.sc == SC_RECV_DELETE || B.sc == SC_RECV_DELETE_BATCH) {
         for (long i = 0; i < B.fill; i += 10) {
             buf_reset(&req);
@@ -244,9 +249,10 @@ static void next_request(conn_t *c, buf_t *out, const char *reply, size_t rlen)
         break;
     case SC_SEND:
     case SC_SEND_BATCH:
+    case SC_FILL:
         if (reply)
             B.msgs += B.sc == SC_SEND ? 1 : 10;
-        req_send(out, B.sc == SC_SEND_BATCH);
+        req_send(out, B.sc != SC_SEND);
         break;
     case SC_RECV_DELETE:
     case SC_RECV_DELETE_BATCH:
@@ -273,6 +279,8 @@ static void record(uint64_t ns)
     B.lat[B.nlat++] = ns;
 }
 
+static int outstanding; /* connections with a request in flight */
+
 static void on_readable(conn_t *c, buf_t *req, uint64_t stop_at)
 {
     buf_reserve(&c->in, 65536);
@@ -290,10 +298,12 @@ static void on_readable(conn_t *c, buf_t *req, uint64_t stop_at)
             exit(1);
         }
         record(t - c->started);
-        if (t < stop_at) {
+        if (t < stop_at && !(B.sc == SC_FILL && B.msgs >= (uint64_t)B.fill)) {
             next_request(c, req, body, blen);
             c->started = now_ns();
             send_all(c->fd, req);
+        } else {
+            outstanding--;
         }
         buf_consume(&c->in, total);
     }
@@ -325,33 +335,30 @@ static void run(void)
         conns[i].started = now_ns();
         send_all(conns[i].fd, &req);
     }
-    int active = B.conns;
-    uint64_t last = t0;
-    while (active > 0 && (last = now_ns()) < stop_at + 5000000000ull) {
+    outstanding = B.conns;
+    /* until every connection has its last reply (the stragglers past stop_at
+     * are measured too, so the tail is not cut off) */
+    while (outstanding > 0 && now_ns() < stop_at + 10000000000ull) {
         struct epoll_event evs[256];
         int n = epoll_wait(ep, evs, 256, 100);
         for (int i = 0; i < n; i++)
             on_readable(evs[i].data.ptr, &req, stop_at);
-        if (now_ns() >= stop_at)
-            break;
     }
     double secs = (double)(now_ns() - t0) / 1e9;
     qsort(B.lat, B.nlat, sizeof *B.lat, cmp_u64);
-    static const char *const names[] = {"static", "send", "send-batch", "recv-delete", "recv-delete-batch"};
     if (B.sc == SC_STATIC)
         B.msgs = B.nlat;
     printf("%-18s conns=%d secs=%.1f requests=%zu req/s=%.0f msgs/s=%.0f p50=%.2fms p90=%.2fms p99=%.2fms "
            "max=%.2fms\n",
-           names[B.sc], B.conns, secs, B.nlat, (double)B.nlat / secs, (double)B.msgs / secs, pct(0.5), pct(0.9),
+           scenario_names[B.sc], B.conns, secs, B.nlat, (double)B.nlat / secs, (double)B.msgs / secs, pct(0.5), pct(0.9),
            pct(0.99), (double)B.lat[B.nlat - 1] / 1e6);
     buf_free(&req);
 }
 
 static scenario_t parse_scenario(const char *s)
 {
-    static const char *const names[] = {"static", "send", "send-batch", "recv-delete", "recv-delete-batch"};
-    for (int i = 0; i < 5; i++)
-        if (strcmp(s, names[i]) == 0)
+    for (int i = 0; i < 6; i++)
+        if (strcmp(s, scenario_names[i]) == 0)
             return (scenario_t)i;
     fprintf(stderr, "sluice-bench: unknown scenario %s\n", s);
     exit(2);
@@ -388,6 +395,8 @@ int main(int argc, char **argv)
         B.path = argv[optind + 2];
     if (B.sc != SC_STATIC)
         setup_queue();
+    if (B.sc == SC_FILL)
+        B.seconds = 3600; /* until -n messages are in */
     run();
     return 0;
 }

@@ -5,8 +5,9 @@
  *
  * A form input (anything not starting with '{') is decoded with form_parse
  * and converted as each of the 23 actions. A conversion either succeeds
- * with a JSON object whose text is valid UTF-8 (it must survive a dump and
- * reload unchanged), or fails with the documented status and message. The
+ * with a JSON object whose strings and keys are valid UTF-8, whose maps
+ * hold each key once, and whose text survives a write, parse and write
+ * unchanged; or it fails with the documented status and message. The
  * document is then written as the response of its own action and of one
  * other action picked from the input, exercising the writer with whatever
  * shapes happen to overlap.
@@ -24,19 +25,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "proto/form.h"
 #include "proto/sqs_shapes.h"
+#include "util/hmap.h"
+#include "util/jv.h"
 #include "util/text.h"
-
-#define FUZZ_CHECK(cond)                                                        \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                            \
-        }                                                                       \
-    } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const actions[] = {
     "AddPermission", "CancelMessageMoveTask", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch",
@@ -110,7 +104,7 @@ static void check_xml(const buf_t *b, size_t from, const char *root)
 
 /* ---- the translation ---- */
 
-static void write_checked(const char *action, const json_t *doc)
+static void write_checked(const char *action, const jv_t *doc)
 {
     char root[80];
     buf_t b = BUF_INIT;
@@ -122,33 +116,70 @@ static void write_checked(const char *action, const json_t *doc)
     buf_free(&b);
 }
 
-/* The document's text is valid UTF-8: it dumps and reloads to an equal document. */
-static void check_document(const json_t *doc)
+static void check_utf8(const char *s, size_t n)
 {
-    FUZZ_CHECK(json_is_object(doc));
-    char *text = json_dumps(doc, JSON_COMPACT);
-    FUZZ_CHECK(text != NULL);
-    json_t *again = json_loads(text, 0, NULL);
-    FUZZ_CHECK(again != NULL && json_equal(again, doc));
-    json_decref(again);
-    free(text);
+    const unsigned char *p = (const unsigned char *)s;
+    uint32_t cp;
+    for (size_t i = 0, k; i < n; i += k)
+        FUZZ_CHECK((k = text_utf8_next(p + i, n - i, &cp)) != 0);
+}
+
+/* Strings and keys are valid UTF-8 (the writer would otherwise have to
+ * replace bytes) and no object holds a key twice. */
+static void check_values(const jv_t *v)
+{
+    if (v->type == JV_STRING)
+        check_utf8(v->u.str, v->len);
+    for (size_t i = 0; v->type == JV_ARRAY && i < v->len; i++)
+        check_values(jv_at(v, i));
+    if (v->type != JV_OBJECT)
+        return;
+    hmap_t keys;
+    hmap_init(&keys);
+    for (size_t i = 0; i < v->len; i++) {
+        const jv_pair_t *p = &v->u.pairs[i];
+        check_utf8(p->key, p->klen);
+        FUZZ_CHECK(hmap_put(&keys, p->key, p->klen, (void *)p) == NULL);
+        check_values(p->val);
+    }
+    hmap_free(&keys);
+}
+
+/* An object of valid text that writes, parses back and writes the same bytes. */
+static void check_document(const jv_t *doc)
+{
+    FUZZ_CHECK(jv_is(doc, JV_OBJECT));
+    check_values(doc);
+    buf_t text = BUF_INIT, again = BUF_INIT;
+    jv_write(doc, &text);
+    jv_doc_t *d = jv_doc_new();
+    char why[128];
+    jv_t *back = jv_parse(d, text.data, text.len, why, sizeof why);
+    FUZZ_CHECK(back != NULL && jv_count(back) == jv_count(doc));
+    jv_write(back, &again);
+    FUZZ_CHECK(again.len == text.len && memcmp(again.data, text.data, text.len) == 0);
+    jv_doc_free(d);
+    buf_free(&text);
+    buf_free(&again);
 }
 
 static void convert_as(size_t a, const kvv_t *form, uint32_t pick)
 {
-    json_t *doc = (json_t *)form; /* must be reset to NULL on failure */
+    jv_doc_t *d = jv_doc_new();
+    jv_t *doc = (jv_t *)form; /* must be reset to NULL on failure */
     char why[256] = "";
-    int rc = sqs_query_to_json(actions[a], form, &doc, why, sizeof why);
+    int rc = sqs_query_to_json(actions[a], form, d, &doc, why, sizeof why);
     if (rc != SQS_SHAPES_OK) {
         FUZZ_CHECK(rc == SQS_SHAPES_INVALID && doc == NULL);
         FUZZ_CHECK(strncmp(why, "Value ", 6) == 0); /* the value is echoed: long ones truncate */
         FUZZ_CHECK(strlen(why) == sizeof why - 1 || strstr(why, " is invalid. Reason: Must be an integer."));
+        jv_doc_free(d);
         return;
     }
     check_document(doc);
     write_checked(actions[a], doc);
     write_checked(actions[(a + pick) % NACTIONS], doc);
-    json_decref(doc);
+    jv_doc_free(d);
 }
 
 static uint32_t fnv1a(const uint8_t *p, size_t n)
@@ -167,19 +198,20 @@ static void fuzz_form_input(const uint8_t *data, size_t size)
     uint32_t pick = fnv1a(data, size);
     for (size_t a = 0; a < NACTIONS; a++)
         convert_as(a, &form, pick);
-    json_t *doc = NULL;
-    FUZZ_CHECK(sqs_query_to_json("NoSuchAction", &form, &doc, NULL, 0) == SQS_SHAPES_UNKNOWN_ACTION && !doc);
+    jv_doc_t *d = jv_doc_new();
+    jv_t *doc = NULL;
+    FUZZ_CHECK(sqs_query_to_json("NoSuchAction", &form, d, &doc, NULL, 0) == SQS_SHAPES_UNKNOWN_ACTION && !doc);
+    jv_doc_free(d);
     kvv_free(&form);
 }
 
 static void fuzz_json_input(const uint8_t *data, size_t size)
 {
-    json_t *doc = json_loadb((const char *)data, size, JSON_ALLOW_NUL, NULL);
-    if (!doc)
-        return;
-    for (size_t a = 0; a < NACTIONS; a++)
+    jv_doc_t *d = jv_doc_new();
+    jv_t *doc = jv_parse(d, (const char *)data, size, NULL, 0);
+    for (size_t a = 0; doc && a < NACTIONS; a++)
         write_checked(actions[a], doc);
-    json_decref(doc);
+    jv_doc_free(d);
 }
 
 static void fuzz_error(const uint8_t *data, size_t size)

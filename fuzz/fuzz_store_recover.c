@@ -22,13 +22,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "net/loop.h"
 #include "store/store.h"
 #include "util/alloc.h"
 #include "util/crc32c.h"
 #include "util/logging.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static uint64_t fz_lsn(const uint8_t *p, size_t n)
 {

@@ -6,13 +6,13 @@
  */
 #include "proto/sqs_api_int.h"
 
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/alloc.h"
+#include "util/digest.h"
 #include "util/text.h"
 
 /* ---- parameters --------------------------------------------------------------- */
@@ -34,52 +34,59 @@ int act_failed(const act_t *a)
     return a->st != ST_OK;
 }
 
-static json_t *p_get(act_t *a, const char *name)
+static jv_t *p_get(act_t *a, const char *name)
 {
-    json_t *v = json_object_get(a->in, name);
-    return json_is_null(v) ? NULL : v;
+    jv_t *v = jv_get(a->in, name);
+    return jv_is(v, JV_NULL) ? NULL : v;
+}
+
+const char *p_strn(act_t *a, const char *name, size_t *len)
+{
+    const char *s = p_str(a, name);
+    *len = s ? p_get(a, name)->len : 0;
+    return s;
 }
 
 const char *p_str(act_t *a, const char *name)
 {
-    json_t *v = p_get(a, name);
-    if (v && !json_is_string(v)) {
+    jv_t *v = p_get(a, name);
+    if (v && !jv_is(v, JV_STRING)) {
         act_fail(a, ST_MALFORMED_REQUEST, "Start of structure or map found where not expected for %s.", name);
         return NULL;
     }
-    return v ? json_string_value(v) : NULL;
+    return v ? jv_str(v) : NULL;
 }
 
 int p_int(act_t *a, const char *name, long long *out)
 {
-    json_t *v = p_get(a, name);
+    jv_t *v = p_get(a, name);
     if (!v)
         return 0;
     int64_t n;
-    if (json_is_integer(v))
-        *out = json_integer_value(v);
-    else if (json_is_string(v) && text_parse_i64(json_string_value(v), &n) == 0)
+    if (jv_is_int(v))
+        *out = (v)->i;
+    else if (jv_is(v, JV_STRING) && text_parse_i64(jv_str(v), &n) == 0)
         *out = n;
     else
         return act_fail(a, ST_INVALID_PARAMETER_VALUE, "Value %s for parameter %s is invalid. Reason: Must be an "
-                        "integer.", json_is_string(v) ? json_string_value(v) : "(non-integer)", name), 0;
+                        "integer.", jv_is(v, JV_STRING) ? jv_str(v) : "(non-integer)", name), 0;
     return 1;
 }
 
-json_t *p_arr(act_t *a, const char *name)
+jv_t *p_arr(act_t *a, const char *name)
 {
-    json_t *v = p_get(a, name);
-    if (v && !json_is_array(v)) {
+    jv_t *v = p_get(a, name);
+    if (v && !jv_is(v, JV_ARRAY)) {
         act_fail(a, ST_MALFORMED_REQUEST, "Expected a list for %s.", name);
         return NULL;
     }
     return v;
 }
 
-json_t *p_obj(act_t *a, const char *name)
+jv_t *p_obj(act_t *a, const char *name)
 {
-    json_t *v = p_get(a, name);
-    if (v && !json_is_object(v)) {
+    jv_t *v = p_get(a, name);
+    if (v && !jv_is(v, JV_OBJECT)) {
         act_fail(a, ST_MALFORMED_REQUEST, "Expected a map for %s.", name);
         return NULL;
     }
@@ -95,34 +102,33 @@ static const char *p_required(act_t *a, const char *name)
 }
 
 /* Reads a {string: string} map into a kv array (borrowed strings). */
-static kv_t *p_string_map(act_t *a, json_t *obj, size_t *n)
+static kv_t *p_string_map(act_t *a, jv_t *obj, size_t *n)
 {
-    *n = json_object_size(obj);
+    *n = jv_count(obj);
     kv_t *kv = xcalloc(*n ? *n : 1, sizeof *kv);
-    const char *key;
-    json_t *v;
     size_t i = 0;
-    json_object_foreach(obj, key, v)
-    {
-        if (!json_is_string(v)) {
+    for (size_t k = 0; k < *n; k++) {
+        const char *key = obj->u.pairs[k].key;
+        jv_t *v = obj->u.pairs[k].val;
+        if (!jv_is(v, JV_STRING)) {
             act_fail(a, ST_INVALID_PARAMETER_VALUE, "Value for parameter %s is invalid. Reason: must be a string.",
                      key);
             break;
         }
         kv[i].key = key;
-        kv[i++].val = json_string_value(v);
+        kv[i++].val = jv_str(v);
     }
     *n = i;
     return kv;
 }
 
 /* Reads a [string] list (borrowed strings). */
-static const char **p_string_list(act_t *a, json_t *arr, size_t *n)
+static const char **p_string_list(act_t *a, jv_t *arr, size_t *n)
 {
-    *n = json_array_size(arr);
+    *n = jv_count(arr);
     const char **v = xcalloc(*n ? *n : 1, sizeof *v);
     for (size_t i = 0; i < *n; i++) {
-        v[i] = json_string_value(json_array_get(arr, i));
+        v[i] = jv_str(jv_at(arr, i));
         if (!v[i]) {
             act_fail(a, ST_MALFORMED_REQUEST, "Expected a list of strings.");
             *n = i;
@@ -197,7 +203,7 @@ void act_sender_id(const act_t *a, char out[32])
     const char *key = a->req->access_key && *a->req->access_key ? a->req->access_key : queues_account(a->api->qs);
     unsigned char d[32];
     static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    EVP_Digest(key, strlen(key), d, NULL, EVP_sha256(), NULL);
+    digest_sha256(key, strlen(key), d);
     memcpy(out, "AIDA", 4);
     for (int i = 0; i < 17; i++)
         out[4 + i] = digits[d[i] & 31];
@@ -210,14 +216,14 @@ static void out_url(act_t *a, const char *key, const char *name)
 {
     buf_t b = BUF_INIT;
     act_queue_url(a, name, &b);
-    json_object_set_new(a->out, key, json_string(b.data));
+    jv_set(a->od, a->out, key, jv_string(a->od, b.data));
     buf_free(&b);
 }
 
 static void act_create_queue(act_t *a)
 {
     const char *name = p_required(a, "QueueName");
-    json_t *attrs = p_obj(a, "Attributes"), *tags = p_obj(a, "tags");
+    jv_t *attrs = p_obj(a, "Attributes"), *tags = p_obj(a, "tags");
     if (!tags)
         tags = p_obj(a, "Tags");
     size_t na = 0, nt = 0;
@@ -274,20 +280,20 @@ static int token_decode(act_t *a, char **name)
 static void out_page(act_t *a, const char *key, strv_t *names, char *next)
 {
     if (names->n) {
-        json_t *arr = json_array();
+        jv_t *arr = jv_array(a->od);
         buf_t b = BUF_INIT;
         for (size_t i = 0; i < names->n; i++) {
             buf_reset(&b);
             act_queue_url(a, names->v[i], &b);
-            json_array_append_new(arr, json_string(b.data));
+            jv_push(a->od, arr, jv_string(a->od, b.data));
         }
         buf_free(&b);
-        json_object_set_new(a->out, key, arr);
+        jv_set(a->od, a->out, key, arr);
     }
     if (next) {
         buf_t t = BUF_INIT;
         text_b64_encode(next, strlen(next), &t);
-        json_object_set_new(a->out, "NextToken", json_string(t.data));
+        jv_set(a->od, a->out, "NextToken", jv_string(a->od, t.data));
         buf_free(&t);
     }
 }
@@ -336,7 +342,7 @@ static void act_list_dead_letter_sources(act_t *a)
         if (a->st == ST_OK) {
             out_page(a, "queueUrls", &names, next);
             if (!names.n)
-                json_object_set_new(a->out, "queueUrls", json_array()); /* a required member */
+                jv_set(a->od, a->out, "queueUrls", jv_array(a->od)); /* a required member */
         }
     }
     strv_free(&names);
@@ -348,16 +354,16 @@ static void out_map(act_t *a, const char *key, const kvv_t *kv)
 {
     if (!kv->n)
         return;
-    json_t *obj = json_object();
+    jv_t *obj = jv_object(a->od);
     for (size_t i = 0; i < kv->n; i++)
-        json_object_set_new(obj, kv->v[i].key, json_string(kv->v[i].val));
-    json_object_set_new(a->out, key, obj);
+        jv_set_copy(a->od, obj, kv->v[i].key, strlen(kv->v[i].key), jv_string(a->od, kv->v[i].val));
+    jv_set(a->od, a->out, key, obj);
 }
 
 static void act_get_queue_attributes(act_t *a)
 {
     queue_t *q = act_queue(a);
-    json_t *names = p_arr(a, "AttributeNames");
+    jv_t *names = p_arr(a, "AttributeNames");
     size_t n;
     const char **v = p_string_list(a, names, &n);
     kvv_t out = {0};
@@ -373,7 +379,7 @@ static void act_get_queue_attributes(act_t *a)
 static void act_set_queue_attributes(act_t *a)
 {
     queue_t *q = act_queue(a);
-    json_t *attrs = p_obj(a, "Attributes");
+    jv_t *attrs = p_obj(a, "Attributes");
     size_t n;
     kv_t *kv = p_string_map(a, attrs, &n);
     if (q && !act_failed(a))
@@ -452,7 +458,7 @@ static void act_start_move_task(act_t *a)
         return;
     a->st = queues_start_move_task(a->api->qs, src, dst, (int)rate, handle, &a->err);
     if (a->st == ST_OK)
-        json_object_set_new(a->out, "TaskHandle", json_string(handle));
+        jv_set(a->od, a->out, "TaskHandle", jv_string(a->od, handle));
 }
 
 static void act_cancel_move_task(act_t *a)
@@ -463,25 +469,25 @@ static void act_cancel_move_task(act_t *a)
         return;
     a->st = queues_cancel_move_task(a->api->qs, handle, &moved, &a->err);
     if (a->st == ST_OK)
-        json_object_set_new(a->out, "ApproximateNumberOfMessagesMoved", json_integer((json_int_t)moved));
+        jv_set(a->od, a->out, "ApproximateNumberOfMessagesMoved", jv_int(a->od, (int64_t)moved));
 }
 
-static json_t *move_task_json(const move_task_view_t *v)
+static jv_t *move_task_json(act_t *a, const move_task_view_t *v)
 {
-    json_t *o = json_object();
+    jv_t *o = jv_object(a->od);
     if (v->handle[0])
-        json_object_set_new(o, "TaskHandle", json_string(v->handle));
-    json_object_set_new(o, "Status", json_string(v->status));
-    json_object_set_new(o, "SourceArn", json_string(v->source_arn));
+        jv_set(a->od, o, "TaskHandle", jv_string(a->od, v->handle));
+    jv_set(a->od, o, "Status", jv_string(a->od, v->status));
+    jv_set(a->od, o, "SourceArn", jv_string(a->od, v->source_arn));
     if (v->dest_arn[0])
-        json_object_set_new(o, "DestinationArn", json_string(v->dest_arn));
+        jv_set(a->od, o, "DestinationArn", jv_string(a->od, v->dest_arn));
     if (v->rate > 0)
-        json_object_set_new(o, "MaxNumberOfMessagesPerSecond", json_integer(v->rate));
-    json_object_set_new(o, "ApproximateNumberOfMessagesMoved", json_integer((json_int_t)v->moved));
-    json_object_set_new(o, "ApproximateNumberOfMessagesToMove", json_integer((json_int_t)v->to_move));
+        jv_set(a->od, o, "MaxNumberOfMessagesPerSecond", jv_int(a->od, v->rate));
+    jv_set(a->od, o, "ApproximateNumberOfMessagesMoved", jv_int(a->od, (int64_t)v->moved));
+    jv_set(a->od, o, "ApproximateNumberOfMessagesToMove", jv_int(a->od, (int64_t)v->to_move));
     if (v->failure[0])
-        json_object_set_new(o, "FailureReason", json_string(v->failure));
-    json_object_set_new(o, "StartedTimestamp", json_integer((json_int_t)v->started_ts));
+        jv_set(a->od, o, "FailureReason", jv_string(a->od, v->failure));
+    jv_set(a->od, o, "StartedTimestamp", jv_int(a->od, (int64_t)v->started_ts));
     return o;
 }
 
@@ -497,10 +503,10 @@ static void act_list_move_tasks(act_t *a)
     a->st = queues_list_move_tasks(a->api->qs, src, (int)max, views, &n, &a->err);
     if (a->st != ST_OK)
         return;
-    json_t *arr = json_array();
+    jv_t *arr = jv_array(a->od);
     for (int i = 0; i < n; i++)
-        json_array_append_new(arr, move_task_json(&views[i]));
-    json_object_set_new(a->out, "Results", arr);
+        jv_push(a->od, arr, move_task_json(a, &views[i]));
+    jv_set(a->od, a->out, "Results", arr);
 }
 
 /* ---- dispatch ------------------------------------------------------------------------- */
@@ -566,14 +572,22 @@ void sqs_api_free(sqs_api_t *api)
     free(api);
 }
 
-/* Delivers the outcome of a finished action. */
+/* Starts the output document of an action. */
+void sqs__begin(act_t *a)
+{
+    a->od = jv_doc_new();
+    a->out = jv_object(a->od);
+}
+
+/* Delivers the outcome of a finished action and frees its output. */
 void sqs__finish(act_t *a)
 {
     if (a->st == ST_OK)
         a->done(a->arg, ST_OK, NULL, a->out);
     else
         a->done(a->arg, a->st, a->err.msg, NULL);
-    json_decref(a->out);
+    jv_doc_free(a->od);
+    a->od = NULL;
     a->out = NULL;
 }
 
@@ -581,20 +595,21 @@ sqs_call_t *sqs_api_call(sqs_api_t *api, const sqs_request_t *req, sqs_done_fn d
 {
     act_t a = {.api = api, .req = req, .in = req->input, .st = ST_OK, .done = done, .arg = arg};
     const action_def_t *def = action_find(req->action);
-    if (!def) {
-        done(arg, ST_INVALID_ACTION, "The action or operation requested is invalid.", NULL);
+    if (!def || !jv_is(a.in, JV_OBJECT)) {
+        jv_doc_free(req->doc);
+        if (!def)
+            done(arg, ST_INVALID_ACTION, "The action or operation requested is invalid.", NULL);
+        else
+            done(arg, ST_MALFORMED_REQUEST, "The request body must be a JSON object.", NULL);
         return NULL;
     }
-    if (!json_is_object(a.in)) {
-        done(arg, ST_MALFORMED_REQUEST, "The request body must be a JSON object.", NULL);
-        return NULL;
-    }
-    a.out = json_object();
+    sqs__begin(&a);
     def->fn(&a);
-    if (a.pending) {
-        json_decref(a.out);
+    if (a.pending) { /* the waiting call owns the input document now */
+        jv_doc_free(a.od);
         return a.pending;
     }
     sqs__finish(&a);
+    jv_doc_free(req->doc);
     return NULL;
 }

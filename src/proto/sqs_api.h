@@ -13,10 +13,9 @@
 #ifndef SLUICE_SQS_API_H
 #define SLUICE_SQS_API_H
 
-#include <jansson.h>
-
 #include "net/loop.h"
 #include "queues/queues.h"
+#include "util/jv.h"
 #include "util/status.h"
 
 typedef struct sqs_api sqs_api_t;
@@ -24,7 +23,8 @@ typedef struct sqs_call sqs_call_t;
 
 typedef struct sqs_request {
     const char *action;         /* e.g. "SendMessage" */
-    json_t *input;              /* the JSON-shaped input; borrowed */
+    jv_doc_t *doc;              /* holds input; sqs_api_call takes it over */
+    jv_t *input;                /* the JSON-shaped input */
     const char *host;           /* Host header, for queue URLs */
     const char *path_queue_url; /* the request path when it addresses a queue, else NULL */
     const char *access_key;     /* caller's access key id, or NULL */
@@ -34,7 +34,7 @@ typedef struct sqs_request {
 
 /* Receives the outcome: st == ST_OK with output (owned by the API, valid
  * during the call), or a failure with its message. */
-typedef void (*sqs_done_fn)(void *arg, status_t st, const char *message, json_t *output);
+typedef void (*sqs_done_fn)(void *arg, status_t st, const char *message, const jv_t *output);
 
 sqs_api_t *sqs_api_new(queues_t *qs, loop_t *loop, const char *default_host);
 void sqs_api_free(sqs_api_t *api);
@@ -43,8 +43,8 @@ void sqs_api_free(sqs_api_t *api);
 int sqs_api_known(const char *action);
 
 /* Runs the action and calls done exactly once, possibly before returning.
- * Returns a handle while the answer is still to come (a waiting receive),
- * NULL when done has already run. */
+ * Takes over req->doc (freed when the call ends). Returns a handle while the
+ * answer is still to come (a waiting receive), NULL when done has already run. */
 sqs_call_t *sqs_api_call(sqs_api_t *api, const sqs_request_t *req, sqs_done_fn done, void *arg);
 /* The caller has gone: done will not run; the call's resources are freed. */
 void sqs_api_cancel(sqs_call_t *c);

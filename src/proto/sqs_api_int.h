@@ -19,8 +19,9 @@ struct sqs_api {
 typedef struct act {
     sqs_api_t *api;
     const sqs_request_t *req;
-    json_t *in;
-    json_t *out; /* success document */
+    jv_t *in;
+    jv_doc_t *od; /* the output document's arena */
+    jv_t *out;    /* success document */
     status_t st;
     err_t err;
     sqs_done_fn done;
@@ -30,9 +31,11 @@ typedef struct act {
 
 /* Parameter readers: absent → NULL/0; wrong type → records an error. */
 const char *p_str(act_t *a, const char *name);
+/* A string that may contain U+0000: its exact length in *len. */
+const char *p_strn(act_t *a, const char *name, size_t *len);
 int p_int(act_t *a, const char *name, long long *out);
-json_t *p_arr(act_t *a, const char *name);
-json_t *p_obj(act_t *a, const char *name);
+jv_t *p_arr(act_t *a, const char *name);
+jv_t *p_obj(act_t *a, const char *name);
 int act_fail(act_t *a, status_t st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int act_failed(const act_t *a);
 /* The queue named by QueueUrl (or the request path). */
@@ -48,6 +51,7 @@ void act_delete_message(act_t *a);
 void act_delete_message_batch(act_t *a);
 void act_change_visibility(act_t *a);
 void act_change_visibility_batch(act_t *a);
+void sqs__begin(act_t *a);
 void sqs__finish(act_t *a);
 
 #endif

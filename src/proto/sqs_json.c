@@ -10,25 +10,24 @@
 
 #include "proto/router.h"
 #include "proto/sqs_errors.h"
+#include "util/jv.h"
 
 #define JSON_CTYPE "application/x-amz-json-1.0"
 
 static void json_error(req_ctx_t *ctx, const char *type_ns, const char *type, const char *code, int status,
                        int sender, const char *message)
 {
-    json_t *body = json_object();
-    char full[160], extra[256];
-    snprintf(full, sizeof full, "%s#%s", type_ns, type);
-    json_object_set_new(body, "__type", json_string(full));
-    json_object_set_new(body, "message", json_string(message ? message : ""));
-    char *text = json_dumps(body, JSON_COMPACT);
+    buf_t body = BUF_INIT;
+    char extra[256];
+    buf_printf(&body, "{\"__type\":\"%s#%s\",\"message\":", type_ns, type);
+    jv_write_string(&body, message ? message : "", message ? strlen(message) : 0);
+    buf_putc(&body, '}');
     snprintf(extra, sizeof extra, "x-amzn-query-error: %s;%s\r\n", code, sender ? "Sender" : "Receiver");
-    router_reply(ctx, status, JSON_CTYPE, extra, text, strlen(text));
-    free(text);
-    json_decref(body);
+    router_reply(ctx, status, JSON_CTYPE, extra, body.data, body.len);
+    buf_free(&body);
 }
 
-static void json_done(void *arg, status_t st, const char *message, json_t *out)
+static void json_done(void *arg, status_t st, const char *message, const jv_t *out)
 {
     req_ctx_t *ctx = arg;
     if (st != ST_OK) {
@@ -36,9 +35,10 @@ static void json_done(void *arg, status_t st, const char *message, json_t *out)
         json_error(ctx, "com.amazonaws.sqs", e->json_type, e->code, e->http_status, e->sender_fault, message);
         return;
     }
-    char *text = json_dumps(out, JSON_COMPACT);
-    router_reply(ctx, 200, JSON_CTYPE, NULL, text, strlen(text));
-    free(text);
+    buf_t body = BUF_INIT;
+    jv_write(out, &body);
+    router_reply(ctx, 200, JSON_CTYPE, NULL, body.data, body.len);
+    buf_free(&body);
 }
 
 void sqs_json_handle(req_ctx_t *ctx, const char *action)
@@ -48,16 +48,17 @@ void sqs_json_handle(req_ctx_t *ctx, const char *action)
                    "The action or operation requested is invalid. Verify that the action is typed correctly.");
         return;
     }
-    json_error_t jerr;
-    json_t *in = ctx->ex->body_len ? json_loadb(ctx->ex->body, ctx->ex->body_len, 0, &jerr) : json_object();
-    if (!json_is_object(in)) {
-        json_decref(in);
+    jv_doc_t *doc = jv_doc_new();
+    jv_t *in = ctx->ex->body_len ? jv_parse(doc, ctx->ex->body, ctx->ex->body_len, NULL, 0) : jv_object(doc);
+    if (!jv_is(in, JV_OBJECT)) {
+        jv_doc_free(doc);
         json_error(ctx, "com.amazon.coral.service", "SerializationException", "SerializationException", 400, 1,
                    "The request body could not be parsed as a JSON object.");
         return;
     }
     /* SDKs that use the queue URL as endpoint post to its path */
     sqs_request_t req = {.action = action,
+                         .doc = doc,
                          .input = in,
                          .host = ctx->host,
                          .path_queue_url = strcmp(ctx->path, "/") != 0 ? ctx->path : NULL,
@@ -65,7 +66,6 @@ void sqs_json_handle(req_ctx_t *ctx, const char *action)
                          .trace_header = ctx->trace,
                          .query = 0};
     sqs_call_t *call = sqs_api_call(ctx->rt->sqs, &req, json_done, ctx);
-    json_decref(in);
     if (call) {
         ctx->call = call;
         router_watch(ctx);

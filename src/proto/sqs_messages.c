@@ -41,11 +41,11 @@ static void scratch_free(scratch_t *s)
     s->n = 0;
 }
 
-static int attr_value(act_t *a, const char *name, json_t *v, msg_attr_t *out, scratch_t *s)
+static int attr_value(act_t *a, const char *name, jv_t *v, msg_attr_t *out, scratch_t *s)
 {
-    const char *type = json_string_value(json_object_get(v, "DataType"));
-    const char *sv = json_string_value(json_object_get(v, "StringValue"));
-    const char *bv = json_string_value(json_object_get(v, "BinaryValue"));
+    const char *type = jv_str(jv_get(v, "DataType"));
+    const char *sv = jv_str(jv_get(v, "StringValue"));
+    const char *bv = jv_str(jv_get(v, "BinaryValue"));
     out->name = name;
     out->type = type;
     out->value = NULL;
@@ -62,23 +62,22 @@ static int attr_value(act_t *a, const char *name, json_t *v, msg_attr_t *out, sc
         out->value_len = b->len;
     } else if (sv) {
         out->value = sv;
-        out->value_len = strlen(sv);
+        out->value_len = jv_get(v, "StringValue")->len; /* may hold U+0000 */
     }
     return 0;
 }
 
 /* Reads {name: {DataType, StringValue|BinaryValue}} into attrs (at most max+1,
  * so that "too many" is the engine's to report). */
-static size_t attrs_from(act_t *a, json_t *obj, msg_attr_t *attrs, size_t max, scratch_t *s)
+static size_t attrs_from(act_t *a, jv_t *obj, msg_attr_t *attrs, size_t max, scratch_t *s)
 {
-    const char *key;
-    json_t *v;
     size_t n = 0;
-    json_object_foreach(obj, key, v)
-    {
+    for (size_t k = 0; k < jv_count(obj); k++) {
+        const char *key = obj->u.pairs[k].key;
+        jv_t *v = obj->u.pairs[k].val;
         if (n == max)
             break;
-        if (!json_is_object(v)) {
+        if (!jv_is(v, JV_OBJECT)) {
             act_fail(a, ST_MALFORMED_REQUEST, "Expected a structure for message attribute %s.", key);
             break;
         }
@@ -98,15 +97,14 @@ typedef struct send_in {
 } send_in_t;
 
 /* Fills s from an entry document (the request itself for SendMessage). */
-static void send_in_read(act_t *a, json_t *doc, send_in_t *s)
+static void send_in_read(act_t *a, jv_t *doc, send_in_t *s)
 {
-    json_t *saved = a->in;
+    jv_t *saved = a->in;
     long long delay = -1;
     memset(&s->r, 0, sizeof s->r);
     a->in = doc;
-    const char *body = p_str(a, "MessageBody");
+    const char *body = p_strn(a, "MessageBody", &s->r.body_len);
     s->r.body = body ? body : "";
-    s->r.body_len = strlen(s->r.body);
     s->r.body_given = body != NULL;
     s->r.delay_given = p_int(a, "DelaySeconds", &delay);
     s->r.delay = (long)delay;
@@ -125,19 +123,19 @@ static void send_in_read(act_t *a, json_t *doc, send_in_t *s)
     a->in = saved;
 }
 
-static json_t *send_result(const send_res_t *res)
+static jv_t *send_result(jv_doc_t *d, const send_res_t *res)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "MessageId", json_string(res->message_id));
-    json_object_set_new(o, "MD5OfMessageBody", json_string(res->md5_body));
+    jv_t *o = jv_object(d);
+    jv_set(d, o, "MessageId", jv_string(d, res->message_id));
+    jv_set(d, o, "MD5OfMessageBody", jv_string(d, res->md5_body));
     if (res->md5_attrs[0])
-        json_object_set_new(o, "MD5OfMessageAttributes", json_string(res->md5_attrs));
+        jv_set(d, o, "MD5OfMessageAttributes", jv_string(d, res->md5_attrs));
     if (res->md5_sys[0])
-        json_object_set_new(o, "MD5OfMessageSystemAttributes", json_string(res->md5_sys));
+        jv_set(d, o, "MD5OfMessageSystemAttributes", jv_string(d, res->md5_sys));
     if (res->seq) {
         char seq[32];
         snprintf(seq, sizeof seq, "%llu", (unsigned long long)res->seq);
-        json_object_set_new(o, "SequenceNumber", json_string(seq));
+        jv_set(d, o, "SequenceNumber", jv_string(d, seq));
     }
     return o;
 }
@@ -150,10 +148,8 @@ void act_send_message(act_t *a)
     send_in_read(a, a->in, &s);
     if (q && !act_failed(a)) {
         a->st = queue_send(q, &s.r, &res, &a->err);
-        if (a->st == ST_OK) {
-            json_decref(a->out);
-            a->out = send_result(&res);
-        }
+        if (a->st == ST_OK)
+            a->out = send_result(a->od, &res);
     }
     scratch_free(&s.scratch);
 }
@@ -174,12 +170,12 @@ static int batch_id_ok(const char *id)
 }
 
 /* The request-level checks every batch action shares. */
-static json_t *batch_entries(act_t *a, const char *entry_name)
+static jv_t *batch_entries(act_t *a, const char *entry_name)
 {
-    json_t *entries = p_arr(a, "Entries");
+    jv_t *entries = p_arr(a, "Entries");
     if (act_failed(a))
         return NULL;
-    size_t n = json_array_size(entries);
+    size_t n = jv_count(entries);
     if (n == 0)
         return act_fail(a, ST_EMPTY_BATCH, "There should be at least one %s in the request.", entry_name), NULL;
     if (n > BATCH_MAX)
@@ -187,38 +183,36 @@ static json_t *batch_entries(act_t *a, const char *entry_name)
                         BATCH_MAX, n),
                NULL;
     for (size_t i = 0; i < n; i++) {
-        json_t *e = json_array_get(entries, i);
-        const char *id = json_string_value(json_object_get(e, "Id"));
-        if (!json_is_object(e) || !batch_id_ok(id))
+        jv_t *e = jv_at(entries, i);
+        const char *id = jv_str(jv_get(e, "Id"));
+        if (!jv_is(e, JV_OBJECT) || !batch_id_ok(id))
             return act_fail(a, ST_INVALID_BATCH_ENTRY_ID, "A batch entry id can only contain alphanumeric "
                             "characters, hyphens and underscores. It can be at most 80 letters long."),
                    NULL;
         for (size_t j = 0; j < i; j++)
-            if (strcmp(id, json_string_value(json_object_get(json_array_get(entries, j), "Id"))) == 0)
+            if (strcmp(id, jv_str(jv_get(jv_at(entries, j), "Id"))) == 0)
                 return act_fail(a, ST_BATCH_IDS_NOT_DISTINCT, "Id %s repeated.", id), NULL;
     }
     return entries;
 }
 
-static void batch_fail(json_t *failed, const char *id, status_t st, const char *msg)
+static void batch_fail(jv_doc_t *d, jv_t *failed, const char *id, status_t st, const char *msg)
 {
     const sqs_error_t *e = sqs_error_for(st);
-    json_t *o = json_object();
-    json_object_set_new(o, "Id", json_string(id));
-    json_object_set_new(o, "SenderFault", json_boolean(e->sender_fault));
-    json_object_set_new(o, "Code", json_string(e->code));
-    json_object_set_new(o, "Message", json_string(msg));
-    json_array_append_new(failed, o);
+    jv_t *o = jv_object(d);
+    jv_set(d, o, "Id", jv_string(d, id));
+    jv_set(d, o, "SenderFault", jv_bool(d, e->sender_fault));
+    jv_set(d, o, "Code", jv_string(d, e->code));
+    jv_set(d, o, "Message", jv_string(d, msg));
+    jv_push(d, failed, o);
 }
 
-static void batch_output(act_t *a, json_t *ok, json_t *failed)
+static void batch_output(act_t *a, jv_t *ok, jv_t *failed)
 {
-    if (json_array_size(ok))
-        json_object_set(a->out, "Successful", ok);
-    if (json_array_size(failed))
-        json_object_set(a->out, "Failed", failed);
-    json_decref(ok);
-    json_decref(failed);
+    if (jv_count(ok))
+        jv_set(a->od, a->out, "Successful", ok);
+    if (jv_count(failed))
+        jv_set(a->od, a->out, "Failed", failed);
 }
 
 /* AWS rejects a FIFO batch as a whole when an entry lacks these. */
@@ -261,36 +255,36 @@ static const char *entry_message(const err_t *err, char *tmp, size_t n)
     return tmp;
 }
 
-static void send_batch_entries(queue_t *q, json_t *entries, send_in_t *s, json_t *ok, json_t *failed)
+static void send_batch_entries(jv_doc_t *d, queue_t *q, jv_t *entries, send_in_t *s, jv_t *ok, jv_t *failed)
 {
-    for (size_t i = 0; i < json_array_size(entries); i++) {
-        const char *id = json_string_value(json_object_get(json_array_get(entries, i), "Id"));
+    for (size_t i = 0; i < jv_count(entries); i++) {
+        const char *id = jv_str(jv_get(jv_at(entries, i), "Id"));
         send_res_t res;
         err_t err;
         char tmp[sizeof err.msg + 32];
         status_t st = queue_send(q, &s[i].r, &res, &err);
         if (st != ST_OK) {
-            batch_fail(failed, id, st, entry_message(&err, tmp, sizeof tmp));
+            batch_fail(d, failed, id, st, entry_message(&err, tmp, sizeof tmp));
             continue;
         }
-        json_t *o = send_result(&res);
-        json_object_set_new(o, "Id", json_string(id));
-        json_array_append_new(ok, o);
+        jv_t *o = send_result(d, &res);
+        jv_set(d, o, "Id", jv_string(d, id));
+        jv_push(d, ok, o);
     }
 }
 
 void act_send_message_batch(act_t *a)
 {
     queue_t *q = act_queue(a);
-    json_t *entries = q ? batch_entries(a, "SendMessageBatchRequestEntry") : NULL;
-    size_t n = json_array_size(entries);
+    jv_t *entries = q ? batch_entries(a, "SendMessageBatchRequestEntry") : NULL;
+    size_t n = jv_count(entries);
     send_in_t *s = xcalloc(n ? n : 1, sizeof *s);
     for (size_t i = 0; i < n && !act_failed(a); i++)
-        send_in_read(a, json_array_get(entries, i), &s[i]);
+        send_in_read(a, jv_at(entries, i), &s[i]);
     if (q && entries && !act_failed(a) && batch_size_check(a, s, n) == 0 &&
         (!queue_is_fifo(q) || batch_fifo_check(a, q, s, n) == 0)) {
-        json_t *ok = json_array(), *failed = json_array();
-        send_batch_entries(q, entries, s, ok, failed);
+        jv_t *ok = jv_array(a->od), *failed = jv_array(a->od);
+        send_batch_entries(a->od, q, entries, s, ok, failed);
         batch_output(a, ok, failed);
     }
     for (size_t i = 0; i < n; i++)
@@ -316,38 +310,38 @@ void act_delete_message(act_t *a)
 void act_delete_message_batch(act_t *a)
 {
     queue_t *q = act_queue(a);
-    json_t *entries = q ? batch_entries(a, "DeleteMessageBatchRequestEntry") : NULL;
+    jv_t *entries = q ? batch_entries(a, "DeleteMessageBatchRequestEntry") : NULL;
     if (!entries || act_failed(a))
         return;
-    json_t *ok = json_array(), *failed = json_array();
-    for (size_t i = 0; i < json_array_size(entries); i++) {
-        json_t *e = json_array_get(entries, i);
-        const char *id = json_string_value(json_object_get(e, "Id"));
-        const char *receipt = json_string_value(json_object_get(e, "ReceiptHandle"));
+    jv_t *ok = jv_array(a->od), *failed = jv_array(a->od);
+    for (size_t i = 0; i < jv_count(entries); i++) {
+        jv_t *e = jv_at(entries, i);
+        const char *id = jv_str(jv_get(e, "Id"));
+        const char *receipt = jv_str(jv_get(e, "ReceiptHandle"));
         err_t err;
         status_t st = receipt ? queue_delete_message(q, receipt, &err)
                               : err_set(&err, ST_MISSING_PARAMETER,
                                         "The request must contain the parameter ReceiptHandle.");
         if (st != ST_OK)
-            batch_fail(failed, id, st, err.msg);
+            batch_fail(a->od, failed, id, st, err.msg);
         else
-            json_array_append_new(ok, json_pack("{s:s}", "Id", id));
+            jv_push(a->od, ok, jv_set(a->od, jv_object(a->od), "Id", jv_string(a->od, id)));
     }
     batch_output(a, ok, failed);
 }
 
-static status_t change_one(queue_t *q, json_t *doc, err_t *err)
+static status_t change_one(queue_t *q, jv_t *doc, err_t *err)
 {
-    const char *receipt = json_string_value(json_object_get(doc, "ReceiptHandle"));
-    json_t *vt = json_object_get(doc, "VisibilityTimeout");
+    const char *receipt = jv_str(jv_get(doc, "ReceiptHandle"));
+    jv_t *vt = jv_get(doc, "VisibilityTimeout");
     int64_t v;
     if (!receipt)
         return err_set(err, ST_MISSING_PARAMETER, "The request must contain the parameter ReceiptHandle.");
     if (!vt)
         return err_set(err, ST_MISSING_PARAMETER, "The request must contain the parameter VisibilityTimeout.");
-    if (json_is_integer(vt))
-        v = json_integer_value(vt);
-    else if (!json_is_string(vt) || text_parse_i64(json_string_value(vt), &v) != 0)
+    if (jv_is_int(vt))
+        v = (vt)->i;
+    else if (!jv_is(vt, JV_STRING) || text_parse_i64(jv_str(vt), &v) != 0)
         return err_set(err, ST_INVALID_PARAMETER_VALUE,
                        "Value for parameter VisibilityTimeout is invalid. Reason: Must be an integer.");
     return queue_change_visibility(q, receipt, (long)v, err);
@@ -363,19 +357,19 @@ void act_change_visibility(act_t *a)
 void act_change_visibility_batch(act_t *a)
 {
     queue_t *q = act_queue(a);
-    json_t *entries = q ? batch_entries(a, "ChangeMessageVisibilityBatchRequestEntry") : NULL;
+    jv_t *entries = q ? batch_entries(a, "ChangeMessageVisibilityBatchRequestEntry") : NULL;
     if (!entries || act_failed(a))
         return;
-    json_t *ok = json_array(), *failed = json_array();
-    for (size_t i = 0; i < json_array_size(entries); i++) {
-        json_t *e = json_array_get(entries, i);
-        const char *id = json_string_value(json_object_get(e, "Id"));
+    jv_t *ok = jv_array(a->od), *failed = jv_array(a->od);
+    for (size_t i = 0; i < jv_count(entries); i++) {
+        jv_t *e = jv_at(entries, i);
+        const char *id = jv_str(jv_get(e, "Id"));
         err_t err;
         status_t st = change_one(q, e, &err);
         if (st != ST_OK)
-            batch_fail(failed, id, st, err.msg);
+            batch_fail(a->od, failed, id, st, err.msg);
         else
-            json_array_append_new(ok, json_pack("{s:s}", "Id", id));
+            jv_push(a->od, ok, jv_set(a->od, jv_object(a->od), "Id", jv_string(a->od, id)));
     }
     batch_output(a, ok, failed);
 }
@@ -391,12 +385,12 @@ typedef struct recv_view {
     size_t nuser;
 } recv_view_t;
 
-static void view_names(json_t *arr, const char **out, size_t *n, int *all)
+static void view_names(jv_t *arr, const char **out, size_t *n, int *all)
 {
     *n = 0;
     *all = 0;
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        const char *s = json_string_value(json_array_get(arr, i));
+    for (size_t i = 0; i < jv_count(arr); i++) {
+        const char *s = jv_str(jv_at(arr, i));
         if (!s)
             continue;
         if (strcmp(s, "All") == 0 || strcmp(s, "*") == 0 || strcmp(s, ".*") == 0)
@@ -409,13 +403,13 @@ static void view_names(json_t *arr, const char **out, size_t *n, int *all)
 /* Which attributes the receiver asked for. The JSON protocol prefers
  * MessageSystemAttributeNames when both lists are sent, the query protocol
  * AttributeNames (as AWS does). */
-static void view_read(const act_t *a, json_t *in, recv_view_t *v)
+static void view_read(const act_t *a, jv_t *in, recv_view_t *v)
 {
-    json_t *legacy = json_object_get(in, "AttributeNames");
-    json_t *sys = json_object_get(in, "MessageSystemAttributeNames");
-    json_t *pick = a->req->query ? (legacy ? legacy : sys) : (sys ? sys : legacy);
+    jv_t *legacy = jv_get(in, "AttributeNames");
+    jv_t *sys = jv_get(in, "MessageSystemAttributeNames");
+    jv_t *pick = a->req->query ? (legacy ? legacy : sys) : (sys ? sys : legacy);
     view_names(pick, v->sys, &v->nsys, &v->all_sys);
-    view_names(json_object_get(in, "MessageAttributeNames"), v->user, &v->nuser, &v->all_user);
+    view_names(jv_get(in, "MessageAttributeNames"), v->user, &v->nuser, &v->all_user);
 }
 
 static int sys_wanted(const recv_view_t *v, const char *name)
@@ -444,57 +438,57 @@ static int user_wanted(const recv_view_t *v, const char *name)
     return 0;
 }
 
-static void put_u64(json_t *o, const char *k, uint64_t v)
+static void put_u64(jv_doc_t *d, jv_t *o, const char *k, uint64_t v)
 {
     char tmp[32];
     snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
-    json_object_set_new(o, k, json_string(tmp));
+    jv_set(d, o, k, jv_string(d, tmp));
 }
 
-static void put_sys(json_t *o, const recv_view_t *v, const char *k, const char *val)
+static void put_sys(jv_doc_t *d, jv_t *o, const recv_view_t *v, const char *k, const char *val)
 {
     if (val && sys_wanted(v, k))
-        json_object_set_new(o, k, json_string(val));
+        jv_set(d, o, k, jv_string(d, val));
 }
 
-static json_t *sys_attrs(const message_t *m, int fifo, const recv_view_t *v)
+static jv_t *sys_attrs(jv_doc_t *d, const message_t *m, int fifo, const recv_view_t *v)
 {
-    json_t *o = json_object();
+    jv_t *o = jv_object(d);
     if (sys_wanted(v, "SenderId") && m->sender_id)
-        json_object_set_new(o, "SenderId", json_string(m->sender_id));
+        jv_set(d, o, "SenderId", jv_string(d, m->sender_id));
     if (sys_wanted(v, "SentTimestamp"))
-        put_u64(o, "SentTimestamp", m->sent_ts);
+        put_u64(d, o, "SentTimestamp", m->sent_ts);
     if (sys_wanted(v, "ApproximateReceiveCount"))
-        put_u64(o, "ApproximateReceiveCount", m->recv_count);
+        put_u64(d, o, "ApproximateReceiveCount", m->recv_count);
     if (sys_wanted(v, "ApproximateFirstReceiveTimestamp"))
-        put_u64(o, "ApproximateFirstReceiveTimestamp", m->first_recv_ts);
-    put_sys(o, v, "AWSTraceHeader", m->trace_header);
-    put_sys(o, v, "DeadLetterQueueSourceArn", m->dlq_source_arn);
-    put_sys(o, v, "MessageGroupId", m->group_id);
+        put_u64(d, o, "ApproximateFirstReceiveTimestamp", m->first_recv_ts);
+    put_sys(d, o, v, "AWSTraceHeader", m->trace_header);
+    put_sys(d, o, v, "DeadLetterQueueSourceArn", m->dlq_source_arn);
+    put_sys(d, o, v, "MessageGroupId", m->group_id);
     if (fifo) {
-        put_sys(o, v, "MessageDeduplicationId", m->dedup_id);
+        put_sys(d, o, v, "MessageDeduplicationId", m->dedup_id);
         if (sys_wanted(v, "SequenceNumber"))
-            put_u64(o, "SequenceNumber", 10000000000000000000ull + m->seq);
+            put_u64(d, o, "SequenceNumber", 10000000000000000000ull + m->seq);
     }
     return o;
 }
 
-static json_t *attr_json(const msg_attr_t *at)
+static jv_t *attr_json(jv_doc_t *d, const msg_attr_t *at)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "DataType", json_string(at->type));
+    jv_t *o = jv_object(d);
+    jv_set(d, o, "DataType", jv_string(d, at->type));
     if (strncmp(at->type, "Binary", 6) == 0) {
         buf_t b = BUF_INIT;
         text_b64_encode(at->value, at->value_len, &b);
-        json_object_set_new(o, "BinaryValue", json_string(b.data ? b.data : ""));
+        jv_set(d, o, "BinaryValue", jv_string(d, b.data ? b.data : ""));
         buf_free(&b);
     } else {
-        json_object_set_new(o, "StringValue", json_stringn(at->value, at->value_len));
+        jv_set(d, o, "StringValue", jv_stringn(d, at->value, at->value_len));
     }
     return o;
 }
 
-static void user_attrs(json_t *o, const message_t *m, const recv_view_t *v)
+static void user_attrs(jv_doc_t *d, jv_t *o, const message_t *m, const recv_view_t *v)
 {
     msg_attr_t picked[12];
     size_t n = 0, off = 0;
@@ -505,51 +499,50 @@ static void user_attrs(json_t *o, const message_t *m, const recv_view_t *v)
     if (!n)
         return;
     char md5[33];
-    json_t *attrs = json_object();
+    jv_t *attrs = jv_object(d);
     for (size_t i = 0; i < n; i++)
-        json_object_set_new(attrs, picked[i].name, attr_json(&picked[i]));
+        jv_set(d, attrs, picked[i].name, attr_json(d, &picked[i]));
     msg_attrs_md5(picked, n, md5);
-    json_object_set_new(o, "MD5OfMessageAttributes", json_string(md5));
-    json_object_set_new(o, "MessageAttributes", attrs);
+    jv_set(d, o, "MD5OfMessageAttributes", jv_string(d, md5));
+    jv_set(d, o, "MessageAttributes", attrs);
 }
 
-static json_t *message_json(const message_t *m, const char *receipt, int fifo, const recv_view_t *v)
+static jv_t *message_json(jv_doc_t *d, const message_t *m, const char *receipt, int fifo, const recv_view_t *v)
 {
     char md5[33];
-    json_t *o = json_object();
+    jv_t *o = jv_object(d);
     text_hex(m->md5_body, 16, md5);
-    json_object_set_new(o, "MessageId", json_string(m->id));
-    json_object_set_new(o, "ReceiptHandle", json_string(receipt));
-    json_object_set_new(o, "MD5OfBody", json_string(md5));
-    json_object_set_new(o, "Body", json_stringn(m->body, m->body_len));
-    json_t *sys = sys_attrs(m, fifo, v);
-    if (json_object_size(sys))
-        json_object_set(o, "Attributes", sys);
-    json_decref(sys);
-    user_attrs(o, m, v);
+    jv_set(d, o, "MessageId", jv_string(d, m->id));
+    jv_set(d, o, "ReceiptHandle", jv_string(d, receipt));
+    jv_set(d, o, "MD5OfBody", jv_string(d, md5));
+    jv_set(d, o, "Body", jv_string_ref(d, m->body, m->body_len)); /* written before the message can change */
+    jv_t *sys = sys_attrs(d, m, fifo, v);
+    if (jv_count(sys))
+        jv_set(d, o, "Attributes", sys);
+    user_attrs(d, o, m, v);
     return o;
 }
 
-static void recv_render(act_t *a, json_t *in, int fifo, const recv_res_t *res)
+static void recv_render(act_t *a, jv_t *in, int fifo, const recv_res_t *res)
 {
     if (!res->n)
         return;
     recv_view_t v;
     view_read(a, in, &v);
-    json_t *arr = json_array();
+    jv_t *arr = jv_array(a->od);
     for (int i = 0; i < res->n; i++)
-        json_array_append_new(arr, message_json(res->msgs[i], res->receipts[i], fifo, &v));
-    json_object_set_new(a->out, "Messages", arr);
+        jv_push(a->od, arr, message_json(a->od, res->msgs[i], res->receipts[i], fifo, &v));
+    jv_set(a->od, a->out, "Messages", arr);
 }
 
 /* ---- receive: waiting ---------------------------------------------------------------------- */
 
 struct sqs_call {
     sqs_api_t *api;
-    sqs_request_t req; /* host etc. are not needed after the call starts */
-    json_t *in;
+    sqs_request_t req; /* query flag and action; host etc. are not needed later */
+    jv_doc_t *doc;     /* the request's input document, kept for the answer */
+    jv_t *in;
     recv_req_t r;
-    char attempt[129];
     queue_waiter_t w;
     loop_timer_t timer;
     sqs_done_fn done;
@@ -561,53 +554,55 @@ static void call_free(sqs_call_t *c)
     queue_unwait(&c->w);
     loop_timer_stop(c->api->loop, &c->timer);
     c->api->pending--;
-    json_decref(c->in);
+    jv_doc_free(c->doc);
     free(c);
 }
 
-/* Answers a pending receive with what the queue has now. */
+/* Renders res (or the error in a) as the call's answer, and ends the call. */
+static void call_finish(sqs_call_t *c, act_t *a, queue_t *q, const recv_res_t *res)
+{
+    if (a->st == ST_OK && q)
+        recv_render(a, c->in, queue_is_fifo(q), res);
+    sqs__finish(a);
+    call_free(c);
+}
+
+static void call_act(sqs_call_t *c, act_t *a)
+{
+    *a = (act_t){.api = c->api, .req = &c->req, .in = c->in, .st = ST_OK, .done = c->done, .arg = c->arg};
+    sqs__begin(a);
+}
+
+/* Answers a pending receive with what the queue has now (q NULL: nothing). */
 static void call_answer(sqs_call_t *c, queue_t *q)
 {
-    act_t a = {.api = c->api, .req = &c->req, .in = c->in, .st = ST_OK, .done = c->done, .arg = c->arg};
+    act_t a;
     recv_res_t res = {.n = 0};
-    a.out = json_object();
-    if (q) {
+    call_act(c, &a);
+    if (q)
         a.st = queue_receive(q, &c->r, &res, &a.err);
-        if (a.st == ST_OK)
-            recv_render(&a, c->in, queue_is_fifo(q), &res);
-    }
-    call_free(c);
-    sqs__finish(&a);
+    call_finish(c, &a, q, &res);
 }
 
 static void call_wake(queue_waiter_t *w)
 {
     sqs_call_t *c = (sqs_call_t *)((char *)w - offsetof(sqs_call_t, w));
-    if (w->q_gone) {
-        call_answer(c, NULL);
+    if (w->q_gone || w->stop) {
+        call_answer(c, w->q_gone ? NULL : w->q);
         return;
     }
-    queue_t *q = w->q;
     recv_res_t res = {.n = 0};
     err_t err;
-    if (!w->stop) {
-        /* peek by receiving: if something comes, answer with it */
-        act_t a = {.api = c->api, .req = &c->req, .in = c->in, .st = ST_OK, .done = c->done, .arg = c->arg};
-        a.st = queue_receive(q, &c->r, &res, &err);
-        if (a.st == ST_OK && res.n == 0) {
-            queue_wait(q, w); /* someone else got there first */
-            return;
-        }
-        a.out = json_object();
-        if (a.st == ST_OK)
-            recv_render(&a, c->in, queue_is_fifo(q), &res);
-        else
-            a.err = err;
-        call_free(c);
-        sqs__finish(&a);
+    status_t st = queue_receive(w->q, &c->r, &res, &err);
+    if (st == ST_OK && res.n == 0) {
+        queue_wait(w->q, w); /* another receiver got there first */
         return;
     }
-    call_answer(c, q);
+    act_t a;
+    call_act(c, &a);
+    a.st = st;
+    a.err = err;
+    call_finish(c, &a, w->q, &res);
 }
 
 static void call_timeout(loop_t *loop, loop_timer_t *t)
@@ -619,18 +614,16 @@ static void call_timeout(loop_t *loop, loop_timer_t *t)
     call_answer(c, q);
 }
 
+/* The receive waits: the call takes over the request's input document. */
 static void recv_wait(act_t *a, queue_t *q, const recv_req_t *r, long long wait)
 {
     sqs_call_t *c = xcalloc(1, sizeof *c);
     c->api = a->api;
     c->req.query = a->req->query;
     c->req.action = "ReceiveMessage";
-    c->in = json_incref(a->in);
-    c->r = *r;
-    if (r->attempt_id) {
-        snprintf(c->attempt, sizeof c->attempt, "%s", r->attempt_id);
-        c->r.attempt_id = c->attempt;
-    }
+    c->doc = a->req->doc;
+    c->in = a->in;
+    c->r = *r; /* attempt_id points into the document, which the call keeps */
     c->done = a->done;
     c->arg = a->arg;
     c->w.wake = call_wake;

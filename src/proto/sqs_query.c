@@ -29,7 +29,7 @@ void sqs_query_fail(req_ctx_t *ctx, status_t st, const char *message)
     query_error(ctx, e->code, e->http_status, e->sender_fault, message);
 }
 
-static void query_done(void *arg, status_t st, const char *message, json_t *out)
+static void query_done(void *arg, status_t st, const char *message, const jv_t *out)
 {
     req_ctx_t *ctx = arg;
     if (st != ST_OK) {
@@ -70,16 +70,19 @@ void sqs_query_handle(req_ctx_t *ctx, const kvv_t *form)
 {
     const char *action = kvv_get(form, "Action");
     char why[512];
-    json_t *in = NULL;
+    jv_t *in = NULL;
     if (action_check(ctx, action) != 0)
         return;
-    int rc = sqs_query_to_json(action, form, &in, why, sizeof why);
+    jv_doc_t *doc = jv_doc_new();
+    int rc = sqs_query_to_json(action, form, doc, &in, why, sizeof why);
     if (rc != SQS_SHAPES_OK) {
+        jv_doc_free(doc);
         sqs_query_fail(ctx, rc == SQS_SHAPES_UNKNOWN_ACTION ? ST_INVALID_ACTION : ST_INVALID_PARAMETER_VALUE, why);
         return;
     }
     snprintf(ctx->action, sizeof ctx->action, "%s", action);
     sqs_request_t req = {.action = ctx->action,
+                         .doc = doc,
                          .input = in,
                          .host = ctx->host,
                          .path_queue_url = path_is_queue(ctx->path) ? ctx->path : NULL,
@@ -87,7 +90,6 @@ void sqs_query_handle(req_ctx_t *ctx, const kvv_t *form)
                          .trace_header = ctx->trace,
                          .query = 1};
     sqs_call_t *call = sqs_api_call(ctx->rt->sqs, &req, query_done, ctx);
-    json_decref(in);
     if (call) {
         ctx->call = call;
         router_watch(ctx);

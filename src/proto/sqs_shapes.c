@@ -6,9 +6,11 @@
  * segments ("Attribute.1.Name" -> Attribute / 1 / Name), so that walking an
  * input shape is one lookup per member and lists and maps find their
  * indexed entries without rescanning the form: linear in the form's size
- * whatever a hostile client sends. The tree is a jansson object per node;
- * a node's own value is the index of its form pair, stored under the empty
- * key (no segment is empty: such keys are dropped).
+ * whatever a hostile client sends. A node is found by its path (the key up
+ * to the end of its segment, borrowed from the form) in one seeded hash
+ * map; it lists its children and knows the first form pair keyed exactly
+ * by its path (no segment is empty: such keys are dropped). The document
+ * is built in the caller's jv arena.
  *
  * JSON to XML: the output shape is walked in model order, writing what the
  * document holds.
@@ -23,6 +25,7 @@
 
 #include "proto/xml.h"
 #include "util/alloc.h"
+#include "util/hmap.h"
 
 /* ---- the shape table ---- */
 
@@ -325,63 +328,118 @@ int sqs_shapes_known(const char *action)
 /* SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.StringListValue.1 has 7. */
 #define KEY_MAX_SEGMENTS 8
 #define INDEX_MAX_DIGITS 9
-#define VALUE_KEY ""
+
+typedef struct tnode tnode_t;
+struct tnode {
+    const char *path; /* the form key up to the end of this segment */
+    size_t plen;
+    const char *seg; /* the last segment of path, not NUL-terminated */
+    size_t slen;
+    long pair;       /* the first form pair keyed by path, or -1 */
+    tnode_t *child;  /* first child; siblings in reverse form order */
+    tnode_t *next;
+    size_t nchild;
+};
 
 typedef struct conv {
     const kvv_t *form;
+    jv_doc_t *d;
     char *why;
     size_t why_len;
+    tnode_t *nodes; /* the root, then every other node; sized up front */
+    size_t nnodes;
+    hmap_t by_path; /* path -> node, root excluded */
+    buf_t path;     /* scratch: a path being looked up */
+    buf_t text;     /* scratch: text being scrubbed */
 } conv_t;
 
 typedef struct indexed {
     unsigned long index;
-    json_t *node;
+    const tnode_t *node;
 } indexed_t;
 
-static int parse_value(conv_t *c, const sqs_shape_t *sh, json_t *node, json_t **out);
+static int parse_value(conv_t *c, const sqs_shape_t *sh, const tnode_t *node, jv_t **out);
 
-/* Files form pair i under its key's segments; keys that cannot name a member are dropped. */
-static void tree_add(json_t *root, const char *key, size_t i)
+/* Nodes the form can make: its segments, at most KEY_MAX_SEGMENTS a key, plus the root. */
+static size_t tree_capacity(const kvv_t *form)
 {
-    json_t *node = root;
-    for (int depth = 0;; depth++) {
-        const char *dot = strchr(key, '.');
-        size_t len = dot ? (size_t)(dot - key) : strlen(key);
-        if (len == 0 || depth == KEY_MAX_SEGMENTS)
-            return;
-        json_t *child = json_object_getn(node, key, len);
-        if (!child && json_object_setn_new(node, key, len, child = json_object()) != 0)
-            return; /* not UTF-8: no member has such a name */
-        node = child;
-        if (!dot)
-            break;
-        key = dot + 1;
+    size_t n = 1;
+    for (size_t i = 0; i < form->n; i++) {
+        size_t segs = 1;
+        for (const char *k = form->v[i].key; *k && segs < KEY_MAX_SEGMENTS; k++)
+            segs += *k == '.';
+        n += segs;
     }
-    if (!json_object_get(node, VALUE_KEY))
-        json_object_set_new(node, VALUE_KEY, json_integer((json_int_t)i));
+    return n;
 }
 
-static json_t *form_tree(const kvv_t *form)
+static tnode_t *tree_node(conv_t *c, tnode_t *parent, const char *path, size_t plen, const char *seg, size_t slen)
 {
-    json_t *root = json_object();
-    for (size_t i = 0; i < form->n; i++)
-        tree_add(root, form->v[i].key, i);
-    return root;
+    tnode_t *n = &c->nodes[c->nnodes++];
+    *n = (tnode_t){path, plen, seg, slen, -1, NULL, parent->child, 0};
+    parent->child = n;
+    parent->nchild++;
+    hmap_put(&c->by_path, path, plen, n);
+    return n;
+}
+
+/* Files form pair i under its key's segments; keys that cannot name a member are dropped. */
+static void tree_add(conv_t *c, const char *key, size_t i)
+{
+    tnode_t *node = &c->nodes[0];
+    const char *seg = key;
+    for (int depth = 0;; depth++) {
+        const char *dot = strchr(seg, '.');
+        size_t len = dot ? (size_t)(dot - seg) : strlen(seg);
+        if (len == 0 || depth == KEY_MAX_SEGMENTS)
+            return;
+        size_t plen = (size_t)(seg - key) + len;
+        tnode_t *child = hmap_get(&c->by_path, key, plen);
+        node = child ? child : tree_node(c, node, key, plen, seg, len);
+        if (!dot)
+            break;
+        seg = dot + 1;
+    }
+    if (node->pair < 0)
+        node->pair = (long)i;
+}
+
+static void tree_build(conv_t *c)
+{
+    c->nodes = xmalloc(tree_capacity(c->form) * sizeof *c->nodes);
+    c->nodes[0] = (tnode_t){"", 0, "", 0, -1, NULL, NULL, 0};
+    c->nnodes = 1;
+    hmap_init(&c->by_path);
+    for (size_t i = 0; i < c->form->n; i++)
+        tree_add(c, c->form->v[i].key, i);
+}
+
+/* The child of node named name (a member's wire or JSON name), or NULL. */
+static const tnode_t *child_named(conv_t *c, const tnode_t *node, const char *name)
+{
+    if (!node)
+        return NULL;
+    buf_reset(&c->path);
+    if (node->plen) {
+        buf_append(&c->path, node->path, node->plen);
+        buf_putc(&c->path, '.');
+    }
+    buf_puts(&c->path, name);
+    return hmap_get(&c->by_path, c->path.data, c->path.len);
 }
 
 /* The value sent for node itself (and its full form key in *key), or NULL. */
-static const char *node_value(const conv_t *c, const json_t *node, const char **key)
+static const char *node_value(const conv_t *c, const tnode_t *node, const char **key)
 {
-    json_t *i = json_object_get(node, VALUE_KEY);
-    if (!i)
+    if (!node || node->pair < 0)
         return NULL;
     if (key)
-        *key = c->form->v[json_integer_value(i)].key;
-    return c->form->v[json_integer_value(i)].val;
+        *key = c->form->v[node->pair].key;
+    return c->form->v[node->pair].val;
 }
 
 /* A list sent as just "Name=" (botocore's empty list). */
-static int is_empty_marker(const conv_t *c, const json_t *node)
+static int is_empty_marker(const conv_t *c, const tnode_t *node)
 {
     const char *v = node_value(c, node, NULL);
     return v && v[0] == '\0';
@@ -395,33 +453,35 @@ static int invalid_value(conv_t *c, const char *value, const char *key, const ch
     return -1;
 }
 
-/* s as a JSON string, each byte of ill-formed UTF-8 replaced by U+FFFD. */
-static json_t *text_json(const char *s)
+/* s, each byte of ill-formed UTF-8 replaced by U+FFFD, in c->text. */
+static const buf_t *scrubbed(conv_t *c, const char *s)
 {
-    buf_t b = BUF_INIT;
-    xml_utf8_scrub(&b, s, strlen(s));
-    json_t *j = json_stringn(b.data, b.len);
-    buf_free(&b);
-    if (!j)
-        util_fatal("sqs_shapes: scrubbed text is not UTF-8");
-    return j;
+    buf_reset(&c->text);
+    xml_utf8_scrub(&c->text, s, strlen(s));
+    return &c->text;
+}
+
+static jv_t *text_json(conv_t *c, const char *s)
+{
+    const buf_t *t = scrubbed(c, s);
+    return jv_stringn(c->d, t->data ? t->data : "", t->len);
 }
 
 /* Optional sign and decimal digits, within 32 bits (Integer) or 64 (Long). */
-static int parse_integer(conv_t *c, sqs_kind_t kind, const char *key, const char *v, json_t **out)
+static int parse_integer(conv_t *c, sqs_kind_t kind, const char *key, const char *v, jv_t **out)
 {
     const char *digits = v + (*v == '-' || *v == '+');
     int ok = *digits && strspn(digits, "0123456789") == strlen(digits);
     errno = 0;
     long long x = ok ? strtoll(v, NULL, 10) : 0;
     if (ok && errno == 0 && (kind == SQS_K_LONG || (x >= INT32_MIN && x <= INT32_MAX))) {
-        *out = json_integer(x);
+        *out = jv_int(c->d, x);
         return 0;
     }
     return invalid_value(c, v, key, "Must be an integer.");
 }
 
-static int parse_scalar(conv_t *c, sqs_kind_t kind, const json_t *node, json_t **out)
+static int parse_scalar(conv_t *c, sqs_kind_t kind, const tnode_t *node, jv_t **out)
 {
     const char *key, *v = node_value(c, node, &key);
     if (!v)
@@ -429,22 +489,27 @@ static int parse_scalar(conv_t *c, sqs_kind_t kind, const json_t *node, json_t *
     if (kind == SQS_K_INTEGER || kind == SQS_K_LONG)
         return parse_integer(c, kind, key, v, out);
     if (kind != SQS_K_BOOLEAN) {
-        *out = text_json(v);
+        *out = text_json(c, v);
         return 0;
     }
     if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
         return invalid_value(c, v, key, "Must be a boolean.");
-    *out = json_boolean(v[0] == 't');
+    *out = jv_bool(c->d, v[0] == 't');
     return 0;
 }
 
 /* A canonical decimal index segment ("7", not "07" or "+7"), into *index. */
-static int parse_index(const char *seg, unsigned long *index)
+static int parse_index(const char *seg, size_t n, unsigned long *index)
 {
-    size_t n = strlen(seg);
-    if (n == 0 || n > INDEX_MAX_DIGITS || strspn(seg, "0123456789") != n || (seg[0] == '0' && n > 1))
+    if (n == 0 || n > INDEX_MAX_DIGITS || (seg[0] == '0' && n > 1))
         return 0;
-    *index = strtoul(seg, NULL, 10);
+    unsigned long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (seg[i] < '0' || seg[i] > '9')
+            return 0;
+        v = v * 10 + (unsigned long)(seg[i] - '0');
+    }
+    *index = v;
     return 1;
 }
 
@@ -455,95 +520,97 @@ static int by_index(const void *a, const void *b)
 }
 
 /* The children of node named by an index, sorted by it, in a malloc'd array. */
-static size_t indexed_children(json_t *node, indexed_t **out)
+static size_t indexed_children(const tnode_t *node, indexed_t **out)
 {
-    indexed_t *v = xmalloc((json_object_size(node) + 1) * sizeof *v);
+    indexed_t *v = xmalloc((node->nchild + 1) * sizeof *v);
     size_t n = 0;
-    const char *seg;
-    json_t *child;
-    json_object_foreach(node, seg, child)
-    {
-        if (parse_index(seg, &v[n].index))
-            v[n++].node = child;
-    }
+    for (const tnode_t *ch = node->child; ch; ch = ch->next)
+        if (parse_index(ch->seg, ch->slen, &v[n].index))
+            v[n++].node = ch;
     qsort(v, n, sizeof *v, by_index);
     *out = v;
     return n;
 }
 
-static int parse_list(conv_t *c, const sqs_shape_t *sh, json_t *node, json_t **out)
+static int parse_list(conv_t *c, const sqs_shape_t *sh, const tnode_t *node, jv_t **out)
 {
     indexed_t *el;
     size_t n = indexed_children(node, &el);
-    json_t *arr = json_array();
+    jv_t *arr = jv_array(c->d);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        json_t *v = NULL;
+        jv_t *v = NULL;
         rc = parse_value(c, sh->item, el[i].node, &v);
-        if (v)
-            json_array_append_new(arr, v);
+        jv_push(c->d, arr, v);
     }
     free(el);
-    if (rc == 0 && (json_array_size(arr) > 0 || is_empty_marker(c, node)))
+    if (rc == 0 && (jv_count(arr) > 0 || is_empty_marker(c, node)))
         *out = arr;
-    else
-        json_decref(arr);
     return rc;
+}
+
+/* Sets key -> v in a map being built; a key seen before keeps its place and takes v. */
+static void map_put(conv_t *c, jv_t *obj, hmap_t *seen, const buf_t *key, jv_t *v)
+{
+    const char *k = key->data ? key->data : "";
+    uintptr_t at = (uintptr_t)hmap_get(seen, k, key->len);
+    if (at) {
+        obj->u.pairs[at - 1].val = v;
+        return;
+    }
+    jv_set_copy(c->d, obj, k, key->len, v);
+    const jv_pair_t *p = &obj->u.pairs[obj->len - 1];
+    hmap_put(seen, p->key, p->klen, (void *)(uintptr_t)obj->len);
 }
 
 /* One "Name.N.<key>" / "Name.N.<value>..." entry into obj; entries lacking either are ignored. */
-static int parse_map_entry(conv_t *c, const sqs_shape_t *sh, json_t *entry, json_t *obj)
+static int parse_map_entry(conv_t *c, const sqs_shape_t *sh, const tnode_t *entry, jv_t *obj, hmap_t *seen)
 {
-    const char *name = node_value(c, json_object_get(entry, sh->key_wire), NULL);
-    json_t *v = NULL;
+    const char *name = node_value(c, child_named(c, entry, sh->key_wire), NULL);
+    jv_t *v = NULL;
     if (!name)
         return 0;
-    if (parse_value(c, sh->item, json_object_get(entry, sh->value_wire), &v) != 0)
+    if (parse_value(c, sh->item, child_named(c, entry, sh->value_wire), &v) != 0)
         return -1;
-    if (v) {
-        json_t *key = text_json(name);
-        json_object_set_new(obj, json_string_value(key), v);
-        json_decref(key);
-    }
+    if (v)
+        map_put(c, obj, seen, scrubbed(c, name), v);
     return 0;
 }
 
-static int parse_map(conv_t *c, const sqs_shape_t *sh, json_t *node, json_t **out)
+static int parse_map(conv_t *c, const sqs_shape_t *sh, const tnode_t *node, jv_t **out)
 {
     indexed_t *el;
     size_t n = indexed_children(node, &el);
-    json_t *obj = json_object();
+    jv_t *obj = jv_object(c->d);
+    hmap_t seen;
+    hmap_init(&seen);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = parse_map_entry(c, sh, el[i].node, obj);
+        rc = parse_map_entry(c, sh, el[i].node, obj, &seen);
+    hmap_free(&seen);
     free(el);
-    if (rc == 0 && json_object_size(obj) > 0)
+    if (rc == 0 && jv_count(obj) > 0)
         *out = obj;
-    else
-        json_decref(obj);
     return rc;
 }
 
-static int parse_struct(conv_t *c, const sqs_shape_t *sh, json_t *node, json_t **out)
+static int parse_struct(conv_t *c, const sqs_shape_t *sh, const tnode_t *node, jv_t **out)
 {
-    json_t *obj = json_object();
+    jv_t *obj = jv_object(c->d);
     for (const sqs_member_t *m = sh->members; m->name; m++) {
-        json_t *v = NULL;
-        if (parse_value(c, m->shape, json_object_get(node, m->wire), &v) != 0) {
-            json_decref(obj);
+        jv_t *v = NULL;
+        if (parse_value(c, m->shape, child_named(c, node, m->wire), &v) != 0)
             return -1;
-        }
-        if (!v && m->shape->kind == SQS_K_LIST && is_empty_marker(c, json_object_get(node, m->name)))
-            v = json_array();
-        if (v)
-            json_object_set_new(obj, m->name, v);
+        if (!v && m->shape->kind == SQS_K_LIST && is_empty_marker(c, child_named(c, node, m->name)))
+            v = jv_array(c->d);
+        jv_set(c->d, obj, m->name, v); /* names are static: borrowed */
     }
     *out = obj;
     return 0;
 }
 
 /* Leaves *out NULL when node holds nothing for the shape. */
-static int parse_value(conv_t *c, const sqs_shape_t *sh, json_t *node, json_t **out)
+static int parse_value(conv_t *c, const sqs_shape_t *sh, const tnode_t *node, jv_t **out)
 {
     *out = NULL;
     if (!node)
@@ -560,10 +627,9 @@ static int parse_value(conv_t *c, const sqs_shape_t *sh, json_t *node, json_t **
     }
 }
 
-int sqs_query_to_json(const char *action, const kvv_t *form, json_t **out, char *why, size_t why_len)
+int sqs_query_to_json(const char *action, const kvv_t *form, jv_doc_t *d, jv_t **out, char *why, size_t why_len)
 {
     const sqs_op_t *op = find_op(action);
-    conv_t c = {form, why, why_len};
     *out = NULL;
     if (!op) {
         if (why_len)
@@ -571,42 +637,42 @@ int sqs_query_to_json(const char *action, const kvv_t *form, json_t **out, char 
                                    "Verify that the action is typed correctly.");
         return SQS_SHAPES_UNKNOWN_ACTION;
     }
-    json_t *tree = form_tree(form);
-    int rc = parse_struct(&c, op->input, tree, out);
-    json_decref(tree);
+    conv_t c = {.form = form, .d = d, .why = why, .why_len = why_len, .path = BUF_INIT, .text = BUF_INIT};
+    tree_build(&c);
+    int rc = parse_struct(&c, op->input, &c.nodes[0], out);
+    hmap_free(&c.by_path);
+    free(c.nodes);
+    buf_free(&c.path);
+    buf_free(&c.text);
     return rc == 0 ? SQS_SHAPES_OK : SQS_SHAPES_INVALID;
 }
 
 /* ---- JSON to XML ---- */
 
-static void write_value(xml_t *x, const sqs_shape_t *sh, const char *wire, json_t *v);
+static void write_value(xml_t *x, const sqs_shape_t *sh, const char *wire, const jv_t *v);
 
 /* Whether write_value writes an element for v (a map entry needs its value). */
-static int writable(const sqs_shape_t *sh, const json_t *v)
+static int writable(const sqs_shape_t *sh, const jv_t *v)
 {
     if (sh->kind == SQS_K_STRUCT)
-        return json_is_object(v);
+        return jv_is(v, JV_OBJECT);
     if (sh->kind == SQS_K_LIST || sh->kind == SQS_K_MAP)
         return 0; /* no SQS map holds these */
-    return json_is_string(v) || json_is_number(v) || json_is_boolean(v);
+    return jv_is(v, JV_STRING) || jv_is(v, JV_NUMBER) || jv_is(v, JV_BOOL);
 }
 
-static void write_scalar(xml_t *x, const char *wire, const json_t *v)
+static void write_scalar(xml_t *x, const char *wire, const jv_t *v)
 {
-    char num[64];
-    const char *text = num;
-    size_t len = 0;
-    if (json_is_string(v)) {
-        text = json_string_value(v);
-        len = json_string_length(v);
-    } else if (json_is_integer(v)) {
-        len = (size_t)snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    } else if (json_is_real(v)) {
-        len = (size_t)snprintf(num, sizeof num, "%.17g", json_real_value(v));
-    } else if (json_is_boolean(v)) {
-        text = json_is_true(v) ? "true" : "false";
+    char num[24];
+    const char *text = v->u.str;
+    size_t len = v->len;
+    if (v->type == JV_NUMBER && v->is_int) {
+        len = (size_t)snprintf(num, sizeof num, "%lld", (long long)v->i);
+        text = num;
+    } else if (v->type == JV_BOOL) {
+        text = v->boolean ? "true" : "false";
         len = strlen(text);
-    } else {
+    } else if (v->type != JV_STRING && v->type != JV_NUMBER) {
         return;
     }
     xml_open(x, wire);
@@ -614,47 +680,56 @@ static void write_scalar(xml_t *x, const char *wire, const json_t *v)
     xml_close(x);
 }
 
-static void write_members(xml_t *x, const sqs_shape_t *sh, json_t *obj)
+static void write_members(xml_t *x, const sqs_shape_t *sh, const jv_t *obj)
 {
     for (const sqs_member_t *m = sh->members; m->name; m++) {
-        json_t *v = json_object_get(obj, m->name);
+        const jv_t *v = jv_get(obj, m->name);
         if (v)
             write_value(x, m->shape, m->wire, v);
     }
 }
 
-static void write_map(xml_t *x, const sqs_shape_t *sh, const char *wire, json_t *obj)
+/* Whether pair i of obj is overridden by a later pair with the same key. */
+static int key_repeats_later(const jv_t *obj, size_t i)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v)
-    {
-        if (!writable(sh->item, v))
+    const jv_pair_t *p = &obj->u.pairs[i];
+    for (size_t j = i + 1; j < obj->len; j++)
+        if (obj->u.pairs[j].klen == p->klen && memcmp(obj->u.pairs[j].key, p->key, p->klen) == 0)
+            return 1;
+    return 0;
+}
+
+static void write_map(xml_t *x, const sqs_shape_t *sh, const char *wire, const jv_t *obj)
+{
+    for (size_t i = 0; i < obj->len; i++) {
+        const jv_pair_t *p = &obj->u.pairs[i];
+        if (!writable(sh->item, p->val) || key_repeats_later(obj, i))
             continue;
         xml_open(x, wire);
-        xml_leaf(x, sh->key_wire, key);
-        write_value(x, sh->item, sh->value_wire, v);
+        xml_open(x, sh->key_wire);
+        xml_text(x, p->key, p->klen);
+        xml_close(x);
+        write_value(x, sh->item, sh->value_wire, p->val);
         xml_close(x);
     }
 }
 
-static void write_value(xml_t *x, const sqs_shape_t *sh, const char *wire, json_t *v)
+static void write_value(xml_t *x, const sqs_shape_t *sh, const char *wire, const jv_t *v)
 {
-    size_t i;
-    json_t *el;
     switch (sh->kind) {
     case SQS_K_STRUCT:
-        if (!json_is_object(v))
+        if (!jv_is(v, JV_OBJECT))
             return;
         xml_open(x, wire);
         write_members(x, sh, v);
         xml_close(x);
         return;
     case SQS_K_LIST:
-        json_array_foreach(v, i, el) write_value(x, sh->item, wire, el);
+        for (size_t i = 0; i < jv_count(v) && jv_is(v, JV_ARRAY); i++)
+            write_value(x, sh->item, wire, jv_at(v, i));
         return;
     case SQS_K_MAP:
-        if (json_is_object(v))
+        if (jv_is(v, JV_OBJECT))
             write_map(x, sh, wire, v);
         return;
     default:
@@ -670,7 +745,7 @@ static void open_response(xml_t *x, buf_t *out, const char *root)
     xml_attr(x, "xmlns", SQS_XMLNS);
 }
 
-int sqs_json_to_xml(const char *action, const json_t *result, const char *request_id, buf_t *out)
+int sqs_json_to_xml(const char *action, const jv_t *result, const char *request_id, buf_t *out)
 {
     const sqs_op_t *op = find_op(action);
     if (!op)
@@ -682,7 +757,7 @@ int sqs_json_to_xml(const char *action, const json_t *result, const char *reques
     open_response(&x, out, root);
     if (op->output) {
         xml_open(&x, wrapper);
-        write_members(&x, op->output, (json_t *)result); /* cast for jansson's iterators; not modified */
+        write_members(&x, op->output, result);
         xml_close(&x);
     }
     xml_open(&x, "ResponseMetadata");

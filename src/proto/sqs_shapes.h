@@ -33,10 +33,10 @@
 #ifndef SLUICE_SQS_SHAPES_H
 #define SLUICE_SQS_SHAPES_H
 
-#include <jansson.h>
 #include <stddef.h>
 
 #include "util/buf.h"
+#include "util/jv.h"
 #include "util/kv.h"
 
 #define SQS_XMLNS "http://queue.amazonaws.com/doc/2012-11-05/"
@@ -51,22 +51,26 @@ enum {
 int sqs_shapes_known(const char *action);
 
 /*
- * Builds the JSON 1.0 input document of action from the decoded form (see
- * form_parse), which is only read during the call; the document holds
- * copies. Action, Version and authentication parameters may stay in form:
- * they name no member and are ignored. The caller adds "QueueUrl" itself
- * when the query request addressed the queue by its URL path.
+ * Builds the JSON 1.0 input document of action, in d, from the decoded form
+ * (see form_parse), which is only read during the call; the document holds
+ * copies of every string. Action, Version and authentication parameters
+ * may stay in form: they name no member and are ignored. The caller adds
+ * "QueueUrl" itself when the query request addressed the queue by its URL
+ * path.
  *
  * Conversion: integer members become JSON integers (32-bit for Integer,
  * 64-bit for Long; an optional sign, which in a form must be sent as %2B
  * for '+', then decimal digits only); blob members
  * (BinaryValue, BinaryListValue.N) stay base64 text exactly as the JSON
  * protocol carries them; everything else is a JSON string. Text that is not
- * well-formed UTF-8 has each bad byte replaced by U+FFFD (jansson needs
- * UTF-8; a Java front end decoding the form as UTF-8 does the same).
+ * well-formed UTF-8 has each bad byte replaced by U+FFFD (JSON text is
+ * UTF-8; a Java front end decoding the form as UTF-8 does the same). A map
+ * key sent twice keeps its first position and the value of its last entry.
  *
- * Returns SQS_SHAPES_OK with a new reference in *out (the caller decrefs),
- * or an error with *out NULL and a message in why (truncated to why_len):
+ * Returns SQS_SHAPES_OK with the document, an object, in *out: allocated in
+ * d and valid until jv_doc_free(d). Or an error with *out NULL and a message
+ * in why (truncated to why_len); d may then hold unreachable values, which
+ * go with it:
  *   SQS_SHAPES_UNKNOWN_ACTION  "The action or operation requested is invalid.
  *                               Verify that the action is typed correctly."
  *   SQS_SHAPES_INVALID         an integer member that is not an integer:
@@ -80,7 +84,7 @@ int sqs_shapes_known(const char *action);
  * AWS gives for a non-numeric value could not be confirmed from any
  * recording and is this module's choice.
  */
-int sqs_query_to_json(const char *action, const kvv_t *form, json_t **out, char *why, size_t why_len);
+int sqs_query_to_json(const char *action, const kvv_t *form, jv_doc_t *d, jv_t **out, char *why, size_t why_len);
 
 /*
  * Appends the query-protocol XML response for action to out:
@@ -90,8 +94,11 @@ int sqs_query_to_json(const char *action, const kvv_t *form, json_t **out, char 
  *   </ActionResponse>
  * result is the JSON 1.0 output document, borrowed (NULL counts as {}).
  * Members are written in model order under their query names, lists and
- * maps flattened, numbers and booleans as text; members that are absent,
- * null, of the wrong JSON kind or unknown to the model are left out.
+ * maps flattened (a key the map holds twice is written once, with the
+ * value jv_get finds: the last),
+ * integers in decimal, other numbers as their JSON text, booleans as
+ * true/false; members that are absent, null, of the wrong JSON kind or
+ * unknown to the model are left out.
  * Actions without output in the model (DeleteQueue, DeleteMessage,
  * TagQueue, ...) get no Result element, only ResponseMetadata, as AWS
  * answers them; an action with output always has its Result element,
@@ -99,7 +106,7 @@ int sqs_query_to_json(const char *action, const kvv_t *form, json_t **out, char 
  * request_id is escaped (NULL writes it empty).
  * Returns SQS_SHAPES_OK, or SQS_SHAPES_UNKNOWN_ACTION with out untouched.
  */
-int sqs_json_to_xml(const char *action, const json_t *result, const char *request_id, buf_t *out);
+int sqs_json_to_xml(const char *action, const jv_t *result, const char *request_id, buf_t *out);
 
 /*
  * Appends a query-protocol error document to out:

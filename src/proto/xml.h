@@ -65,7 +65,7 @@ void xml_escape(buf_t *out, const char *s, size_t n);
 /*
  * Appends s[0..n) to out with every byte that is not part of well-formed
  * UTF-8 replaced by U+FFFD; everything else, controls included, is copied
- * as is. The result is valid UTF-8 by jansson's rules too.
+ * as is. The result is well-formed UTF-8, as JSON strings must be.
  */
 void xml_utf8_scrub(buf_t *out, const char *s, size_t n);
 

@@ -13,13 +13,13 @@
  * A receipt handle carries (queue id, seq, nonce): the nonce changes on every
  * receive, so an older handle for the same message is recognisably stale.
  */
-#include <openssl/evp.h>
-#include <openssl/md5.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "queues/queue_int.h"
 #include "util/alloc.h"
+#include "util/digest.h"
 #include "util/rand.h"
 #include "util/text.h"
 
@@ -83,16 +83,46 @@ static int attr_base_type(const char *type, int *binary)
     return -1;
 }
 
+/* A decimal number: sign, digits with an optional point, optional exponent;
+ * at most 38 significant digits and an exponent within AWS's 10^-128..10^126
+ * (no nan, inf, hex or blanks, which strtod would take). */
 static int attr_number_ok(const char *s, size_t n)
 {
-    char tmp[64];
-    if (n == 0 || n >= sizeof tmp)
+    size_t i = 0, digits = 0, lead = 1;
+    long exp = 0, point = -1, first_nz = -1;
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+        i++;
+    for (; i < n && ((s[i] >= '0' && s[i] <= '9') || (s[i] == '.' && point < 0)); i++) {
+        if (s[i] == '.') {
+            point = (long)digits;
+            continue;
+        }
+        if (s[i] != '0' && first_nz < 0)
+            first_nz = (long)digits;
+        lead = lead && s[i] == '0';
+        digits++;
+    }
+    if (digits == 0)
         return 0;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    char *end;
-    strtod(tmp, &end);
-    return *end == '\0' && tmp[0] != ' ';
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        int64_t e;
+        char tmp[16];
+        size_t k = n - i - 1;
+        if (k == 0 || k >= sizeof tmp)
+            return 0;
+        memcpy(tmp, s + i + 1, k);
+        tmp[k] = '\0';
+        if (text_parse_i64(tmp, &e) != 0)
+            return 0;
+        exp = (long)e;
+        i = n;
+    }
+    if (i != n)
+        return 0;
+    if (lead)
+        return 1; /* zero */
+    long magnitude = (point < 0 ? (long)digits : point) - first_nz - 1 + exp; /* decimal exponent of the value */
+    return digits - (size_t)first_nz <= 38 && magnitude >= -128 && magnitude <= 126;
 }
 
 static status_t attr_check(const msg_attr_t *a, const char *kind, err_t *err)
@@ -276,11 +306,11 @@ static int attr_cmp(const void *x, const void *y)
     return strcmp(((const msg_attr_t *)x)->name, ((const msg_attr_t *)y)->name);
 }
 
-static void md5_put_len(EVP_MD_CTX *c, size_t n)
+static void md5_put_len(size_t n)
 {
     unsigned char b[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8),
                           (unsigned char)n};
-    EVP_DigestUpdate(c, b, 4);
+    digest_md5_update(b, 4);
 }
 
 void msg_attrs_md5(const msg_attr_t *attrs, size_t n, char out[33])
@@ -292,23 +322,21 @@ void msg_attrs_md5(const msg_attr_t *attrs, size_t n, char out[33])
     }
     memcpy(sorted, attrs, n * sizeof *attrs);
     qsort(sorted, n, sizeof *sorted, attr_cmp);
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(c, EVP_md5(), NULL);
+    digest_md5_begin();
     for (size_t i = 0; i < n; i++) {
         int binary = 0;
         attr_base_type(sorted[i].type, &binary);
-        md5_put_len(c, strlen(sorted[i].name));
-        EVP_DigestUpdate(c, sorted[i].name, strlen(sorted[i].name));
-        md5_put_len(c, strlen(sorted[i].type));
-        EVP_DigestUpdate(c, sorted[i].type, strlen(sorted[i].type));
+        md5_put_len(strlen(sorted[i].name));
+        digest_md5_update(sorted[i].name, strlen(sorted[i].name));
+        md5_put_len(strlen(sorted[i].type));
+        digest_md5_update(sorted[i].type, strlen(sorted[i].type));
         unsigned char transport = binary ? 2 : 1;
-        EVP_DigestUpdate(c, &transport, 1);
-        md5_put_len(c, sorted[i].value_len);
-        EVP_DigestUpdate(c, sorted[i].value, sorted[i].value_len);
+        digest_md5_update(&transport, 1);
+        md5_put_len(sorted[i].value_len);
+        digest_md5_update(sorted[i].value, sorted[i].value_len);
     }
     unsigned char d[16];
-    EVP_DigestFinal_ex(c, d, NULL);
-    EVP_MD_CTX_free(c);
+    digest_md5_end(d);
     text_hex(d, 16, out);
 }
 
@@ -331,7 +359,7 @@ static char *dup_or_null(const char *s)
 
 static void body_md5(const char *p, size_t n, unsigned char out[16])
 {
-    EVP_Digest(p, n, out, NULL, EVP_md5(), NULL);
+    digest_md5(p, n, out);
 }
 
 message_t *msg__new(queue_t *q, const send_req_t *r, uint64_t now)

@@ -7,12 +7,13 @@
  * statement per label in the layout AWS produces, so GetQueueAttributes
  * returns what an AWS user would see.
  */
-#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "queues/queue_int.h"
 #include "util/alloc.h"
+#include "util/jv.h"
 
 #define TAGS_MAX 50
 #define TAG_KEY_MAX 128
@@ -112,33 +113,33 @@ void queue_list_tags(const queue_t *q, kvv_t *out)
 
 /* ---- permissions ------------------------------------------------------------- */
 
-static json_t *policy_load(const queue_t *q)
+static jv_t *policy_load(jv_doc_t *d, const queue_t *q)
 {
-    json_t *doc = q->policy ? json_loads(q->policy, 0, NULL) : NULL;
-    if (doc && json_is_object(doc) && json_is_array(json_object_get(doc, "Statement")))
+    jv_t *doc = jv_parse_cstr(d, q->policy);
+    if (jv_is(doc, JV_OBJECT) && jv_is(jv_get(doc, "Statement"), JV_ARRAY))
         return doc;
-    json_decref(doc);
     char arn[256], id[300];
     queue_arn(q, arn, sizeof arn);
     snprintf(id, sizeof id, "%s/SQSDefaultPolicy", arn);
-    return json_pack("{s:s, s:s, s:[]}", "Version", "2008-10-17", "Id", id, "Statement");
+    doc = jv_object(d);
+    jv_set(d, doc, "Version", jv_string(d, "2008-10-17"));
+    jv_set(d, doc, "Id", jv_string(d, id));
+    return jv_set(d, doc, "Statement", jv_array(d));
 }
 
-static void policy_store(queue_t *q, json_t *doc)
+/* Keeps the document, or drops the attribute once no statement is left. */
+static void policy_store(queue_t *q, const jv_t *doc)
 {
     free(q->policy);
-    q->policy = NULL;
-    if (json_array_size(json_object_get(doc, "Statement")) > 0)
-        q->policy = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(doc);
+    q->policy = jv_count(jv_get(doc, "Statement")) > 0 ? jv_dump(doc) : NULL;
     q->modified = queues_now(q->qs);
     rec__queue_put(q);
 }
 
-static int policy_find(json_t *stmts, const char *label)
+static int policy_find(const jv_t *stmts, const char *label)
 {
-    for (size_t i = 0; i < json_array_size(stmts); i++) {
-        const char *sid = json_string_value(json_object_get(json_array_get(stmts, i), "Sid"));
+    for (size_t i = 0; i < jv_count(stmts); i++) {
+        const char *sid = jv_str(jv_get(jv_at(stmts, i), "Sid"));
         if (sid && strcmp(sid, label) == 0)
             return (int)i;
     }
@@ -159,17 +160,17 @@ static int label_ok(const char *label)
 }
 
 /* One principal or action is written as a string, several as a list. */
-static json_t *one_or_list(const char *fmt, const char *const *v, size_t n)
+static jv_t *one_or_list(jv_doc_t *d, const char *fmt, const char *const *v, size_t n)
 {
     char tmp[512];
     if (n == 1) {
         snprintf(tmp, sizeof tmp, fmt, v[0]);
-        return json_string(tmp);
+        return jv_string(d, tmp);
     }
-    json_t *a = json_array();
+    jv_t *a = jv_array(d);
     for (size_t i = 0; i < n; i++) {
         snprintf(tmp, sizeof tmp, fmt, v[i]);
-        json_array_append_new(a, json_string(tmp));
+        jv_push(d, a, jv_string(d, tmp));
     }
     return a;
 }
@@ -240,24 +241,25 @@ status_t queue_add_permission(queue_t *q, const char *label, const char *const *
         st = check_principals(accounts, naccounts, actions, nactions, err);
     if (st != ST_OK)
         return st;
-    json_t *doc = policy_load(q);
-    json_t *stmts = json_object_get(doc, "Statement");
+    jv_doc_t *d = jv_doc_new();
+    jv_t *doc = policy_load(d, q), *stmts = jv_get(doc, "Statement");
     if (policy_find(stmts, label) >= 0) {
-        json_decref(doc);
+        jv_doc_free(d);
         return err_set(err, ST_INVALID_PARAMETER_VALUE,
                        "Value %s for parameter Label is invalid. Reason: Already exists.", label);
     }
     char arn[256];
     queue_arn(q, arn, sizeof arn);
-    json_t *stmt = json_object();
-    json_object_set_new(stmt, "Sid", json_string(label));
-    json_object_set_new(stmt, "Effect", json_string("Allow"));
-    json_object_set_new(stmt, "Principal",
-                        json_pack("{s:o}", "AWS", one_or_list("arn:aws:iam::%s:root", accounts, naccounts)));
-    json_object_set_new(stmt, "Action", one_or_list("SQS:%s", actions, nactions));
-    json_object_set_new(stmt, "Resource", json_string(arn));
-    json_array_append_new(stmts, stmt);
+    jv_t *stmt = jv_object(d);
+    jv_set(d, stmt, "Sid", jv_string(d, label));
+    jv_set(d, stmt, "Effect", jv_string(d, "Allow"));
+    jv_set(d, stmt, "Principal",
+           jv_set(d, jv_object(d), "AWS", one_or_list(d, "arn:aws:iam::%s:root", accounts, naccounts)));
+    jv_set(d, stmt, "Action", one_or_list(d, "SQS:%s", actions, nactions));
+    jv_set(d, stmt, "Resource", jv_string(d, arn));
+    jv_push(d, stmts, stmt);
     policy_store(q, doc);
+    jv_doc_free(d);
     return ST_OK;
 }
 
@@ -265,15 +267,16 @@ status_t queue_remove_permission(queue_t *q, const char *label, err_t *err)
 {
     if (!label)
         return err_set(err, ST_MISSING_PARAMETER, "The request must contain the parameter Label.");
-    json_t *doc = policy_load(q);
-    json_t *stmts = json_object_get(doc, "Statement");
+    jv_doc_t *d = jv_doc_new();
+    jv_t *doc = policy_load(d, q), *stmts = jv_get(doc, "Statement");
     int i = policy_find(stmts, label);
     if (i < 0) {
-        json_decref(doc);
+        jv_doc_free(d);
         return err_set(err, ST_INVALID_PARAMETER_VALUE,
                        "Value %s for parameter Label is invalid. Reason: can't find label.", label);
     }
-    json_array_remove(stmts, (size_t)i);
+    jv_remove_at(stmts, (size_t)i);
     policy_store(q, doc);
+    jv_doc_free(d);
     return ST_OK;
 }

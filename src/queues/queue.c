@@ -10,12 +10,13 @@
  *    by visible_at;
  *  - every mutation appends exactly one record before returning.
  */
-#include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "queues/queue_int.h"
 #include "util/alloc.h"
+#include "util/digest.h"
 #include "util/rand.h"
 #include "util/text.h"
 
@@ -236,7 +237,7 @@ static int send_dedup_hit(queue_t *q, const send_req_t *r, const buf_t *key, sen
     if (!d)
         return 0;
     unsigned char md5[16];
-    EVP_Digest(r->body, r->body_len, md5, NULL, EVP_md5(), NULL);
+    digest_md5(r->body, r->body_len, md5);
     snprintf(res->message_id, sizeof res->message_id, "%s", d->msg_id);
     text_hex(md5, 16, res->md5_body);
     msg_attrs_md5(r->attrs, r->nattrs, res->md5_attrs);
@@ -256,7 +257,7 @@ status_t queue_send(queue_t *q, const send_req_t *r, send_res_t *res, err_t *err
     if (q->fifo && !r->dedup_id) {
         /* content-based: the body's SHA-256 is the message's deduplication id */
         unsigned char d[32];
-        EVP_Digest(r->body, r->body_len, d, NULL, EVP_sha256(), NULL);
+        digest_sha256(r->body, r->body_len, d);
         text_hex(d, 32, hash);
         cbd = *r;
         cbd.dedup_id = hash;

@@ -14,13 +14,13 @@
  * Task state changes are records; the moved count is approximate across a
  * restart, as AWS's is.
  */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "queues/queue_int.h"
 #include "util/alloc.h"
+#include "util/jv.h"
 #include "util/rand.h"
 #include "util/text.h"
 
@@ -51,16 +51,12 @@ struct move_task {
 /* ---- RedrivePolicy --------------------------------------------------------------- */
 
 /* The value as the client wrote it (a string without quotes), for messages. */
-static const char *json_dumps_text(json_t *v)
+static void value_text(const jv_t *v, char *out, size_t n)
 {
-    static char tmp[64];
-    if (json_is_string(v))
-        snprintf(tmp, sizeof tmp, "%s", json_string_value(v));
-    else if (json_is_integer(v))
-        snprintf(tmp, sizeof tmp, "%lld", (long long)json_integer_value(v));
+    if (jv_is(v, JV_STRING) || jv_is(v, JV_NUMBER))
+        snprintf(out, n, "%.*s", (int)v->len, v->u.str);
     else
-        snprintf(tmp, sizeof tmp, "%s", "null");
-    return tmp;
+        snprintf(out, n, "%s", "null");
 }
 
 static status_t redrive_invalid(const char *json, const char *reason, err_t *err)
@@ -69,13 +65,24 @@ static status_t redrive_invalid(const char *json, const char *reason, err_t *err
                    json, reason);
 }
 
-static int json_int_like(json_t *v, long long *out)
+/* maxReceiveCount may be sent as a number or a numeric string. */
+static int int_like(const jv_t *v, long long *out)
 {
-    if (json_is_integer(v))
-        return *out = json_integer_value(v), 1;
     int64_t n;
-    if (json_is_string(v) && text_parse_i64(json_string_value(v), &n) == 0)
+    if (jv_is_int(v))
+        return *out = v->i, 1;
+    if (jv_is(v, JV_STRING) && text_parse_i64(jv_str(v), &n) == 0)
         return *out = n, 1;
+    return 0;
+}
+
+static int arn_listed(const jv_t *arns, const char *arn)
+{
+    for (size_t i = 0; i < jv_count(arns); i++) {
+        const char *s = jv_str(jv_at(arns, i));
+        if (s && strcmp(s, arn) == 0)
+            return 1;
+    }
     return 0;
 }
 
@@ -84,17 +91,16 @@ static int allow_policy_permits(const queue_t *dlq, const queue_t *src)
 {
     if (!dlq->redrive_allow)
         return 1;
-    json_t *doc = json_loads(dlq->redrive_allow, 0, NULL);
-    const char *perm = json_string_value(json_object_get(doc, "redrivePermission"));
+    jv_doc_t *d = jv_doc_new();
+    jv_t *doc = jv_parse_cstr(d, dlq->redrive_allow);
+    const char *perm = jv_str(jv_get(doc, "redrivePermission"));
     int ok = !perm || strcmp(perm, "allowAll") == 0;
     if (perm && strcmp(perm, "byQueue") == 0) {
         char arn[256];
         queue_arn(src, arn, sizeof arn);
-        json_t *arns = json_object_get(doc, "sourceQueueArns");
-        for (size_t i = 0; i < json_array_size(arns) && !ok; i++)
-            ok = json_is_string(json_array_get(arns, i)) && strcmp(json_string_value(json_array_get(arns, i)), arn) == 0;
+        ok = arn_listed(jv_get(doc, "sourceQueueArns"), arn);
     }
-    json_decref(doc);
+    jv_doc_free(d);
     return ok;
 }
 
@@ -116,21 +122,45 @@ static status_t check_dlq_target(queue_t *q, const char *json, const char *arn, 
 /* RedrivePolicy is stored as AWS returns it: compact, maxReceiveCount a number. */
 char *redrive__normalize(const char *dlq, int max)
 {
-    json_t *doc = json_pack("{s:s, s:i}", "deadLetterTargetArn", dlq, "maxReceiveCount", max);
-    char *s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(doc);
-    return s;
+    buf_t b = BUF_INIT;
+    buf_puts(&b, "{\"deadLetterTargetArn\":");
+    jv_write_string(&b, dlq, strlen(dlq));
+    buf_printf(&b, ",\"maxReceiveCount\":%d}", max);
+    return buf_detach(&b, NULL);
 }
 
 char *redrive__normalize_text(const char *json)
 {
-    json_t *doc = json_loads(json, 0, NULL);
-    const char *arn = json_string_value(json_object_get(doc, "deadLetterTargetArn"));
+    jv_doc_t *d = jv_doc_new();
+    jv_t *doc = jv_parse_cstr(d, json);
+    const char *arn = jv_str(jv_get(doc, "deadLetterTargetArn"));
     long long mrc;
-    char *out = arn && json_int_like(json_object_get(doc, "maxReceiveCount"), &mrc) ? redrive__normalize(arn, (int)mrc)
-                                                                                     : xstrdup(json);
-    json_decref(doc);
+    char *out = arn && int_like(jv_get(doc, "maxReceiveCount"), &mrc) ? redrive__normalize(arn, (int)mrc)
+                                                                       : xstrdup(json);
+    jv_doc_free(d);
     return out;
+}
+
+/* The first thing wrong with a policy document, AWS's order of checks. */
+static status_t policy_problem(queue_t *q, const char *json, const jv_t *doc, long long *mrc, err_t *err)
+{
+    char text[64];
+    if (!jv_is(doc, JV_OBJECT))
+        return redrive_invalid(json, "Redrive policy is not a valid JSON map.", err);
+    if (!jv_get(doc, "maxReceiveCount"))
+        return redrive_invalid(json, "Redrive policy does not contain mandatory attribute: maxReceiveCount.", err);
+    if (!jv_get(doc, "deadLetterTargetArn"))
+        return redrive_invalid(json, "Redrive policy does not contain mandatory attribute: deadLetterTargetArn.", err);
+    if (!int_like(jv_get(doc, "maxReceiveCount"), mrc) || *mrc < 1 || *mrc > 1000) {
+        value_text(jv_get(doc, "maxReceiveCount"), text, sizeof text);
+        return err_set(err, ST_INVALID_PARAMETER_VALUE,
+                       "Value %s for parameter RedrivePolicy is invalid. Reason: Invalid value for maxReceiveCount: "
+                       "%s, valid values are from 1 to 1000 both inclusive.",
+                       json, text);
+    }
+    if (!jv_str(jv_get(doc, "deadLetterTargetArn")))
+        return redrive_invalid(json, "Invalid value for deadLetterTargetArn.", err);
+    return check_dlq_target(q, json, jv_str(jv_get(doc, "deadLetterTargetArn")), err);
 }
 
 status_t redrive__parse_policy(queue_t *q, const char *json, int creating, char **dlq, int *max, err_t *err)
@@ -140,59 +170,43 @@ status_t redrive__parse_policy(queue_t *q, const char *json, int creating, char 
     *max = 0;
     if (!*json)
         return ST_OK; /* an empty policy removes the redrive */
-    json_t *doc = json_loads(json, 0, NULL);
+    jv_doc_t *d = jv_doc_new();
+    jv_t *doc = jv_parse_cstr(d, json);
     long long mrc = 0;
-    status_t st = ST_OK;
-    if (!json_is_object(doc))
-        st = redrive_invalid(json, "Redrive policy is not a valid JSON map.", err);
-    else if (!json_object_get(doc, "maxReceiveCount"))
-        st = redrive_invalid(json, "Redrive policy does not contain mandatory attribute: maxReceiveCount.", err);
-    else if (!json_object_get(doc, "deadLetterTargetArn"))
-        st = redrive_invalid(json, "Redrive policy does not contain mandatory attribute: deadLetterTargetArn.", err);
-    else if (!json_int_like(json_object_get(doc, "maxReceiveCount"), &mrc) || mrc < 1 || mrc > 1000)
-        st = err_set(err, ST_INVALID_PARAMETER_VALUE,
-                     "Value %s for parameter RedrivePolicy is invalid. Reason: Invalid value for maxReceiveCount: %s, "
-                     "valid values are from 1 to 1000 both inclusive.",
-                     json, json_dumps_text(json_object_get(doc, "maxReceiveCount")));
-    else if (!json_is_string(json_object_get(doc, "deadLetterTargetArn")))
-        st = redrive_invalid(json, "Invalid value for deadLetterTargetArn.", err);
+    status_t st = policy_problem(q, json, doc, &mrc, err);
     if (st == ST_OK) {
-        const char *arn = json_string_value(json_object_get(doc, "deadLetterTargetArn"));
-        if ((st = check_dlq_target(q, json, arn, err)) == ST_OK) {
-            *dlq = xstrdup(arn);
-            *max = (int)mrc;
-        }
+        *dlq = xstrdup(jv_str(jv_get(doc, "deadLetterTargetArn")));
+        *max = (int)mrc;
     }
-    json_decref(doc);
+    jv_doc_free(d);
     return st;
+}
+
+static status_t allow_invalid(const char *reason, err_t *err)
+{
+    return err_set(err, ST_INVALID_ATTRIBUTE_VALUE,
+                   "Invalid value for the parameter RedriveAllowPolicy. Reason: Amazon SQS can't create the redrive "
+                   "allow policy%s",
+                   reason);
 }
 
 status_t redrive__parse_allow(const char *json, err_t *err)
 {
-    json_t *doc = json_loads(json, 0, NULL);
+    jv_doc_t *d = jv_doc_new();
+    jv_t *doc = jv_parse_cstr(d, json);
+    const char *perm = jv_str(jv_get(doc, "redrivePermission"));
+    jv_t *arns = jv_get(doc, "sourceQueueArns");
     status_t st = ST_OK;
-    const char *perm = json_string_value(json_object_get(doc, "redrivePermission"));
-    json_t *arns = json_object_get(doc, "sourceQueueArns");
-    if (!json_is_object(doc) || !perm)
-        st = err_set(err, ST_INVALID_ATTRIBUTE_VALUE,
-                     "Invalid value for the parameter RedriveAllowPolicy. Reason: Amazon SQS can't create the "
-                     "redrive allow policy, as it’s in an unsupported format.");
-    else if (strcmp(perm, "allowAll") && strcmp(perm, "denyAll") && strcmp(perm, "byQueue"))
-        st = err_set(err, ST_INVALID_ATTRIBUTE_VALUE,
-                     "Invalid value for the parameter RedriveAllowPolicy. Reason: Amazon SQS can't create the "
-                     "redrive allow policy, as it’s in an unsupported format.");
-    else if (strcmp(perm, "byQueue") == 0 && (!json_is_array(arns) || json_array_size(arns) == 0 ||
-                                              json_array_size(arns) > 10))
-        st = err_set(err, ST_INVALID_ATTRIBUTE_VALUE,
-                     "Invalid value for the parameter RedriveAllowPolicy. Reason: Amazon SQS can't create the "
-                     "redrive allow policy. When you specify the byQueue permission type, you must also specify "
-                     "one or more sourceQueueArns values.");
+    if (!jv_is(doc, JV_OBJECT) || !perm ||
+        (strcmp(perm, "allowAll") && strcmp(perm, "denyAll") && strcmp(perm, "byQueue")))
+        st = allow_invalid(", as it’s in an unsupported format.", err);
+    else if (strcmp(perm, "byQueue") == 0 && (!jv_is(arns, JV_ARRAY) || jv_count(arns) == 0 || jv_count(arns) > 10))
+        st = allow_invalid(". When you specify the byQueue permission type, you must also specify one or more "
+                           "sourceQueueArns values.",
+                           err);
     else if (strcmp(perm, "byQueue") != 0 && arns)
-        st = err_set(err, ST_INVALID_ATTRIBUTE_VALUE,
-                     "Invalid value for the parameter RedriveAllowPolicy. Reason: Amazon SQS can't create the "
-                     "redrive allow policy. To specify one or more source queues, you must set redrivePermission "
-                     "to byQueue.");
-    json_decref(doc);
+        st = allow_invalid(". To specify one or more source queues, you must set redrivePermission to byQueue.", err);
+    jv_doc_free(d);
     return st;
 }
 
@@ -536,13 +550,14 @@ status_t queues_start_move_task(queues_t *qs, const char *source_arn, const char
 static status_t task_by_handle(queues_t *qs, const char *handle, move_task_t **out, err_t *err)
 {
     buf_t b = BUF_INIT;
-    json_t *doc = NULL;
+    jv_doc_t *d = jv_doc_new();
+    jv_t *doc = NULL;
     *out = NULL;
     if (text_b64_decode(handle, strlen(handle), &b) == 0 && b.data)
-        doc = json_loads(b.data, 0, NULL);
+        doc = jv_parse(d, b.data, b.len, NULL, 0);
     buf_free(&b);
-    const char *id = json_string_value(json_object_get(doc, "taskId"));
-    const char *src = json_string_value(json_object_get(doc, "sourceArn"));
+    const char *id = jv_str(jv_get(doc, "taskId"));
+    const char *src = jv_str(jv_get(doc, "sourceArn"));
     status_t st = ST_OK;
     if (!id || !src)
         st = err_set(err, ST_INVALID_PARAMETER_VALUE, "Value for parameter TaskHandle is invalid.");
@@ -556,7 +571,7 @@ static status_t task_by_handle(queues_t *qs, const char *handle, move_task_t **o
     }
     if (st == ST_OK && !*out)
         st = err_set(err, ST_RESOURCE_NOT_FOUND, "Task does not exist.");
-    json_decref(doc);
+    jv_doc_free(d);
     return st;
 }
 

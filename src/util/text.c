@@ -13,8 +13,7 @@ static int xml_cp_ok(uint32_t c)
            (c >= 0x10000 && c <= 0x10FFFF);
 }
 
-/* Decodes one UTF-8 sequence at p (n > 0 bytes left); returns its length or 0 if invalid. */
-static size_t utf8_next(const unsigned char *p, size_t n, uint32_t *cp)
+size_t text_utf8_next(const unsigned char *p, size_t n, uint32_t *cp)
 {
     unsigned char b = p[0];
     size_t len;
@@ -52,7 +51,7 @@ int text_xml_chars_ok(const char *s, size_t n)
             continue;
         }
         uint32_t c;
-        size_t k = utf8_next(p + i, n - i, &c);
+        size_t k = text_utf8_next(p + i, n - i, &c);
         if (!k || !xml_cp_ok(c))
             return 0;
         i += k;

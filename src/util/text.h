@@ -12,6 +12,9 @@
 /* True when p[0..n) is UTF-8 whose every character XML 1.0 allows:
  * #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF. */
 int text_xml_chars_ok(const char *p, size_t n);
+/* Decodes one UTF-8 sequence at p (n > 0 bytes left): returns its length and
+ * sets *cp, or returns 0 for an invalid, overlong or surrogate sequence. */
+size_t text_utf8_next(const unsigned char *p, size_t n, uint32_t *cp);
 void text_hex(const unsigned char *p, size_t n, char *out); /* out: 2n+1 */
 /* Standard base64 with padding. */
 void text_b64_encode(const void *p, size_t n, buf_t *out);
