@@ -405,28 +405,18 @@ int queues_apply(void *ctx, uint8_t type, const void *payload, size_t len)
 
 /* ---- snapshot ------------------------------------------------------------------- */
 
-static int cmp_msg_seq(const void *a, const void *b)
-{
-    uint64_t x = (*(message_t *const *)a)->seq, y = (*(message_t *const *)b)->seq;
-    return x < y ? -1 : x > y;
-}
-
+/* Messages in sequence order, so replay appends to each FIFO group. */
 static void dump_messages(queue_t *q, store_snap_t *snap, buf_t *b)
 {
-    message_t **all = xmalloc((q->msgs.n ? q->msgs.n : 1) * sizeof *all);
-    size_t n = 0;
+    uint64_t seq = 0;
     void *v;
-    for (size_t it = 0; hmap_next(&q->msgs, &it, &v);)
-        all[n++] = v;
-    qsort(all, n, sizeof *all, cmp_msg_seq);
-    for (size_t i = 0; i < n; i++) {
+    while (seqmap_next(&q->msgs, &seq, &v)) {
         buf_reset(b);
         buf_put_u64(b, q->id);
         buf_put_bytes(b, "", 0);
-        msg__encode(all[i], b);
+        msg__encode(v, b);
         store_snap_put(snap, REC_MSG_PUT, b->data, b->len);
     }
-    free(all);
 }
 
 static void dump_dedup(queue_t *q, store_snap_t *snap, buf_t *b)

@@ -112,7 +112,7 @@ static int initial_state(const message_t *m, uint64_t now)
 void queue__insert(queue_t *q, message_t *m)
 {
     m->q = q;
-    hmap_put(&q->msgs, &m->seq, sizeof m->seq, m);
+    seqmap_put(&q->msgs, m->seq, m);
     heap_set(&q->by_age, &m->age, retention_origin(q, m));
     if (m->seq > q->next_seq)
         q->next_seq = m->seq;
@@ -132,7 +132,7 @@ void queue__remove(queue_t *q, message_t *m)
     (*state_counter(q, m->state))--;
     heap_remove(&q->qs->deadlines, &m->deadline);
     heap_remove(&q->by_age, &m->age);
-    hmap_del(&q->msgs, &m->seq, sizeof m->seq);
+    seqmap_del(&q->msgs, m->seq);
     if (list_linked(&m->link))
         list_del(&m->link);
     if (q->fifo) {
@@ -145,7 +145,7 @@ void queue__remove(queue_t *q, message_t *m)
 
 message_t *queue__find(const queue_t *q, uint64_t seq)
 {
-    return hmap_get(&q->msgs, &seq, sizeof seq);
+    return seqmap_get(&q->msgs, seq);
 }
 
 /* Removes and frees every message (purge, delete). */

@@ -23,6 +23,7 @@
 #include "queues/queues.h"
 #include "util/buf.h"
 #include "util/hmap.h"
+#include "util/seqmap.h"
 #include "util/kv.h"
 
 enum { MSG_READY = 1, MSG_INFLIGHT, MSG_DELAYED };
@@ -79,7 +80,7 @@ struct queue {
     uint64_t created, modified; /* wall ms */
     kvv_t tags;
     /* messages */
-    hmap_t msgs;
+    seqmap_t msgs;
     heap_t by_age;
     list_t ready;
     hmap_t groups;

@@ -242,7 +242,7 @@ queue_t *queues__new_queue(queues_t *qs, uint64_t id, const char *name, int fifo
     q->name = xstrdup(name);
     q->fifo = fifo;
     qattr__defaults(q);
-    hmap_init(&q->msgs);
+    seqmap_init(&q->msgs);
     heap_init(&q->by_age);
     list_init(&q->ready);
     hmap_init(&q->groups);
@@ -274,7 +274,7 @@ static void queue_free_aux(queue_t *q)
         free(a->id);
         free(a);
     }
-    hmap_free(&q->msgs);
+    seqmap_free(&q->msgs);
     heap_free(&q->by_age);
     hmap_free(&q->groups);
     hmap_free(&q->dedup);

@@ -357,24 +357,15 @@ int redrive__dump_tasks(queues_t *qs, store_snap_t *snap)
     return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
+/* The task's messages: those in the source now with seq <= upto, in order. */
 static void task_load(move_task_t *t, queue_t *src)
 {
+    uint64_t seq = 0;
     void *v;
-    size_t cap = src->msgs.n ? src->msgs.n : 1;
-    t->seqs = xrealloc(t->seqs, cap * sizeof *t->seqs);
+    t->seqs = xrealloc(t->seqs, (src->msgs.n ? src->msgs.n : 1) * sizeof *t->seqs);
     t->nseqs = 0;
-    for (size_t it = 0; hmap_next(&src->msgs, &it, &v);) {
-        const message_t *m = v;
-        if (m->seq <= t->upto)
-            t->seqs[t->nseqs++] = m->seq;
-    }
-    qsort(t->seqs, t->nseqs, sizeof *t->seqs, cmp_u64);
+    while (seqmap_next(&src->msgs, &seq, &v) && seq <= t->upto)
+        t->seqs[t->nseqs++] = seq;
     t->loaded = 1;
 }
 

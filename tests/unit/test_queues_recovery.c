@@ -109,12 +109,6 @@ static int cmp_queue_name(const void *a, const void *b)
     return strcmp((*(queue_t *const *)a)->name, (*(queue_t *const *)b)->name);
 }
 
-static int cmp_msg(const void *a, const void *b)
-{
-    uint64_t x = (*(message_t *const *)a)->seq, y = (*(message_t *const *)b)->seq;
-    return x < y ? -1 : x > y;
-}
-
 static size_t list_len(const list_t *l)
 {
     size_t n = 0;
@@ -125,20 +119,16 @@ static size_t list_len(const list_t *l)
 
 static void state_messages(queue_t *q, buf_t *out, buf_t *tmp)
 {
-    message_t **all = malloc((q->msgs.n + 1) * sizeof *all);
-    size_t n = 0;
+    uint64_t seq = 0;
     void *v;
-    for (size_t it = 0; hmap_next(&q->msgs, &it, &v);)
-        all[n++] = v;
-    qsort(all, n, sizeof *all, cmp_msg);
-    for (size_t i = 0; i < n; i++) {
+    while (seqmap_next(&q->msgs, &seq, &v)) {
+        message_t *m = v;
         buf_reset(tmp);
-        msg__encode(all[i], tmp);
-        buf_printf(out, "  msg %llu state=%d ", (unsigned long long)all[i]->seq, all[i]->state);
+        msg__encode(m, tmp);
+        buf_printf(out, "  msg %llu state=%d ", (unsigned long long)m->seq, m->state);
         put_hex(out, tmp->data, tmp->len);
         buf_putc(out, '\n');
     }
-    free(all);
 }
 
 static void state_dedup(queue_t *q, buf_t *out)
