@@ -40,6 +40,7 @@ typedef struct conn {
     int fd;
     buf_t in;
     uint64_t started;
+    buf_t req; /* the request in flight, kept to resend after a reconnect */
     int phase; /* recv-delete: 0 receive sent, 1 delete sent */
     int msgs_in_flight;
 } conn_t;
@@ -161,7 +162,12 @@ static int req_delete(buf_t *out, const char *reply, size_t len)
 /* ---- responses -------------------------------------------------------------------- */
 
 /* Returns the length of a complete response at the front of in (0 if partial);
- * *status and the body are set. */
+ * *status and the body are set, *closing when the server will close. */
+static size_t response_head_closes(const char *head, size_t len)
+{
+    return memmem(head, len, "Connection: close", 17) || memmem(head, len, "connection: close", 17);
+}
+
 static size_t response_complete(const buf_t *in, int *status, const char **body, size_t *blen)
 {
     const char *end = in->len ? memmem(in->data, in->len, "\r\n\r\n", 4) : NULL;
@@ -280,11 +286,27 @@ static void record(uint64_t ns)
 }
 
 static int outstanding; /* connections with a request in flight */
+static int epfd;
 
-static void on_readable(conn_t *c, buf_t *req, uint64_t stop_at)
+/* A server that closes after each reply (moto's): dial again. */
+static void redial(conn_t *c)
+{
+    close(c->fd);
+    c->fd = dial();
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
+    buf_reset(&c->in);
+}
+
+static void on_readable(conn_t *c, uint64_t stop_at)
 {
     buf_reserve(&c->in, 65536);
     ssize_t n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1);
+    if (n == 0 && c->in.len == 0) { /* closed before answering: ask again */
+        redial(c);
+        send_all(c->fd, &c->req);
+        return;
+    }
     if (n <= 0)
         die("read (server closed?)");
     c->in.len += (size_t)n;
@@ -298,14 +320,21 @@ static void on_readable(conn_t *c, buf_t *req, uint64_t stop_at)
             exit(1);
         }
         record(t - c->started);
-        if (t < stop_at && !(B.sc == SC_FILL && B.msgs >= (uint64_t)B.fill)) {
-            next_request(c, req, body, blen);
-            c->started = now_ns();
-            send_all(c->fd, req);
-        } else {
-            outstanding--;
-        }
+        int closes = response_head_closes(c->in.data, (size_t)(body - c->in.data));
+        int more = t < stop_at && !(B.sc == SC_FILL && B.msgs >= (uint64_t)B.fill);
+        if (more)
+            next_request(c, &c->req, body, blen);
         buf_consume(&c->in, total);
+        if (!more) {
+            outstanding--;
+            continue;
+        }
+        if (closes)
+            redial(c);
+        c->started = now_ns();
+        send_all(c->fd, &c->req);
+        if (closes)
+            return;
     }
 }
 
@@ -324,16 +353,15 @@ static double pct(double p)
 static void run(void)
 {
     static conn_t conns[MAX_CONNS];
-    int ep = epoll_create1(0);
-    buf_t req = BUF_INIT;
+    int ep = epfd = epoll_create1(0);
     uint64_t t0 = now_ns(), stop_at = t0 + (uint64_t)(B.seconds * 1e9);
     for (int i = 0; i < B.conns; i++) {
         conns[i].fd = dial();
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &conns[i]};
         epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev);
-        next_request(&conns[i], &req, NULL, 0);
+        next_request(&conns[i], &conns[i].req, NULL, 0);
         conns[i].started = now_ns();
-        send_all(conns[i].fd, &req);
+        send_all(conns[i].fd, &conns[i].req);
     }
     outstanding = B.conns;
     /* until every connection has its last reply (the stragglers past stop_at
@@ -342,7 +370,7 @@ static void run(void)
         struct epoll_event evs[256];
         int n = epoll_wait(ep, evs, 256, 100);
         for (int i = 0; i < n; i++)
-            on_readable(evs[i].data.ptr, &req, stop_at);
+            on_readable(evs[i].data.ptr, stop_at);
     }
     double secs = (double)(now_ns() - t0) / 1e9;
     qsort(B.lat, B.nlat, sizeof *B.lat, cmp_u64);
@@ -352,7 +380,6 @@ static void run(void)
            "max=%.2fms\n",
            scenario_names[B.sc], B.conns, secs, B.nlat, (double)B.nlat / secs, (double)B.msgs / secs, pct(0.5), pct(0.9),
            pct(0.99), (double)B.lat[B.nlat - 1] / 1e6);
-    buf_free(&req);
 }
 
 static scenario_t parse_scenario(const char *s)

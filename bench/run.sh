@@ -22,19 +22,25 @@ echo "# sluice --fsync $fsync, ${conns} connections, ${secs}s per scenario, 100-
 cat > "$tmp/nginx.conf" <<NGX
 worker_processes 1; daemon off; pid $tmp/nginx.pid; error_log $tmp/nginx.err;
 events { worker_connections 4096; }
-http { access_log off; server { listen 127.0.0.1:18080; location / { return 200 "ok"; } } }
+http { access_log off; keepalive_requests 100000000; keepalive_timeout 300s; server { listen 127.0.0.1:18080; location / { return 200 "ok"; } } }
 NGX
 nginx -c "$tmp/nginx.conf" & pids+=($!)
 sleep 0.5
 printf 'nginx       '; build/sluice-bench -c "$conns" -d "$secs" 127.0.0.1:18080 static /
 
-./build/sluice serve --port 14566 --data "$tmp/data" --fsync "$fsync" --log-level warn & pids+=($!)
-sleep 0.5
+# each scenario on a fresh daemon and data directory, so none inherits the
+# previous one's backlog (or its checkpoint)
 for sc in send send-batch recv-delete recv-delete-batch; do
-    printf 'sluice      '; build/sluice-bench -c "$conns" -d "$secs" 127.0.0.1:14566 "$sc"
+    rm -rf "$tmp/data"
+    ./build/sluice serve --port 14566 --data "$tmp/data" --fsync "$fsync" --log-level warn & sp=$!
+    sleep 0.5
+    # the receive scenarios start on a queue holding more than they can take
+    case $sc in recv-delete) fill=$((secs * 50000));; recv-delete-batch) fill=$((secs * 250000));; *) fill=0;; esac
+    printf 'sluice      '; build/sluice-bench -c "$conns" -d "$secs" -n "$fill" 127.0.0.1:14566 "$sc"
+    rss=$(awk '/VmRSS/ {print $2}' /proc/$sp/status)
+    kill $sp; wait $sp 2>/dev/null || true
 done
-rss=$(awk '/VmRSS/ {print $2}' /proc/"${pids[1]}"/status)
-echo "# sluice RSS after the run: ${rss} kB"
+echo "# sluice RSS after the last scenario: ${rss} kB"
 
 if command -v moto_server >/dev/null; then
     moto_server -p 15000 >/dev/null 2>&1 & pids+=($!)
@@ -45,5 +51,5 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; 
     redis-server --port 16379 --save "" --appendonly yes --appendfsync always --dir "$tmp" >/dev/null & pids+=($!)
     sleep 0.5
     echo "redis (appendfsync always, -c $conns):"
-    redis-benchmark -p 16379 -c "$conns" -n 200000 -q -t lpush,rpop | tr '\r' '\n' | grep -v '^$' | sed 's/^/  /'
+    redis-benchmark -p 16379 -c "$conns" -n 200000 -q -t lpush,rpop 2>&1 | tr '\r' '\n' | grep 'requests per second' | sed 's/^ */  /'
 fi

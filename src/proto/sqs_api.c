@@ -605,11 +605,11 @@ sqs_call_t *sqs_api_call(sqs_api_t *api, const sqs_request_t *req, sqs_done_fn d
     }
     sqs__begin(&a);
     def->fn(&a);
-    if (a.pending) { /* the waiting call owns the input document now */
+    jv_doc_free(req->doc); /* a waiting call keeps its own copy */
+    if (a.pending) {
         jv_doc_free(a.od);
         return a.pending;
     }
     sqs__finish(&a);
-    jv_doc_free(req->doc);
     return NULL;
 }

@@ -43,7 +43,7 @@ void sqs_api_free(sqs_api_t *api);
 int sqs_api_known(const char *action);
 
 /* Runs the action and calls done exactly once, possibly before returning.
- * Takes over req->doc (freed when the call ends). Returns a handle while the
+ * Takes over req->doc (freed before this returns). Returns a handle while the
  * answer is still to come (a waiting receive), NULL when done has already run. */
 sqs_call_t *sqs_api_call(sqs_api_t *api, const sqs_request_t *req, sqs_done_fn done, void *arg);
 /* The caller has gone: done will not run; the call's resources are freed. */

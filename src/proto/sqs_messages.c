@@ -614,16 +614,19 @@ static void call_timeout(loop_t *loop, loop_timer_t *t)
     call_answer(c, q);
 }
 
-/* The receive waits: the call takes over the request's input document. */
+/* The receive waits on the queue, with a copy of its request. */
 static void recv_wait(act_t *a, queue_t *q, const recv_req_t *r, long long wait)
 {
     sqs_call_t *c = xcalloc(1, sizeof *c);
     c->api = a->api;
     c->req.query = a->req->query;
     c->req.action = "ReceiveMessage";
-    c->doc = a->req->doc;
-    c->in = a->in;
-    c->r = *r; /* attempt_id points into the document, which the call keeps */
+    /* Keep a compact copy of the request: 10k waiting receives should not
+     * hold 10k request-sized arenas. */
+    c->doc = jv_doc_new_small();
+    c->in = jv_copy(c->doc, a->in);
+    c->r = *r;
+    c->r.attempt_id = jv_str(jv_get(c->in, "ReceiveRequestAttemptId"));
     c->done = a->done;
     c->arg = a->arg;
     c->w.wake = call_wake;

@@ -26,6 +26,7 @@ typedef struct chunk {
 struct jv_doc {
     chunk_t *chunks;
     size_t bytes;
+    size_t first; /* size of the first block when it is not the default */
 };
 
 static _Thread_local chunk_t *chunk_cache;
@@ -33,8 +34,14 @@ static _Thread_local int chunk_cached;
 
 /* ---- arena ------------------------------------------------------------------ */
 
-static chunk_t *chunk_new(size_t need)
+static chunk_t *chunk_new(size_t need, size_t size_hint)
 {
+    if (size_hint && need <= size_hint) {
+        chunk_t *c = xmalloc(sizeof *c + size_hint);
+        c->size = size_hint;
+        c->used = 0;
+        return c;
+    }
     if (need <= CHUNK_SIZE && chunk_cache) {
         chunk_t *c = chunk_cache;
         chunk_cache = c->next;
@@ -54,7 +61,7 @@ static void *arena_alloc(jv_doc_t *d, size_t n)
     n = (n + 15) & ~(size_t)15;
     chunk_t *c = d->chunks;
     if (!c || c->size - c->used < n) {
-        c = chunk_new(n);
+        c = chunk_new(n, d->chunks ? 0 : d->first);
         d->bytes += c->size;
         if (n > CHUNK_SIZE && d->chunks) { /* a block of its own: keep filling the current chunk */
             c->next = d->chunks->next;
@@ -72,6 +79,13 @@ static void *arena_alloc(jv_doc_t *d, size_t n)
 jv_doc_t *jv_doc_new(void)
 {
     return xcalloc(1, sizeof(jv_doc_t));
+}
+
+jv_doc_t *jv_doc_new_small(void)
+{
+    jv_doc_t *d = jv_doc_new();
+    d->first = 1024;
+    return d;
 }
 
 void jv_doc_free(jv_doc_t *d)

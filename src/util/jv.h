@@ -60,6 +60,9 @@ struct jv {
 #define JV_MAX_DEPTH 64
 
 jv_doc_t *jv_doc_new(void);
+/* A document whose first block is small: for values kept for a long time
+ * (a waiting receive keeps its request), where a 16 KiB block each would add up. */
+jv_doc_t *jv_doc_new_small(void);
 void jv_doc_free(jv_doc_t *d);
 /* Bytes the document's arena holds (for limits and tests). */
 size_t jv_doc_bytes(const jv_doc_t *d);
