@@ -14,7 +14,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 CFLAGS   ?= -O2 -g
 # `override` so that `make CFLAGS=-O1` changes optimisation, not the include paths
 override CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(PKG_CFLAGS) -fno-strict-aliasing
-override LDLIBS  += $(PKG_LIBS) -lpthread
+override LDLIBS  += $(PKG_LIBS) -lpthread -lm
 ifneq ($(SANITIZE),)
 override CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 override LDFLAGS += -fsanitize=$(SANITIZE)
@@ -47,13 +47,17 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/obj/tests/unit/harness.o $(BUILD)/libs
 $(BUILD)/sluice-bench: bench/bench.c $(BUILD)/libsluice.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Filter-set matching cost per message (not part of check): build/filter-bench
+$(BUILD)/filter-bench: bench/filter_bench.c $(BUILD)/libsluice.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 run: $(BUILD)/sluice
 	./$(BUILD)/sluice serve --config examples/seed.yaml
 
-bench: $(BUILD)/sluice $(BUILD)/sluice-bench
+bench: $(BUILD)/sluice $(BUILD)/sluice-bench $(BUILD)/filter-bench
 
 # The sanitizer pass: the same unit tests and the integration suite against
 # an ASan+UBSan daemon, in a build tree of their own.

@@ -11,6 +11,13 @@
  *   recv-delete   ReceiveMessage(1) then DeleteMessage, per connection
  *   recv-delete-batch  ReceiveMessage(10) then DeleteMessageBatch
  *   fill          SendMessageBatch until -n messages are in (for recovery timing)
+ *   publish       SNS Publish (query protocol) to a topic with -S queue
+ *                 subscriptions (default 2), each filtered on its own value of
+ *                 the `operation` attribute; messages cycle through the
+ *                 values, so each lands in exactly one queue (seed 000's shape)
+ *   publish-latency  one publisher at -r publishes/s (open loop) and one
+ *                 long-polling receiver per queue; reports publish-sent →
+ *                 message-received latency (the body carries the send time)
  * SQS scenarios use queue "bench" (created if missing). The receive scenarios
  * first fill the queue with enough messages for the run (-n, default 400k).
  * Output: one line, "scenario conns secs requests req/s msgs/s p50 p90 p99 max"
@@ -26,6 +33,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,7 +42,16 @@
 
 #define MAX_CONNS 1024
 
-typedef enum { SC_STATIC, SC_SEND, SC_SEND_BATCH, SC_RECV_DELETE, SC_RECV_DELETE_BATCH, SC_FILL } scenario_t;
+typedef enum {
+    SC_STATIC,
+    SC_SEND,
+    SC_SEND_BATCH,
+    SC_RECV_DELETE,
+    SC_RECV_DELETE_BATCH,
+    SC_FILL,
+    SC_PUBLISH,
+    SC_PUBLISH_LATENCY
+} scenario_t;
 
 typedef struct conn {
     int fd;
@@ -59,10 +76,15 @@ static struct {
     size_t nlat, caplat;
     uint64_t msgs;
     uint64_t seq;
-} B = {.conns = 64, .seconds = 10, .body = 100, .fill = 400000, .path = "/"};
+    int subs;
+    double rate;
+    char topic_arn[256];
+    char sub_urls[64][256];
+} B = {.conns = 64, .seconds = 10, .body = 100, .fill = 400000, .path = "/", .subs = 2, .rate = 1000};
 
 static const char *const scenario_names[] = {"static", "send", "send-batch", "recv-delete", "recv-delete-batch",
-                                             "fill"};
+                                             "fill", "publish", "publish-latency"};
+#define NSCENARIOS (sizeof scenario_names / sizeof scenario_names[0])
 
 static uint64_t now_ns(void)
 {
@@ -125,6 +147,33 @@ static void req_send(buf_t *out, int batch)
         sqs_request(out, "SendMessageBatch", j.data);
     }
     buf_free(&j);
+}
+
+static void sns_request(buf_t *out, const char *form)
+{
+    buf_printf(out,
+               "POST / HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+               "Content-Length: %zu\r\n\r\n%s",
+               B.host, B.port, strlen(form), form);
+}
+
+/* Publish with operation=op<k>; the body starts with the send time in ns. */
+static void req_publish(buf_t *out, int k, uint64_t sent_ns)
+{
+    char body[4096];
+    body_text(body, B.body);
+    if (sent_ns) {
+        char ts[24];
+        snprintf(ts, sizeof ts, "%020llu", (unsigned long long)sent_ns);
+        memcpy(body, ts, 20);
+    }
+    buf_t f = BUF_INIT;
+    buf_printf(&f,
+               "Action=Publish&Version=2010-03-31&TopicArn=%s&Message=%s&MessageAttributes.entry.1.Name=operation&"
+               "MessageAttributes.entry.1.Value.DataType=String&MessageAttributes.entry.1.Value.StringValue=op%d",
+               B.topic_arn, body, k);
+    sns_request(out, f.data);
+    buf_free(&f);
 }
 
 static void req_receive(buf_t *out, int max)
@@ -244,6 +293,59 @@ static void setup_queue(void)
     close(fd);
 }
 
+static void xml_value(const char *xml, const char *tag, char *out, size_t n)
+{
+    char open[64];
+    snprintf(open, sizeof open, "<%s>", tag);
+    const char *p = strstr(xml, open);
+    out[0] = '\0';
+    if (p) {
+        p += strlen(open);
+        size_t k = strcspn(p, "<");
+        snprintf(out, n, "%.*s", (int)(k < n ? k : n - 1), p);
+    }
+}
+
+/* A topic and B.subs queues, queue i subscribed raw with {"operation":["op<i>"]}. */
+static void setup_topic(void)
+{
+    int fd = dial();
+    buf_t req = BUF_INIT, reply = BUF_INIT, f = BUF_INIT;
+    sns_request(&req, "Action=CreateTopic&Version=2010-03-31&Name=bench-topic");
+    if (roundtrip(fd, &req, &reply) != 200)
+        die("CreateTopic");
+    xml_value(reply.data, "TopicArn", B.topic_arn, sizeof B.topic_arn);
+    for (int i = 0; i < B.subs; i++) {
+        char j[256], arn[256];
+        snprintf(j, sizeof j, "{\"QueueName\":\"bench-q-%d\"}", i);
+        buf_reset(&req);
+        sqs_request(&req, "CreateQueue", j);
+        if (roundtrip(fd, &req, &reply) != 200)
+            die("CreateQueue");
+        jv_doc_t *d = jv_doc_new();
+        snprintf(B.sub_urls[i], sizeof B.sub_urls[i], "%s", jv_str(jv_get(jv_parse_cstr(d, reply.data), "QueueUrl")));
+        jv_doc_free(d);
+        const char *name = strrchr(B.sub_urls[i], '/') + 1;
+        snprintf(arn, sizeof arn, "arn:aws:sqs:us-east-1:000000000000:%s", name);
+        buf_reset(&f);
+        buf_printf(&f,
+                   "Action=Subscribe&Version=2010-03-31&TopicArn=%s&Protocol=sqs&Endpoint=%s&Attributes.entry.1.key="
+                   "RawMessageDelivery&Attributes.entry.1.value=true&Attributes.entry.2.key=FilterPolicy&"
+                   "Attributes.entry.2.value=%%7B%%22operation%%22%%3A%%5B%%22op%d%%22%%5D%%7D",
+                   B.topic_arn, arn, i);
+        buf_reset(&req);
+        sns_request(&req, f.data);
+        if (roundtrip(fd, &req, &reply) != 200) {
+            fprintf(stderr, "sluice-bench: Subscribe failed: %s\n", reply.data);
+            exit(1);
+        }
+    }
+    buf_free(&req);
+    buf_free(&reply);
+    buf_free(&f);
+    close(fd);
+}
+
 /* ---- the closed loop --------------------------------------------------------------------- */
 
 static void next_request(conn_t *c, buf_t *out, const char *reply, size_t rlen)
@@ -260,6 +362,13 @@ static void next_request(conn_t *c, buf_t *out, const char *reply, size_t rlen)
             B.msgs += B.sc == SC_SEND ? 1 : 10;
         req_send(out, B.sc != SC_SEND);
         break;
+    case SC_PUBLISH:
+        if (reply)
+            B.msgs++;
+        req_publish(out, (int)(B.seq % (uint64_t)B.subs), 0);
+        break;
+    case SC_PUBLISH_LATENCY:
+        break; /* run_latency drives its own requests */
     case SC_RECV_DELETE:
     case SC_RECV_DELETE_BATCH:
         if (reply && c->phase == 0 && (c->msgs_in_flight = req_delete(out, reply, rlen)) > 0) {
@@ -382,9 +491,111 @@ static void run(void)
            pct(0.99), (double)B.lat[B.nlat - 1] / 1e6);
 }
 
+/* ---- publish → receive latency --------------------------------------------------- */
+
+static void receive_on(conn_t *c, int q)
+{
+    char j[512];
+    buf_reset(&c->req);
+    snprintf(j, sizeof j,
+             "{\"QueueUrl\":\"%s\",\"MaxNumberOfMessages\":10,\"WaitTimeSeconds\":20,\"VisibilityTimeout\":600}",
+             B.sub_urls[q]);
+    sqs_request(&c->req, "ReceiveMessage", j);
+    send_all(c->fd, &c->req);
+}
+
+/* Each received body starts with the ns it was published at. */
+static void record_bodies(const char *reply, size_t len, uint64_t now)
+{
+    jv_doc_t *d = jv_doc_new();
+    jv_t *msgs = jv_get(jv_parse(d, reply, len, NULL, 0), "Messages");
+    for (size_t i = 0; i < jv_count(msgs); i++) {
+        const char *b = jv_str(jv_get(jv_at(msgs, i), "Body"));
+        if (b) {
+            record(now - strtoull(b, NULL, 10));
+            B.msgs++;
+        }
+    }
+    jv_doc_free(d);
+}
+
+/* P = -c publisher connections (at most 64), each open loop at rate/P: a
+ * publish goes out at its scheduled time, or as soon as the connection's
+ * previous one is answered. One long-polling receiver per queue. */
+static void run_latency(void)
+{
+    enum { MAXP = 64 };
+    static conn_t conns[MAXP + 64];
+    int np = B.conns < MAXP ? B.conns : MAXP, n = np + B.subs;
+    int ep = epfd = epoll_create1(0);
+    uint64_t t0 = now_ns(), stop_at = t0 + (uint64_t)(B.seconds * 1e9), gap = (uint64_t)(1e9 * np / B.rate);
+    uint64_t next_pub[MAXP], published = 0;
+    int busy[MAXP] = {0};
+    for (int i = 0; i < n; i++) {
+        conns[i].fd = dial();
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &conns[i]};
+        epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev);
+        if (i >= np)
+            receive_on(&conns[i], i - np);
+        else
+            next_pub[i] = t0 + 200000000ull + gap * (uint64_t)i / (uint64_t)np; /* receivers wait first */
+    }
+    while (now_ns() < stop_at + 2000000000ull && (now_ns() < stop_at || B.msgs < published)) {
+        uint64_t now = now_ns(), soonest = UINT64_MAX;
+        for (int p = 0; p < np; p++) {
+            if (!busy[p] && now >= next_pub[p] && now < stop_at) {
+                buf_reset(&conns[p].req);
+                req_publish(&conns[p].req, (int)(published % (uint64_t)B.subs), now);
+                send_all(conns[p].fd, &conns[p].req);
+                busy[p] = 1;
+                published++;
+                next_pub[p] += gap;
+            }
+            if (!busy[p] && next_pub[p] < soonest)
+                soonest = next_pub[p];
+        }
+        int wait_ms = soonest == UINT64_MAX ? 100 : soonest > now ? (int)((soonest - now) / 1000000) : 0;
+        struct epoll_event evs[80];
+        int k = epoll_wait(ep, evs, 80, wait_ms);
+        for (int i = 0; i < k; i++) {
+            conn_t *c = evs[i].data.ptr;
+            int idx = (int)(c - conns);
+            buf_reserve(&c->in, 65536);
+            ssize_t r = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1);
+            if (r <= 0)
+                die("read");
+            c->in.len += (size_t)r;
+            int status;
+            const char *body;
+            size_t blen, total;
+            while ((total = response_complete(&c->in, &status, &body, &blen))) {
+                if (status != 200) {
+                    fprintf(stderr, "sluice-bench: HTTP %d: %.*s\n", status, (int)blen, body);
+                    exit(1);
+                }
+                if (idx < np)
+                    busy[idx] = 0;
+                else
+                    record_bodies(body, blen, now_ns());
+                buf_consume(&c->in, total);
+                if (idx >= np)
+                    receive_on(c, idx - np);
+            }
+        }
+    }
+    if (!B.nlat)
+        die("no message arrived");
+    qsort(B.lat, B.nlat, sizeof *B.lat, cmp_u64);
+    double secs = B.seconds;
+    printf("%-18s subs=%d publishers=%d target=%.0f/s achieved=%.0f/s received=%llu p50=%.3fms p90=%.3fms "
+           "p99=%.3fms max=%.3fms\n",
+           scenario_names[B.sc], B.subs, np, B.rate, (double)published / secs, (unsigned long long)B.msgs, pct(0.5),
+           pct(0.9), pct(0.99), (double)B.lat[B.nlat - 1] / 1e6);
+}
+
 static scenario_t parse_scenario(const char *s)
 {
-    for (int i = 0; i < 6; i++)
+    for (size_t i = 0; i < NSCENARIOS; i++)
         if (strcmp(s, scenario_names[i]) == 0)
             return (scenario_t)i;
     fprintf(stderr, "sluice-bench: unknown scenario %s\n", s);
@@ -394,7 +605,7 @@ static scenario_t parse_scenario(const char *s)
 int main(int argc, char **argv)
 {
     int opt;
-    while ((opt = getopt(argc, argv, "c:d:s:n:")) != -1) {
+    while ((opt = getopt(argc, argv, "c:d:s:n:S:r:")) != -1) {
         if (opt == 'c')
             B.conns = atoi(optarg);
         else if (opt == 'd')
@@ -403,10 +614,16 @@ int main(int argc, char **argv)
             B.body = (size_t)atol(optarg);
         else if (opt == 'n')
             B.fill = atol(optarg);
+        else if (opt == 'S')
+            B.subs = atoi(optarg);
+        else if (opt == 'r')
+            B.rate = atof(optarg);
     }
-    if (argc - optind < 2 || B.conns < 1 || B.conns > MAX_CONNS || B.body < 20 || B.body > 4000) {
-        fprintf(stderr, "usage: sluice-bench [-c conns<=1024] [-d secs] [-s bytes 20..4000] [-n fill] HOST:PORT "
-                        "static|send|send-batch|recv-delete|recv-delete-batch [PATH]\n");
+    if (argc - optind < 2 || B.conns < 1 || B.conns > MAX_CONNS || B.body < 20 || B.body > 4000 || B.subs < 1 ||
+        B.subs > 64 || B.rate <= 0) {
+        fprintf(stderr, "usage: sluice-bench [-c conns<=1024] [-d secs] [-s bytes 20..4000] [-n fill] [-S subs<=64] "
+                        "[-r publishes/s] HOST:PORT static|send|send-batch|recv-delete|recv-delete-batch|fill|publish|"
+                        "publish-latency [PATH]\n");
         return 2;
     }
     static char host[64];
@@ -420,10 +637,15 @@ int main(int argc, char **argv)
     B.sc = parse_scenario(argv[optind + 1]);
     if (argc - optind > 2)
         B.path = argv[optind + 2];
-    if (B.sc != SC_STATIC)
+    if (B.sc == SC_PUBLISH || B.sc == SC_PUBLISH_LATENCY)
+        setup_topic();
+    else if (B.sc != SC_STATIC)
         setup_queue();
     if (B.sc == SC_FILL)
         B.seconds = 3600; /* until -n messages are in */
-    run();
+    if (B.sc == SC_PUBLISH_LATENCY)
+        run_latency();
+    else
+        run();
     return 0;
 }

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-10}
 conns=${2:-64}
 fsync=${FSYNC:-always}
-make -s build/sluice build/sluice-bench
+make -s build/sluice build/sluice-bench build/filter-bench
 tmp=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
@@ -42,6 +42,25 @@ for sc in send send-batch recv-delete recv-delete-batch; do
 done
 echo "# sluice RSS after the last scenario: ${rss} kB"
 
+# SNS: Publish to a topic whose S queue subscriptions each filter on their own
+# `operation` value (every message lands in one queue), then publish→receive
+# latency at half the 2-subscription rate
+fresh() {
+    rm -rf "$tmp/data"
+    ./build/sluice serve --port 14566 --data "$tmp/data" --fsync "$fsync" --log-level warn & sp=$!
+    sleep 0.5
+}
+for subs in 1 2 5 50; do
+    fresh
+    out=$(build/sluice-bench -c "$conns" -d "$secs" -S "$subs" 127.0.0.1:14566 publish)
+    printf 'sluice      %s subs=%s\n' "$out" "$subs"
+    [ "$subs" = 2 ] && rate2=$(sed -n 's/.*msgs\/s=\([0-9]*\).*/\1/p' <<<"$out")
+    kill $sp; wait $sp 2>/dev/null || true
+done
+fresh
+printf 'sluice      '; build/sluice-bench -c "$conns" -d "$secs" -S 2 -r $((rate2 / 2)) 127.0.0.1:14566 publish-latency
+kill $sp; wait $sp 2>/dev/null || true
+
 if command -v moto_server >/dev/null; then
     moto_server -p 15000 >/dev/null 2>&1 & pids+=($!)
     for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:15000/ && break; sleep 0.2; done
@@ -53,3 +72,8 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; 
     echo "redis (appendfsync always, -c $conns):"
     redis-benchmark -p 16379 -c "$conns" -n 200000 -q -t lpush,rpop 2>&1 | tr '\r' '\n' | grep 'requests per second' | sed 's/^ */  /'
 fi
+
+# filter-policy matching alone: ns per message against 1..1000 subscriptions
+# of one topic, through the topic's filter index and one by one
+echo "filter matching (build/filter-bench):"
+build/filter-bench -t 0.5 | sed 's/^/  /'

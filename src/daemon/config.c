@@ -13,6 +13,17 @@
  *       attributes: { VisibilityTimeout: 30, ... }     # AWS attribute names
  *       redrive: { dead_letter_queue: orders-dlq, max_receive_count: 3 }
  *       tags: { team: payments }
+ *   topics:
+ *     - name: requests
+ *       attributes: { DisplayName: Requests }           # AWS attribute names
+ *       subscriptions:
+ *         - protocol: sqs
+ *           queue: division                             # a declared queue (or endpoint: <ARN/URL>)
+ *           filter_policy: { operation: [division] }     # YAML or a JSON string
+ *           filter_policy_scope: MessageAttributes
+ *           raw_message_delivery: true
+ *           dead_letter_queue: requests-dlq
+ *           delivery_policy: { healthyRetryPolicy: { numRetries: 3 } }
  */
 #include "daemon/config.h"
 
@@ -24,6 +35,7 @@
 #include <yaml.h>
 
 #include "util/alloc.h"
+#include "util/jv.h"
 #include "util/text.h"
 
 typedef enum { OPT_STR, OPT_INT, OPT_FSYNC, OPT_LOGLEVEL } opt_type_t;
@@ -51,6 +63,8 @@ static const opt_def_t opts[] = {
      "close keep-alive connections idle this long"},
     {"server.request_timeout_ms", NULL, OPT_INT, 100, 3600000, "60000", OFF(request_timeout_ms),
      "a request must arrive completely within this time (408)"},
+    {"server.public_url", "--public-url", OPT_STR, 0, 0, "", OFF(public_url),
+     "base URL clients reach Sluice at, for URLs in SNS messages (default http://host:port)"},
     {"storage.data", "--data", OPT_STR, 0, 0, "sluice-data", OFF(data_dir), "data directory"},
     {"storage.fsync", "--fsync", OPT_FSYNC, 0, 0, "always", OFF(fsync),
      "always | interval | off: when a mutation counts as durable"},
@@ -77,8 +91,11 @@ static int opt_check_text(const opt_def_t *d, const char *v, char *why, size_t n
         if (!ok)
             return snprintf(why, n, "%s: \"%s\" is not a 12-digit account id", d->key, v), -1;
     }
-    if (!*v)
+    int optional = strcmp(d->key, "server.public_url") == 0;
+    if (!*v && !optional)
         return snprintf(why, n, "%s: must not be empty", d->key), -1;
+    if (optional && *v && strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+        return snprintf(why, n, "%s: \"%s\" is not an http:// or https:// URL", d->key, v), -1;
     return 0;
 }
 
@@ -129,8 +146,27 @@ static void queue_free(config_queue_t *q)
     kvv_free(&q->tags);
 }
 
+static void topic_free(config_topic_t *t)
+{
+    for (size_t i = 0; i < t->nsubs; i++) {
+        config_sub_t *s = &t->subs[i];
+        free(s->protocol);
+        free(s->endpoint);
+        free(s->queue);
+        free(s->dlq);
+        kvv_free(&s->attrs);
+    }
+    free(t->subs);
+    free(t->name);
+    kvv_free(&t->attrs);
+    kvv_free(&t->tags);
+}
+
 void config_free(config_t *c)
 {
+    for (size_t i = 0; i < c->ntopics; i++)
+        topic_free(&c->topics[i]);
+    free(c->topics);
     for (size_t i = 0; i < NOPTS; i++)
         if (opts[i].type == OPT_STR)
             free(*(char **)((char *)c + opts[i].off));
@@ -279,6 +315,187 @@ static int load_queues(yctx_t *y, config_t *c, yaml_node_t *seq)
     return 0;
 }
 
+/* ---- topics ---------------------------------------------------------------------------- */
+
+static int plain_literal(const yaml_node_t *n)
+{
+    const char *v = (const char *)n->data.scalar.value;
+    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return 0;
+    if (!strcmp(v, "true") || !strcmp(v, "false") || !strcmp(v, "null"))
+        return 1;
+    jv_doc_t *d = jv_doc_new();
+    const jv_t *j = jv_parse_cstr(d, v);
+    int num = j && j->type == JV_NUMBER;
+    jv_doc_free(d);
+    return num;
+}
+
+/* Writes node as JSON; depth-bounded. */
+static int yaml_json(yctx_t *y, yaml_node_t *n, buf_t *out, int depth)
+{
+    if (depth > 32)
+        return yfail(y, n, "nested too deeply", NULL, NULL);
+    if (n->type == YAML_SCALAR_NODE) {
+        const char *v = (const char *)n->data.scalar.value;
+        if (plain_literal(n))
+            buf_puts(out, v);
+        else
+            jv_write_string(out, v, n->data.scalar.length);
+        return 0;
+    }
+    if (n->type == YAML_SEQUENCE_NODE) {
+        buf_putc(out, '[');
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+            if (it != n->data.sequence.items.start)
+                buf_putc(out, ',');
+            if (yaml_json(y, yaml_document_get_node(y->doc, *it), out, depth + 1) != 0)
+                return -1;
+        }
+        buf_putc(out, ']');
+        return 0;
+    }
+    buf_putc(out, '{');
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(y->doc, p->key);
+        if (!yscalar(k))
+            return yfail(y, k, "keys must be scalars", NULL, NULL);
+        if (p != n->data.mapping.pairs.start)
+            buf_putc(out, ',');
+        jv_write_string(out, yscalar(k), strlen(yscalar(k)));
+        buf_putc(out, ':');
+        if (yaml_json(y, yaml_document_get_node(y->doc, p->value), out, depth + 1) != 0)
+            return -1;
+    }
+    buf_putc(out, '}');
+    return 0;
+}
+
+/* A policy: a JSON string as is, or a mapping turned into JSON. */
+static int load_policy(yctx_t *y, yaml_node_t *v, const char *attr, kvv_t *attrs)
+{
+    if (yscalar(v)) {
+        kvv_set(attrs, attr, yscalar(v));
+        return 0;
+    }
+    buf_t b = BUF_INIT;
+    int rc = yaml_json(y, v, &b, 0);
+    if (rc == 0)
+        kvv_set(attrs, attr, b.data);
+    buf_free(&b);
+    return rc;
+}
+
+static const struct {
+    const char *key, *attr;
+    int policy;
+} SUB_KEYS[] = {
+    {"filter_policy", "FilterPolicy", 1},          {"filter_policy_scope", "FilterPolicyScope", 0},
+    {"raw_message_delivery", "RawMessageDelivery", 0}, {"delivery_policy", "DeliveryPolicy", 1},
+};
+
+static int load_sub_key(yctx_t *y, const char *ks, yaml_node_t *k, yaml_node_t *v, config_sub_t *s)
+{
+    for (size_t i = 0; i < sizeof SUB_KEYS / sizeof SUB_KEYS[0]; i++) {
+        if (strcmp(ks, SUB_KEYS[i].key) != 0)
+            continue;
+        if (SUB_KEYS[i].policy)
+            return load_policy(y, v, SUB_KEYS[i].attr, &s->attrs);
+        if (!yscalar(v))
+            return yfail(y, v, "%s must be a scalar", ks, NULL);
+        kvv_set(&s->attrs, SUB_KEYS[i].attr, yscalar(v));
+        return 0;
+    }
+    char **slot = !strcmp(ks, "protocol") ? &s->protocol : !strcmp(ks, "endpoint") ? &s->endpoint
+                  : !strcmp(ks, "queue")  ? &s->queue    : !strcmp(ks, "dead_letter_queue") ? &s->dlq : NULL;
+    if (!slot)
+        return yfail(y, k,
+                     "unknown subscription setting %s (protocol, endpoint, queue, filter_policy, filter_policy_scope, "
+                     "raw_message_delivery, delivery_policy, dead_letter_queue, attributes)",
+                     ks, NULL);
+    if (!yscalar(v))
+        return yfail(y, v, "%s must be a scalar", ks, NULL);
+    free(*slot);
+    *slot = xstrdup(yscalar(v));
+    return 0;
+}
+
+static int load_sub(yctx_t *y, yaml_node_t *map, config_sub_t *s)
+{
+    if (yexpect(y, map, YAML_MAPPING_NODE, "a subscription") != 0)
+        return -1;
+    s->line = (int)map->start_mark.line + 1;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(y->doc, p->key), *v = yaml_document_get_node(y->doc, p->value);
+        const char *ks = yscalar(k);
+        int rc = !ks ? yfail(y, k, "keys must be scalars", NULL, NULL)
+                 : strcmp(ks, "attributes") == 0 ? load_string_map(y, v, "attributes", &s->attrs)
+                                                 : load_sub_key(y, ks, k, v, s);
+        if (rc != 0)
+            return -1;
+    }
+    if (!s->protocol && s->queue)
+        s->protocol = xstrdup("sqs");
+    if (!s->protocol || (!s->endpoint == !s->queue))
+        return yfail(y, map, "a subscription needs a protocol and exactly one of endpoint or queue", NULL, NULL);
+    return 0;
+}
+
+static int load_subs(yctx_t *y, yaml_node_t *seq, config_topic_t *t)
+{
+    if (yexpect(y, seq, YAML_SEQUENCE_NODE, "subscriptions") != 0)
+        return -1;
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+        t->subs = xrealloc(t->subs, (t->nsubs + 1) * sizeof *t->subs);
+        config_sub_t *s = &t->subs[t->nsubs++];
+        memset(s, 0, sizeof *s);
+        if (load_sub(y, yaml_document_get_node(y->doc, *it), s) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int load_topic(yctx_t *y, yaml_node_t *map, config_topic_t *t)
+{
+    if (yexpect(y, map, YAML_MAPPING_NODE, "a topic") != 0)
+        return -1;
+    t->line = (int)map->start_mark.line + 1;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(y->doc, p->key), *v = yaml_document_get_node(y->doc, p->value);
+        const char *ks = yscalar(k);
+        int rc = 0;
+        if (ks && strcmp(ks, "name") == 0 && yscalar(v))
+            free(t->name), t->name = xstrdup(yscalar(v));
+        else if (ks && strcmp(ks, "attributes") == 0)
+            rc = load_string_map(y, v, "attributes", &t->attrs);
+        else if (ks && strcmp(ks, "tags") == 0)
+            rc = load_string_map(y, v, "tags", &t->tags);
+        else if (ks && strcmp(ks, "subscriptions") == 0)
+            rc = load_subs(y, v, t);
+        else
+            rc = yfail(y, k, "unknown topic setting %s (name, attributes, tags, subscriptions)", ks ? ks : "?", NULL);
+        if (rc != 0)
+            return -1;
+    }
+    if (!t->name)
+        return yfail(y, map, "a topic needs a name", NULL, NULL);
+    return 0;
+}
+
+static int load_topics(yctx_t *y, config_t *c, yaml_node_t *seq)
+{
+    if (yexpect(y, seq, YAML_SEQUENCE_NODE, "topics") != 0)
+        return -1;
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+        c->topics = xrealloc(c->topics, (c->ntopics + 1) * sizeof *c->topics);
+        config_topic_t *t = &c->topics[c->ntopics++];
+        memset(t, 0, sizeof *t);
+        if (load_topic(y, yaml_document_get_node(y->doc, *it), t) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int load_root(yctx_t *y, config_t *c, yaml_node_t *root)
 {
     if (!root)
@@ -291,10 +508,12 @@ static int load_root(yctx_t *y, config_t *c, yaml_node_t *root)
         int rc;
         if (ks && strcmp(ks, "queues") == 0)
             rc = load_queues(y, c, v);
+        else if (ks && strcmp(ks, "topics") == 0)
+            rc = load_topics(y, c, v);
         else if (ks && (!strcmp(ks, "server") || !strcmp(ks, "storage") || !strcmp(ks, "aws") || !strcmp(ks, "log")))
             rc = load_section(y, c, ks, v);
         else
-            rc = yfail(y, k, "unknown section %s (server, storage, aws, log, queues)", ks ? ks : "?", NULL);
+            rc = yfail(y, k, "unknown section %s (server, storage, aws, log, queues, topics)", ks ? ks : "?", NULL);
         if (rc != 0)
             return -1;
     }
@@ -382,8 +601,40 @@ int config_parse_args(config_t *c, int argc, char **argv, char *why, size_t why_
     return 0;
 }
 
+static int queue_declared(const config_t *c, const char *name)
+{
+    for (size_t j = 0; j < c->nqueues; j++)
+        if (strcmp(c->queues[j].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+static int validate_topics(const config_t *c, char *why, size_t why_len)
+{
+    for (size_t i = 0; i < c->ntopics; i++) {
+        const config_topic_t *t = &c->topics[i];
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(c->topics[j].name, t->name) == 0)
+                return snprintf(why, why_len, "%s:%d: topic %s is declared twice", c->config_path, t->line, t->name),
+                       -1;
+        for (size_t k = 0; k < t->nsubs; k++) {
+            const config_sub_t *s = &t->subs[k];
+            const char *missing = s->queue && !queue_declared(c, s->queue) ? s->queue
+                                  : s->dlq && !queue_declared(c, s->dlq)   ? s->dlq
+                                                                           : NULL;
+            if (missing)
+                return snprintf(why, why_len, "%s:%d: topic %s: queue %s is not declared", c->config_path, s->line,
+                                t->name, missing),
+                       -1;
+        }
+    }
+    return 0;
+}
+
 int config_validate(const config_t *c, char *why, size_t why_len)
 {
+    if (validate_topics(c, why, why_len) != 0)
+        return -1;
     for (size_t i = 0; i < c->nqueues; i++) {
         const config_queue_t *q = &c->queues[i];
         for (size_t j = 0; j < i; j++)

@@ -25,6 +25,27 @@ typedef struct config_queue {
     int line;
 } config_queue_t;
 
+/* A subscription declared under a topic. Policies given as YAML mappings
+ * are turned into JSON (plain scalars that read as numbers, booleans or
+ * null keep that type; quoted scalars are strings). */
+typedef struct config_sub {
+    char *protocol;
+    char *endpoint; /* as given, or NULL when queue names a declared queue */
+    char *queue;
+    kvv_t attrs;    /* AWS subscription attribute names → values (JSON for policies) */
+    char *dlq;      /* dead_letter_queue: a queue name, resolved to RedrivePolicy */
+    int line;
+} config_sub_t;
+
+typedef struct config_topic {
+    char *name;
+    kvv_t attrs;
+    kvv_t tags;
+    config_sub_t *subs;
+    size_t nsubs;
+    int line;
+} config_topic_t;
+
 typedef struct config {
     char *host;
     long port;
@@ -43,6 +64,9 @@ typedef struct config {
     char *config_path;
     config_queue_t *queues;
     size_t nqueues;
+    config_topic_t *topics;
+    size_t ntopics;
+    char *public_url;
 } config_t;
 
 void config_defaults(config_t *c);

@@ -22,9 +22,11 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "daemon/sns_http.h"
 #include "net/http_server.h"
 #include "proto/router.h"
 #include "queues/queues.h"
+#include "topics/topics.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/logging.h"
@@ -37,6 +39,8 @@ typedef struct daemon {
     loop_t *loop;
     store_t *store;
     queues_t *qs;
+    topics_t *tp;
+    sns_http_t *sns_http;
     sqs_api_t *sqs;
     router_t router;
     http_server_t *http;
@@ -67,15 +71,33 @@ static void on_deadline_timer(loop_t *loop, loop_timer_t *t)
 {
     (void)loop;
     daemon_t *d = t->arg;
-    uint64_t next = queues_tick(d->qs);
+    uint64_t next = queues_tick(d->qs), tnext = topics_tick(d->tp);
+    if (tnext && (!next || tnext < next))
+        next = tnext;
     if (next)
         arm_deadline(d, next);
+}
+
+/* The store has one apply and one dump: records go to the engine part that
+ * owns their type; a snapshot holds the queues before the topics. */
+static int engine_apply(void *arg, uint8_t type, const void *payload, size_t len)
+{
+    daemon_t *d = arg;
+    if (type >= TOPICS_REC_MIN && type <= TOPICS_REC_MAX)
+        return topics_apply(d->tp, type, payload, len);
+    return queues_apply(d->qs, type, payload, len);
+}
+
+static int engine_dump(void *arg, store_snap_t *snap)
+{
+    daemon_t *d = arg;
+    return queues_dump(d->qs, snap) != 0 ? -1 : topics_dump(d->tp, snap);
 }
 
 static void on_checkpoint_timer(loop_t *loop, loop_timer_t *t)
 {
     daemon_t *d = t->arg;
-    if (store_compact_due(d->store) && store_checkpoint(d->store, queues_dump, d->qs) != 0)
+    if (store_compact_due(d->store) && store_checkpoint(d->store, engine_dump, d) != 0)
         log_warn("checkpoint_not_started", "reason=fork_failed");
     loop_timer_start(loop, t, CHECKPOINT_POLL_MS);
 }
@@ -197,6 +219,70 @@ static int declare_queues(daemon_t *d)
     return 0;
 }
 
+/* ---- config-declared topics ------------------------------------------------------------ */
+
+static void queue_arn_of(const daemon_t *d, const char *name, char *out, size_t n)
+{
+    snprintf(out, n, "arn:aws:sqs:%s:%s:%s", d->cfg->region, d->cfg->account, name);
+}
+
+static int declare_sub(daemon_t *d, topic_t *t, const config_topic_t *ct, const config_sub_t *cs)
+{
+    kv_t kv[32];
+    size_t n = 0;
+    char endpoint[320], dlq[320], redrive[400];
+    err_t err;
+    for (size_t i = 0; i < cs->attrs.n && n < 30; i++)
+        kv[n++] = (kv_t){cs->attrs.v[i].key, cs->attrs.v[i].val};
+    if (cs->dlq) {
+        queue_arn_of(d, cs->dlq, dlq, sizeof dlq);
+        snprintf(redrive, sizeof redrive, "{\"deadLetterTargetArn\":\"%s\"}", dlq);
+        kv[n++] = (kv_t){"RedrivePolicy", redrive};
+    }
+    if (cs->queue)
+        queue_arn_of(d, cs->queue, endpoint, sizeof endpoint);
+    else
+        snprintf(endpoint, sizeof endpoint, "%s", cs->endpoint);
+    if (topic_declare_sub(t, cs->protocol, endpoint, kv, n, &err) != ST_OK) {
+        log_error("config_subscription_rejected", "file=%s line=%d topic=%s reason=\"%s\"", d->cfg->config_path,
+                  cs->line, ct->name, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int declare_topics(daemon_t *d)
+{
+    for (size_t i = 0; i < d->cfg->ntopics; i++) {
+        const config_topic_t *ct = &d->cfg->topics[i];
+        kv_t kv[64], tags[64];
+        size_t n = 0, nt = 0;
+        err_t err;
+        for (size_t k = 0; k < ct->attrs.n && n < 64; k++)
+            kv[n++] = (kv_t){ct->attrs.v[k].key, ct->attrs.v[k].val};
+        for (size_t k = 0; k < ct->tags.n && nt < 64; k++)
+            tags[nt++] = (kv_t){ct->tags.v[k].key, ct->tags.v[k].val};
+        char arn[320];
+        snprintf(arn, sizeof arn, "arn:aws:sns:%s:%s:%s", d->cfg->region, d->cfg->account, ct->name);
+        topic_t *t = topics_find_arn(d->tp, arn);
+        status_t st = ST_OK;
+        for (size_t k = 0; t && k < n && st == ST_OK; k++)
+            if (strcmp(kv[k].key, "FifoTopic") != 0)
+                st = topic_set_attribute(t, kv[k].key, kv[k].val, &err);
+        if (!t)
+            st = topics_create(d->tp, ct->name, kv, n, tags, nt, &t, &err);
+        if (st != ST_OK) {
+            log_error("config_topic_rejected", "file=%s line=%d topic=%s reason=\"%s\"", d->cfg->config_path,
+                      ct->line, ct->name, err.msg);
+            return -1;
+        }
+        for (size_t k = 0; k < ct->nsubs; k++)
+            if (declare_sub(d, t, ct, &ct->subs[k]) != 0)
+                return -1;
+    }
+    return 0;
+}
+
 /* ---- assembly -------------------------------------------------------------------------------- */
 
 /* The engine is built on the opened store (its appends are off while it
@@ -216,15 +302,21 @@ static int open_engine(daemon_t *d)
         return -1;
     }
     d->qs = queues_new(&qc, d->store);
-    if (store_recover(d->store, queues_apply, d->qs, why, sizeof why) != 0 ||
+    topics_config_t tc = {.region = d->cfg->region, .account = d->cfg->account};
+    d->tp = topics_new(&tc, d->store, d->qs);
+    d->sns_http = sns_http_new(d->loop, d->tp);
+    if (store_recover(d->store, engine_apply, d, why, sizeof why) != 0 ||
         store_start(d->store, on_durable, d, why, sizeof why) != 0) {
         log_error("store_recovery_failed", "dir=%s reason=\"%s\"", d->cfg->data_dir, why);
         return -1;
     }
     queues_stats_t qst;
+    topics_stats_t tst;
     queues_get_stats(d->qs, &qst);
-    log_info("recovered", "dir=%s queues=%llu messages=%llu ms=%llu", d->cfg->data_dir,
-             (unsigned long long)qst.queues, (unsigned long long)qst.messages,
+    topics_get_stats(d->tp, &tst);
+    log_info("recovered", "dir=%s queues=%llu messages=%llu topics=%llu subscriptions=%llu outbox=%llu ms=%llu",
+             d->cfg->data_dir, (unsigned long long)qst.queues, (unsigned long long)qst.messages,
+             (unsigned long long)tst.topics, (unsigned long long)tst.subs, (unsigned long long)tst.outbox,
              (unsigned long long)(clock_mono_ms() - t0));
     return 0;
 }
@@ -243,12 +335,19 @@ static int start_http(daemon_t *d)
     snprintf(host, sizeof host, "%s:%ld", d->cfg->host, d->cfg->port);
     d->sqs = sqs_api_new(d->qs, d->loop, host);
     d->router.sqs = d->sqs;
+    d->router.topics = d->tp;
     d->router.store = d->store;
     d->http = http_server_new(d->loop, &hc, router_handle, &d->router, why, sizeof why);
     if (!d->http) {
         log_error("listen_failed", "reason=\"%s\"", why);
         return -1;
     }
+    char base[400];
+    if (d->cfg->public_url && *d->cfg->public_url)
+        snprintf(base, sizeof base, "%s", d->cfg->public_url);
+    else
+        snprintf(base, sizeof base, "http://%s:%d", d->cfg->host, http_server_port(d->http));
+    topics_set_base_url(d->tp, base);
     /* what recovery read is durable: replies about it need not wait */
     http_server_durable(d->http, store_durable_lsn(d->store));
     return 0;
@@ -259,6 +358,7 @@ static void start_clockwork(daemon_t *d)
     loop_timer_init(&d->deadline_timer, on_deadline_timer, d);
     loop_timer_init(&d->checkpoint_timer, on_checkpoint_timer, d);
     queues_set_deadline_cb(d->qs, on_engine_deadline, d);
+    topics_set_deadline_cb(d->tp, on_engine_deadline, d);
     loop_timer_start(d->loop, &d->deadline_timer, 0);
     loop_timer_start(d->loop, &d->checkpoint_timer, CHECKPOINT_POLL_MS);
 }
@@ -270,7 +370,7 @@ static int assemble(daemon_t *d)
         log_error("start_failed", "reason=\"cannot create the event loop or signal handling\"");
         return -1;
     }
-    if (open_engine(d) != 0 || declare_queues(d) != 0 || start_http(d) != 0)
+    if (open_engine(d) != 0 || declare_queues(d) != 0 || declare_topics(d) != 0 || start_http(d) != 0)
         return -1;
     start_clockwork(d);
     return 0;
@@ -283,6 +383,8 @@ static void teardown(daemon_t *d)
     if (d->store)
         store_close(d->store); /* hands over the last batch and fsyncs it */
     sqs_api_free(d->sqs);
+    sns_http_free(d->sns_http);
+    topics_free(d->tp);
     queues_free(d->qs);
     if (d->sig_fd >= 0)
         close(d->sig_fd);

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "proto/form.h"
+#include "proto/sns_query.h"
 #include "util/alloc.h"
 #include "util/rand.h"
 
@@ -18,16 +19,23 @@ static void header_copy(const http_head_t *h, const char *name, char *out, size_
         snprintf(out, n, "%.*s", (int)hd->value_len, hd->value);
 }
 
-/* "AWS4-HMAC-SHA256 Credential=AKID/date/region/service/aws4_request, ..." → AKID */
-static void credential_key(const char *auth, char *out, size_t n)
+/* "AWS4-HMAC-SHA256 Credential=AKID/date/region/service/aws4_request, ..." →
+ * AKID and service */
+static void credential_key(const char *auth, char *out, size_t n, char *service, size_t sn)
 {
     const char *p = strstr(auth, "Credential=");
-    out[0] = '\0';
+    out[0] = service[0] = '\0';
     if (!p)
         return;
     p += strlen("Credential=");
     size_t k = strcspn(p, "/, ");
     snprintf(out, n, "%.*s", (int)(k < n ? k : n - 1), p);
+    for (int part = 0; part < 3 && p[k] == '/'; part++) {
+        p += k + 1;
+        k = strcspn(p, "/, ");
+    }
+    if (p[k] == '/')
+        snprintf(service, sn, "%.*s", (int)(k < sn ? k : sn - 1), p);
 }
 
 static req_ctx_t *ctx_new(router_t *rt, http_ex_t *ex)
@@ -40,7 +48,7 @@ static req_ctx_t *ctx_new(router_t *rt, http_ex_t *ex)
     header_copy(ex->head, "Host", ctx->host, sizeof ctx->host);
     header_copy(ex->head, "X-Amzn-Trace-Id", ctx->trace, sizeof ctx->trace);
     header_copy(ex->head, "Authorization", auth, sizeof auth);
-    credential_key(auth, ctx->access_key, sizeof ctx->access_key);
+    credential_key(auth, ctx->access_key, sizeof ctx->access_key, ctx->service, sizeof ctx->service);
     const char *q = memchr(ex->head->target, '?', ex->head->target_len);
     size_t plen = q ? (size_t)(q - ex->head->target) : ex->head->target_len;
     snprintf(ctx->path, sizeof ctx->path, "%.*s", (int)plen, ex->head->target);
@@ -108,6 +116,19 @@ static void reply_simple(req_ctx_t *ctx, int status, const char *body)
     router_reply(ctx, status, "application/json", NULL, body, strlen(body));
 }
 
+/* The SigV4 scope decides; without one, the API version; without that, an
+ * action only SNS has. */
+static int is_sns(const req_ctx_t *ctx, const kvv_t *form)
+{
+    if (ctx->service[0])
+        return strcmp(ctx->service, "sns") == 0;
+    const char *v = kvv_get(form, "Version");
+    if (v)
+        return strcmp(v, SNS_VERSION) == 0;
+    const char *a = kvv_get(form, "Action");
+    return sns_query_known(a) && !sqs_api_known(a);
+}
+
 static void route_query(req_ctx_t *ctx)
 {
     kvv_t form = {0};
@@ -115,6 +136,8 @@ static void route_query(req_ctx_t *ctx)
     ctx->query = 1;
     if (query_form(ctx->ex, &form, why, sizeof why) != 0)
         sqs_query_fail(ctx, ST_MALFORMED_REQUEST, why);
+    else if (ctx->rt->topics && is_sns(ctx, &form))
+        sns_query_handle(ctx, &form);
     else
         sqs_query_handle(ctx, &form);
     kvv_free(&form);

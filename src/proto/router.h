@@ -15,8 +15,11 @@
 #include "proto/sqs_api.h"
 #include "store/store.h"
 
+typedef struct topics topics_t;
+
 typedef struct router {
     sqs_api_t *sqs;
+    topics_t *topics; /* SNS; NULL: SNS requests are refused */
     store_t *store; /* replies wait for its durable LSN; NULL: no waiting */
     int draining;   /* shutting down: new requests get 503 */
 } router_t;
@@ -29,6 +32,7 @@ typedef struct req_ctx {
     char request_id[40];
     char host[256];
     char access_key[128];
+    char service[16]; /* SigV4 credential scope service ("sqs", "sns"), or "" */
     char trace[512];
     char path[1024]; /* request path without the query string */
     char action[64];

@@ -436,10 +436,59 @@ int store_start(store_t *st, store_durable_fn cb, void *arg, char *why, size_t w
     return 0;
 }
 
+static uint64_t store_group_add(store_t *st, uint8_t type, const void *payload, size_t len)
+{
+    if (!st->group_lsn)
+        st->group_lsn = ++st->last_lsn;
+    if (len > STORE__MAX_PAYLOAD - st->group.len)
+        util_fatal("store: atomic group too large");
+    buf_put_u8(&st->group, type);
+    buf_put_bytes(&st->group, payload, (uint32_t)len);
+    st->records++;
+    return st->group_lsn;
+}
+
+void store_group_begin(store_t *st)
+{
+    st->group_depth++;
+}
+
+void store_group_end(store_t *st)
+{
+    if (st->group_depth <= 0)
+        util_fatal("store_group_end without store_group_begin");
+    if (--st->group_depth > 0 || !st->group_lsn)
+        return;
+    if (!atomic_load_explicit(&st->failed, memory_order_relaxed)) {
+        store__frame(&st->batch, st->group_lsn, STORE__GROUP, st->group.data, st->group.len);
+        st->log_bytes_since_snapshot += STORE__REC_HDR + st->group.len;
+    }
+    st->group_lsn = 0;
+    buf_reset(&st->group);
+}
+
+int store__apply(store_apply_fn apply, void *ctx, uint8_t type, const uint8_t *payload, size_t len)
+{
+    if (type != STORE__GROUP)
+        return apply(ctx, type, payload, len);
+    reader_t r;
+    reader_init(&r, payload, len);
+    while (r.off < r.len) {
+        uint8_t t = reader_u8(&r);
+        uint32_t n;
+        const char *p = reader_bytes(&r, &n);
+        if (r.err || t < STORE_TYPE_MIN || t > STORE_TYPE_MAX || apply(ctx, t, p, n) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 uint64_t store_append(store_t *st, uint8_t type, const void *payload, size_t len)
 {
     if (type < STORE_TYPE_MIN || type > STORE_TYPE_MAX)
         util_fatal("store_append: reserved record type");
+    if (st->group_depth)
+        return store_group_add(st, type, payload, len);
     uint64_t lsn = ++st->last_lsn;
     st->records++;
     if (atomic_load_explicit(&st->failed, memory_order_relaxed))
@@ -504,6 +553,7 @@ void store_close(store_t *st)
     pthread_cond_destroy(&st->cond);
     pthread_mutex_destroy(&st->mu);
     buf_free(&st->batch);
+    buf_free(&st->group);
     buf_free(&st->pending);
     buf_free(&st->writing);
     free(st->dir);

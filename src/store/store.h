@@ -90,6 +90,16 @@ int store_start(store_t *st, store_durable_fn cb, void *arg, char *why, size_t w
  * the log thread at the end of the loop iteration. */
 uint64_t store_append(store_t *st, uint8_t type, const void *payload, size_t len);
 
+/* Atomic groups. Records appended between store_group_begin and
+ * store_group_end are written as one record (one LSN, one checksum): after a
+ * crash recovery applies all of them or none. Used where one engine call
+ * must change several things at once (a topic publish fanning out into many
+ * queues). Every append inside the group returns the group's LSN. Groups
+ * nest; only the outermost end emits. An empty group emits nothing. Recovery
+ * hands the members to apply one by one, in order, as ordinary records. */
+void store_group_begin(store_t *st);
+void store_group_end(store_t *st);
+
 uint64_t store_last_lsn(const store_t *st);    /* highest LSN handed out */
 uint64_t store_durable_lsn(const store_t *st); /* highest LSN durable under the policy */
 int store_failed(const store_t *st);

@@ -39,6 +39,7 @@
 #define STORE__MAX_PAYLOAD (UINT32_MAX - 9u)
 #define STORE__MAX_LSN (UINT64_MAX >> 2) /* headers beyond this are corrupt */
 #define STORE__TRAILER 0xFFu
+#define STORE__GROUP 0xF1u /* payload: (u8 type | u32 len | payload)* — an atomic group */
 #define STORE__WAL_MAGIC "SLUICEWL"
 #define STORE__SNAP_MAGIC "SLUICESN"
 #define STORE__NAME_MAX 40
@@ -92,6 +93,9 @@ struct store {
 
     /* Loop thread only. */
     buf_t batch;            /* framed records of this iteration */
+    buf_t group;            /* members of the open group, see store_group_begin */
+    int group_depth;
+    uint64_t group_lsn;     /* the open group's LSN, 0 until its first member */
     uint64_t last_lsn;
     uint64_t snapshot_lsn;
     uint64_t log_bytes_since_snapshot;
@@ -133,6 +137,9 @@ struct store {
 /* store.c: formats and files */
 void store__why(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void store__frame(buf_t *b, uint64_t lsn, uint8_t type, const void *payload, size_t len);
+/* Hands one stored record to apply, unpacking an atomic group into its
+ * members. Returns apply's result, or -1 for a malformed group. */
+int store__apply(store_apply_fn apply, void *ctx, uint8_t type, const uint8_t *payload, size_t len);
 /* 1: a record at off; 0: clean end; -1: damaged, *what says how. */
 int store__rec_next(const uint8_t *p, size_t n, size_t off, store__rec_t *r, const char **what);
 void store__hdr_put(uint8_t out[STORE__FILE_HDR], const char *magic, uint64_t lsn);

@@ -350,14 +350,14 @@ static int wal_apply(wal_replay_t *r, const char *path, size_t off, const store_
     if (rec->lsn != expect)
         snprintf(what, sizeof what, "record lsn %llu out of sequence (expected %llu)", (unsigned long long)rec->lsn,
                  (unsigned long long)expect);
-    else if (rec->type < STORE_TYPE_MIN || rec->type > STORE_TYPE_MAX)
+    else if ((rec->type < STORE_TYPE_MIN || rec->type > STORE_TYPE_MAX) && rec->type != STORE__GROUP)
         snprintf(what, sizeof what, "record lsn %llu has reserved type %u", (unsigned long long)rec->lsn, rec->type);
     else if (rec->lsn <= r->base)
         return 0;
     else if (rec->lsn != r->next)
         snprintf(what, sizeof what, "record lsn %llu was already replayed from an earlier segment",
                  (unsigned long long)rec->lsn);
-    else if (r->apply && r->apply(r->ctx, rec->type, rec->payload, rec->len) != 0)
+    else if (r->apply && store__apply(r->apply, r->ctx, rec->type, rec->payload, rec->len) != 0)
         snprintf(what, sizeof what, "engine rejected record lsn %llu (type %u)", (unsigned long long)rec->lsn,
                  rec->type);
     else {

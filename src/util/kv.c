@@ -30,6 +30,29 @@ const char *kvv_get(const kvv_t *k, const char *key)
     return NULL;
 }
 
+void kvv_set(kvv_t *k, const char *key, const char *val)
+{
+    for (size_t i = 0; i < k->n; i++)
+        if (strcmp(k->v[i].key, key) == 0) {
+            free(k->v[i].val);
+            k->v[i].val = xstrdup(val);
+            return;
+        }
+    kvv_add(k, key, val);
+}
+
+void kvv_del(kvv_t *k, const char *key)
+{
+    for (size_t i = 0; i < k->n; i++)
+        if (strcmp(k->v[i].key, key) == 0) {
+            free(k->v[i].key);
+            free(k->v[i].val);
+            memmove(&k->v[i], &k->v[i + 1], (k->n - i - 1) * sizeof k->v[0]);
+            k->n--;
+            return;
+        }
+}
+
 void kvv_free(kvv_t *k)
 {
     for (size_t i = 0; i < k->n; i++) {

@@ -31,6 +31,10 @@ void kvv_add(kvv_t *k, const char *key, const char *val);
 /* Adds a pair, taking ownership of val (malloc'd). */
 void kvv_add_own(kvv_t *k, const char *key, char *val);
 const char *kvv_get(const kvv_t *k, const char *key);
+/* Sets key to a copy of val, replacing an existing value. */
+void kvv_set(kvv_t *k, const char *key, const char *val);
+/* Removes key (order of the others is kept); no-op when absent. */
+void kvv_del(kvv_t *k, const char *key);
 void kvv_free(kvv_t *k);
 
 void strv_add(strv_t *s, const char *str);

@@ -67,6 +67,8 @@ static inline list_t *list_first(const list_t *head)
     return head->next == head ? NULL : head->next;
 }
 
+#define list_for_each(pos, head) for (list_t *pos = (head)->next; pos != (head); pos = pos->next)
+
 #define list_for_each_safe(pos, tmp, head) \
     for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); (pos) = (tmp), (tmp) = (pos)->next)
 

@@ -37,6 +37,12 @@
     X(MALFORMED_REQUEST, "request could not be parsed")                        \
     X(REQUEST_THROTTLED, "request rate exceeded")                              \
     X(UNAVAILABLE, "service is shutting down or storage failed")               \
+    X(INVALID_PARAMETER, "a parameter is invalid (SNS)")                      \
+    X(NOT_FOUND, "no such topic or subscription")                              \
+    X(TAG_LIMIT_EXCEEDED, "too many tags")                                     \
+    X(FILTER_POLICY_LIMIT, "too many filter policies")                         \
+    X(AUTHORIZATION_ERROR, "not authorized")                                   \
+    X(VALIDATION_ERROR, "request fails the API model's constraints")            \
     X(INTERNAL, "internal error")
 
 typedef enum {

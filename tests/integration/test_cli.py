@@ -30,18 +30,47 @@ BOTH = os.environ.get("SLUICE_IT_BOTH_CLIS") == "1"
 class CliTestCase(SqsTestCase):
     cli = None
 
-    def aws(self, *args, ok=True):
-        """Runs `aws sqs <args>`; returns parsed JSON output ({} when none)."""
+    def aws(self, *args, ok=True, service="sqs"):
+        """Runs `aws <service> <args>`; returns parsed JSON output ({} when none)."""
         env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDCLITEST", AWS_SECRET_ACCESS_KEY="secret",
                    AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
                    AWS_PAGER="", AWS_MAX_ATTEMPTS="1")
-        cmd = [self.cli, "--endpoint-url", self.sluice.endpoint, "--output", "json", "sqs"] + list(args)
+        cmd = [self.cli, "--endpoint-url", self.sluice.endpoint, "--output", "json", service] + list(args)
         p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
         if not ok:
             self.assertNotEqual(p.returncode, 0, p.stdout)
             return p.stderr
         self.assertEqual(p.returncode, 0, p.stderr)
         return json.loads(p.stdout) if p.stdout.strip() else {}
+
+    def sns(self, *args, ok=True):
+        return self.aws(*args, ok=ok, service="sns")
+
+    def test_sns_fan_out(self):
+        name = "cli-topic-%s" % self.__class__.__name__.lower()
+        topic = self.sns("create-topic", "--name", name)["TopicArn"]
+        self.assertEqual(topic, "arn:aws:sns:%s:%s:%s" % (REGION, ACCOUNT, name))
+        urls = {}
+        for op in ("division", "multiplication"):
+            url = self.aws("create-queue", "--queue-name", "%s-%s" % (name, op))["QueueUrl"]
+            arn = self.aws("get-queue-attributes", "--queue-url", url, "--attribute-names",
+                           "QueueArn")["Attributes"]["QueueArn"]
+            self.sns("subscribe", "--topic-arn", topic, "--protocol", "sqs", "--notification-endpoint", arn,
+                     "--attributes", json.dumps({"RawMessageDelivery": "true",
+                                                 "FilterPolicy": json.dumps({"operation": [op]})}))
+            urls[op] = url
+        subs = self.sns("list-subscriptions-by-topic", "--topic-arn", topic)["Subscriptions"]
+        self.assertEqual(len(subs), 2)
+        for i, op in enumerate(("division", "multiplication", "division")):
+            self.sns("publish", "--topic-arn", topic, "--message", "%s-%d" % (op, i), "--message-attributes",
+                     json.dumps({"operation": {"DataType": "String", "StringValue": op}}))
+        got = {op: sorted(m["Body"] for m in self.aws("receive-message", "--queue-url", url,
+                                                      "--max-number-of-messages", "10").get("Messages", []))
+               for op, url in urls.items()}
+        self.assertEqual(got, {"division": ["division-0", "division-2"], "multiplication": ["multiplication-1"]})
+        err = self.sns("get-topic-attributes", "--topic-arn", topic + "-missing", ok=False)
+        self.assertIn("NotFound", err)
+        self.sns("delete-topic", "--topic-arn", topic)
 
     def test_queue_lifecycle(self):
         name = "cli-%s" % self.__class__.__name__.lower()

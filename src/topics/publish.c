@@ -1,0 +1,575 @@
+/*
+ * publish — Publish on a topic: validation, FIFO sequencing and 5-minute
+ * deduplication, filtering, and the fan-out to every matching subscription
+ * inside one atomic store group (see topics.h).
+ *
+ * Queue subscriptions are served at once through queue_send — the message is
+ * in the queue when Publish returns. Endpoint subscriptions get an outbox
+ * entry (delivery.c). A queue that refuses the message (deleted, message too
+ * large for it, more attributes than SQS takes) sends it to the
+ * subscription's dead-letter queue: that is the client-side failure SNS does
+ * not retry.
+ *
+ * Record FIFO_PUB: topic id, seq, dedup key, message id, expiry — the
+ * topic's sequence counter and its dedup entry, written in the same group.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "topics/topics_int.h"
+#include "util/alloc.h"
+#include "util/digest.h"
+#include "util/jv.h"
+#include "util/logging.h"
+#include "util/rand.h"
+#include "util/text.h"
+
+#define SEQ_BASE 10000000000000000000ull /* 20-digit SequenceNumbers, as AWS shows them */
+
+/* ---- FIFO dedup ------------------------------------------------------------------ */
+
+static tdedup_t *dedup_put(topic_t *t, const char *key, size_t keylen, const char *msg_id, uint64_t seq,
+                           uint64_t expires)
+{
+    tdedup_t *d = hmap_get(&t->dedup, key, keylen);
+    if (d) {
+        list_del(&d->link);
+    } else {
+        d = xcalloc(1, sizeof *d);
+        d->key = xmemdup(key, keylen);
+        d->keylen = keylen;
+        hmap_put(&t->dedup, d->key, keylen, d);
+    }
+    snprintf(d->msg_id, sizeof d->msg_id, "%s", msg_id);
+    d->seq = seq;
+    d->expires = expires;
+    list_push_back(&t->dedup_order, &d->link); /* expiries grow with time, so the list stays ordered */
+    return d;
+}
+
+static void dedup_drop(topic_t *t, tdedup_t *d)
+{
+    hmap_del(&t->dedup, d->key, d->keylen);
+    list_del(&d->link);
+    free(d->key);
+    free(d);
+}
+
+void publish__expire(topic_t *t, uint64_t now)
+{
+    while (!list_empty(&t->dedup_order)) {
+        tdedup_t *d = list_entry(t->dedup_order.next, tdedup_t, link);
+        if (d->expires > now)
+            break;
+        dedup_drop(t, d);
+    }
+}
+
+void publish__free_dedup(topic_t *t)
+{
+    while (!list_empty(&t->dedup_order))
+        dedup_drop(t, list_entry(t->dedup_order.next, tdedup_t, link));
+    hmap_free(&t->dedup);
+}
+
+static void fifo_encode(const topic_t *t, const tdedup_t *d, buf_t *b)
+{
+    buf_put_u64(b, t->id);
+    buf_put_u64(b, d->seq);
+    buf_put_bytes(b, d->key, (uint32_t)d->keylen);
+    buf_put_str(b, d->msg_id);
+    buf_put_u64(b, d->expires);
+}
+
+int publish__apply_fifo(topics_t *tp, reader_t *r)
+{
+    topic_t *t = topics__topic_by_id(tp, reader_u64(r));
+    uint64_t seq = reader_u64(r);
+    uint32_t keylen;
+    const char *key = reader_bytes(r, &keylen);
+    char *msg_id = reader_strdup(r);
+    uint64_t expires = reader_u64(r);
+    int rc = -1;
+    if (!r->err && t && msg_id && strlen(msg_id) < 37) {
+        if (seq >= t->next_seq)
+            t->next_seq = seq + 1;
+        if (expires > topics__now(tp))
+            dedup_put(t, key, keylen, msg_id, seq, expires);
+        rc = 0;
+    }
+    free(msg_id);
+    return rc;
+}
+
+void publish__dump_fifo(const topic_t *t, store_snap_t *snap)
+{
+    buf_t b = BUF_INIT;
+    list_for_each(it, &t->dedup_order) {
+        buf_reset(&b);
+        fifo_encode(t, list_entry(it, tdedup_t, link), &b);
+        store_snap_put(snap, REC_FIFO_PUB, b.data, b.len);
+    }
+    buf_free(&b);
+}
+
+/* ---- validation ---------------------------------------------------------------------- */
+
+static int type_base_ok(const char *type)
+{
+    static const char *const bases[] = {"String", "Number", "Binary"};
+    if (strcmp(type, "String.Array") == 0)
+        return 1;
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = strlen(bases[i]);
+        if (strncmp(type, bases[i], n) == 0 && (type[n] == '\0' || (type[n] == '.' && type[n + 1])))
+            return 1;
+    }
+    return 0;
+}
+
+static status_t name_check(const char *name, err_t *err)
+{
+    size_t n = strlen(name);
+    if (n > 256)
+        return err_set(err, ST_INVALID_ATTRIBUTE_VALUE, "Length of message attribute name must be less than 256 bytes.");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+              c == '.'))
+            return err_set(err, ST_INVALID_ATTRIBUTE_VALUE,
+                           "Invalid non-alphanumeric character '#x%X' was found in the message attribute name. Can "
+                           "only include alphanumeric characters, hyphens, underscores, or dots.",
+                           c);
+    }
+    if (name[0] == '.')
+        return err_set(err, ST_INVALID_ATTRIBUTE_VALUE,
+                       "Invalid message attribute name starting with character '.' was found.");
+    if (n && name[n - 1] == '.')
+        return err_set(err, ST_INVALID_ATTRIBUTE_VALUE, "Invalid message attribute name ending with character '.' was found.");
+    if (strstr(name, ".."))
+        return err_set(err, ST_INVALID_ATTRIBUTE_VALUE, "Message attribute name can not have successive '.' character.");
+    if (text_starts_with_ci(name, "AWS.") || text_starts_with_ci(name, "Amazon."))
+        return err_set(err, ST_INVALID_ATTRIBUTE_VALUE,
+                       "The message attribute name '%s' is reserved.", name); /* text not confirmed against AWS */
+    return ST_OK;
+}
+
+static status_t attr_check(const pub_attr_t *a, err_t *err)
+{
+    status_t st = name_check(a->name, err);
+    if (st != ST_OK)
+        return st;
+    if (!a->type)
+        return err_set(err, ST_VALIDATION_ERROR,
+                       "1 validation error detected: Value null at 'messageAttributes.%s.member.dataType' failed to "
+                       "satisfy constraint: Member must not be null",
+                       a->name);
+    if (!type_base_ok(a->type))
+        return err_set(err, ST_INVALID_ATTRIBUTE_VALUE,
+                       "The message attribute '%s' has an invalid message attribute type, the set of supported type "
+                       "prefixes is Binary, Number, and String.",
+                       a->name);
+    int binary = strncmp(a->type, "Binary", 6) == 0;
+    const char *base = binary ? "Binary" : strncmp(a->type, "Number", 6) == 0 ? "Number" : "String";
+    if (a->value && a->binary_field != binary)
+        return err_set(err, ST_INVALID_ATTRIBUTE_VALUE, "The message attribute '%s' with type '%s' must use field '%s'.",
+                       a->name, base, binary ? "Binary" : "String");
+    if (!a->value || !a->value_len)
+        return err_set(err, ST_INVALID_ATTRIBUTE_VALUE,
+                       "The message attribute '%s' must contain non-empty message attribute value for message "
+                       "attribute type '%s'.",
+                       a->name, base);
+    if (strcmp(base, "Number") == 0) {
+        char *end;
+        strtod(a->value, &end);
+        if (*end || end == a->value)
+            return err_set(err, ST_INVALID_ATTRIBUTE_VALUE,
+                           "Could not cast message attribute '%s' value to number.", a->name); /* text not confirmed against AWS */
+    }
+    if (strcmp(a->type, "String.Array") == 0) {
+        jv_doc_t *d = jv_doc_new();
+        const jv_t *v = jv_parse(d, a->value, a->value_len, NULL, 0);
+        int ok = jv_is(v, JV_ARRAY);
+        for (size_t i = 0; ok && i < jv_count(v); i++)
+            ok = !jv_is(jv_at(v, i), JV_ARRAY) && !jv_is(jv_at(v, i), JV_OBJECT);
+        jv_doc_free(d);
+        if (!ok)
+            return err_set(err, ST_INVALID_ATTRIBUTE_VALUE,
+                           "The message attribute '%s' with type 'String.Array' must be a JSON array of strings, "
+                           "numbers, booleans or null.",
+                           a->name); /* text not confirmed against AWS */
+    }
+    return ST_OK;
+}
+
+size_t publish__size(const publish_req_t *r)
+{
+    size_t n = r->message_len;
+    for (size_t i = 0; i < r->nattrs; i++)
+        n += strlen(r->attrs[i].name) + strlen(r->attrs[i].type) + r->attrs[i].value_len;
+    return n;
+}
+
+/* Subject: 1..100 characters of UTF-8 without control characters or line breaks. */
+static status_t subject_check(const char *s, err_t *err)
+{
+    size_t n = strlen(s), chars = 0;
+    for (size_t i = 0; i < n; chars++) {
+        uint32_t cp;
+        size_t k = text_utf8_next((const unsigned char *)s + i, n - i, &cp);
+        if (!k || cp < 0x20 || cp == 0x7f)
+            return err_set(err, ST_INVALID_PARAMETER, "Invalid parameter: Subject");
+        i += k;
+    }
+    if (chars == 0 || chars > 100)
+        return err_set(err, ST_INVALID_PARAMETER, "Invalid parameter: Subject");
+    return ST_OK;
+}
+
+static status_t structure_check(const publish_req_t *r, err_t *err)
+{
+    if (strcmp(r->structure, "json") != 0)
+        return err_set(err, ST_INVALID_PARAMETER, "Invalid parameter: MessageStructure");
+    jv_doc_t *d = jv_doc_new();
+    const jv_t *v = jv_parse(d, r->message, r->message_len, NULL, 0);
+    status_t st = ST_OK;
+    if (!jv_is(v, JV_OBJECT))
+        st = err_set(err, ST_INVALID_PARAMETER, "Invalid parameter: Message Structure - JSON message body failed to parse");
+    else if (!jv_is(jv_get(v, "default"), JV_STRING))
+        st = err_set(err, ST_INVALID_PARAMETER, "Invalid parameter: Message Structure - No default entry in JSON message body");
+    jv_doc_free(d);
+    return st;
+}
+
+static status_t fifo_check(const topic_t *t, const publish_req_t *r, err_t *err)
+{
+    if (!t->fifo) {
+        if (r->dedup_id)
+            return err_set(err, ST_INVALID_PARAMETER,
+                           "Invalid parameter: MessageDeduplicationId Reason: The request includes "
+                           "MessageDeduplicationId parameter that is not valid for this topic type");
+        return ST_OK;
+    }
+    if (!r->group_id)
+        return err_set(err, ST_INVALID_PARAMETER,
+                       "Invalid parameter: The MessageGroupId parameter is required for FIFO topics");
+    const char *cbd = kvv_get(&t->attrs, "ContentBasedDeduplication");
+    if (!r->dedup_id && !(cbd && strcasecmp(cbd, "true") == 0))
+        return err_set(err, ST_INVALID_PARAMETER,
+                       "Invalid parameter: The topic should either have ContentBasedDeduplication enabled or "
+                       "MessageDeduplicationId provided explicitly");
+    const char *ids[2] = {r->group_id, r->dedup_id};
+    for (int i = 0; i < 2; i++) {
+        if (!ids[i])
+            continue;
+        size_t n = strlen(ids[i]);
+        int ok = n >= 1 && n <= 128;
+        for (size_t k = 0; ok && k < n; k++)
+            ok = ids[i][k] >= 0x21 && ids[i][k] <= 0x7e;
+        if (!ok)
+            return err_set(err, ST_INVALID_PARAMETER, "Invalid parameter: %s", i ? "MessageDeduplicationId" : "MessageGroupId");
+    }
+    return ST_OK;
+}
+
+status_t topic_publish_check(const topic_t *t, const publish_req_t *r, err_t *err)
+{
+    status_t st;
+    if (!r->message || r->message_len == 0)
+        return err_set(err, ST_INVALID_PARAMETER, "Invalid parameter: Empty message");
+    if (r->subject && (st = subject_check(r->subject, err)) != ST_OK)
+        return st;
+    if (r->structure && (st = structure_check(r, err)) != ST_OK)
+        return st;
+    for (size_t i = 0; i < r->nattrs; i++) {
+        if ((st = attr_check(&r->attrs[i], err)) != ST_OK)
+            return st;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(r->attrs[i].name, r->attrs[j].name) == 0)
+                return err_set(err, ST_INVALID_PARAMETER, "Invalid parameter: MessageAttributes"); /* text not confirmed against AWS */
+    }
+    if (publish__size(r) > PUBLISH_MAX_BYTES)
+        return err_set(err, ST_INVALID_PARAMETER, "Invalid parameter: Message too long");
+    return fifo_check(t, r, err);
+}
+
+/* ---- rendering ----------------------------------------------------------------------- */
+
+static void iso_time(uint64_t ms, char out[32])
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%03uZ", (unsigned)(ms % 1000));
+}
+
+/* AWS's envelope layout: one "Key" : value member per line, two-space indent. */
+static void put_field(buf_t *out, int *first, const char *key, const char *val, size_t len)
+{
+    buf_puts(out, *first ? "{\n  " : ",\n  ");
+    *first = 0;
+    jv_write_string(out, key, strlen(key));
+    buf_puts(out, " : ");
+    jv_write_string(out, val, len);
+}
+
+static void put_attrs(buf_t *out, const pub_attr_t *attrs, size_t n)
+{
+    buf_puts(out, ",\n  \"MessageAttributes\" : {");
+    for (size_t i = 0; i < n; i++) {
+        const pub_attr_t *a = &attrs[i];
+        buf_puts(out, i ? ",\n    " : "\n    ");
+        jv_write_string(out, a->name, strlen(a->name));
+        buf_puts(out, " : {\"Type\":");
+        jv_write_string(out, a->type, strlen(a->type));
+        buf_puts(out, ",\"Value\":");
+        if (strncmp(a->type, "Binary", 6) == 0) {
+            buf_t b64 = BUF_INIT;
+            text_b64_encode(a->value, a->value_len, &b64);
+            jv_write_string(out, b64.data ? b64.data : "", b64.len);
+            buf_free(&b64);
+        } else {
+            jv_write_string(out, a->value, a->value_len);
+        }
+        buf_putc(out, '}');
+    }
+    buf_puts(out, "\n  }");
+}
+
+/* Notification:  Type, MessageId, [SequenceNumber], TopicArn, [Subject], Message,
+ *                Timestamp, [SignatureVersion, Signature, SigningCertURL], UnsubscribeURL,
+ *                [MessageAttributes]
+ * Confirmation:  Type, MessageId, Token, TopicArn, Message, SubscribeURL, Timestamp,
+ *                SignatureVersion, Signature, SigningCertURL
+ * FIFO topics carry no signature fields (AWS's recorded envelopes). */
+void publish__envelope(const sub_t *s, const char *type, const char *msg_id, const char *subject, const char *message,
+                       size_t message_len, const pub_attr_t *attrs, size_t nattrs, const char *seq, const char *token,
+                       buf_t *out)
+{
+    const topics_t *tp = s->t->tp;
+    char ts[32], url[2048];
+    iso_time(topics__now(tp), ts);
+    int first = 1;
+    put_field(out, &first, "Type", type, strlen(type));
+    put_field(out, &first, "MessageId", msg_id, strlen(msg_id));
+    if (token)
+        put_field(out, &first, "Token", token, strlen(token));
+    if (seq && *seq)
+        put_field(out, &first, "SequenceNumber", seq, strlen(seq));
+    put_field(out, &first, "TopicArn", s->t->arn, strlen(s->t->arn));
+    if (subject)
+        put_field(out, &first, "Subject", subject, strlen(subject));
+    if (token) {
+        char text[1024];
+        int n = strcmp(type, "SubscriptionConfirmation") == 0
+                    ? snprintf(text, sizeof text,
+                               "You have chosen to subscribe to the topic %s.\nTo confirm the subscription, visit "
+                               "the SubscribeURL included in this message.",
+                               s->t->arn)
+                    : snprintf(text, sizeof text,
+                               "You have chosen to deactivate subscription %s.\nTo cancel this operation and restore "
+                               "the subscription, visit the SubscribeURL included in this message.",
+                               s->arn);
+        put_field(out, &first, "Message", text, (size_t)n);
+        snprintf(url, sizeof url, "%s/?Action=ConfirmSubscription&TopicArn=%s&Token=%s", tp->base_url, s->t->arn,
+                 token);
+        put_field(out, &first, "SubscribeURL", url, strlen(url));
+    } else {
+        put_field(out, &first, "Message", message, message_len);
+    }
+    put_field(out, &first, "Timestamp", ts, strlen(ts));
+    if (!s->t->fifo) {
+        const char *sv = kvv_get(&s->t->attrs, "SignatureVersion");
+        put_field(out, &first, "SignatureVersion", sv ? sv : "1", 1);
+        put_field(out, &first, "Signature", "", 0);
+        snprintf(url, sizeof url, "%s/_sluice/sns/SimpleNotificationService.pem", tp->base_url);
+        put_field(out, &first, "SigningCertURL", url, strlen(url));
+    }
+    if (!token) {
+        snprintf(url, sizeof url, "%s/?Action=Unsubscribe&SubscriptionArn=%s", tp->base_url, s->arn);
+        put_field(out, &first, "UnsubscribeURL", url, strlen(url));
+    }
+    if (nattrs)
+        put_attrs(out, attrs, nattrs);
+    buf_puts(out, "\n}");
+}
+
+/* ---- fan-out --------------------------------------------------------------------------- */
+
+typedef struct pub_ctx {
+    topic_t *t;
+    const publish_req_t *r;
+    const char *msg_id, *seq, *dedup_id;
+    jv_doc_t *structure; /* parsed MessageStructure=json, or NULL */
+    const jv_t *bodies;
+} pub_ctx_t;
+
+/* The message text a protocol gets (MessageStructure=json picks per protocol). */
+static const char *message_for(const pub_ctx_t *c, const char *protocol, size_t *len)
+{
+    if (!c->bodies) {
+        *len = c->r->message_len;
+        return c->r->message;
+    }
+    const jv_t *v = jv_get(c->bodies, protocol);
+    if (!jv_is(v, JV_STRING))
+        v = jv_get(c->bodies, "default");
+    *len = v->len;
+    return v->u.str;
+}
+
+static void to_queue(const pub_ctx_t *c, const sub_t *s, const char *body, size_t len)
+{
+    topics_t *tp = c->t->tp;
+    queue_t *q = queues_find_arn(tp->qs, s->endpoint);
+    msg_attr_t ma[64];
+    size_t n = 0;
+    if (s->raw)
+        for (; n < c->r->nattrs && n < 64; n++)
+            ma[n] = (msg_attr_t){c->r->attrs[n].name, c->r->attrs[n].type, c->r->attrs[n].value,
+                                 c->r->attrs[n].value_len};
+    send_req_t sr = {.body = body, .body_len = len, .body_given = 1, .attrs = ma, .nattrs = n,
+                     .sender_id = tp->account};
+    if (c->t->fifo) {
+        sr.group_id = c->r->group_id;
+        sr.dedup_id = c->dedup_id;
+    } else if (q && !queue_is_fifo(q)) {
+        sr.group_id = c->r->group_id; /* standard topic: passed on to standard queues */
+    }
+    dead_letter_t dl = {c->msg_id, body, len, ma, n, sr.group_id, sr.dedup_id};
+    err_t err;
+    send_res_t res;
+    if (!q) {
+        delivery__dead_letter(tp, s, &dl, "the queue does not exist");
+        return;
+    }
+    if (!queue_is_fifo(q))
+        sr.dedup_id = NULL, sr.group_id = c->t->fifo ? NULL : sr.group_id;
+    if (queue_send(q, &sr, &res, &err) != ST_OK) {
+        delivery__dead_letter(tp, s, &dl, err.msg);
+        return;
+    }
+    tp->stats.delivered_queue++;
+}
+
+static void deliver(const pub_ctx_t *c, const sub_t *s)
+{
+    size_t mlen;
+    const char *m = message_for(c, s->protocol, &mlen);
+    buf_t env = BUF_INIT;
+    const char *body = m;
+    size_t len = mlen;
+    if (!s->raw) {
+        publish__envelope(s, "Notification", c->msg_id, c->r->subject, m, mlen, c->r->attrs, c->r->nattrs, c->seq,
+                          NULL, &env);
+        body = env.data;
+        len = env.len;
+    }
+    if (strcmp(s->protocol, "sqs") == 0)
+        to_queue(c, s, body, len);
+    else
+        delivery__owe(c->t->tp, s, "Notification", c->msg_id, body, len);
+    buf_free(&env);
+}
+
+/* The topic's filter index finds the filtered subscriptions that match (the
+ * cost follows the policies that could match, not all of them); the
+ * unfiltered ones take everything. Pending subscriptions get nothing. */
+static void fan_out(const pub_ctx_t *c)
+{
+    topic_t *t = c->t;
+    if (t->unfiltered)
+        list_for_each(it, &t->subs) {
+            const sub_t *s = list_entry(it, sub_t, link);
+            if (!s->filter && !s->pending)
+                deliver(c, s);
+        }
+    if (filter_set_count(t->filters) == 0)
+        return;
+    filter_attr_t fa[64];
+    size_t n = c->r->nattrs < 64 ? c->r->nattrs : 64;
+    for (size_t i = 0; i < n; i++)
+        fa[i] = (filter_attr_t){c->r->attrs[i].name, c->r->attrs[i].type, c->r->attrs[i].value,
+                                c->r->attrs[i].value_len};
+    size_t mlen;
+    const char *m = message_for(c, "default", &mlen);
+    filter_ids_t ids = FILTER_IDS_INIT;
+    filter_set_match(t->filters, fa, n, m, mlen, &ids);
+    for (size_t i = 0; i < ids.n; i++) {
+        const sub_t *s = subs__by_id(t->tp, ids.ids[i]);
+        if (s && !s->pending)
+            deliver(c, s);
+    }
+    filter_ids_free(&ids);
+}
+
+/* The FIFO deduplication id: the given one, or the lowercase hex SHA-256 of
+ * the message (AWS's content-based id, passed on to FIFO queues). */
+static void dedup_id(const publish_req_t *r, char out[129])
+{
+    if (r->dedup_id) {
+        snprintf(out, 129, "%s", r->dedup_id);
+        return;
+    }
+    unsigned char h[32];
+    digest_sha256(r->message, r->message_len, h);
+    text_hex(h, sizeof h, out);
+}
+
+/* The key the topic deduplicates by: the id, per message group when
+ * FifoThroughputScope is MessageGroup. */
+static void dedup_key(const topic_t *t, const publish_req_t *r, const char *id, char out[300])
+{
+    const char *scope = kvv_get(&t->attrs, "FifoThroughputScope");
+    if (scope && strcmp(scope, "MessageGroup") == 0)
+        snprintf(out, 300, "%s\n%s", r->group_id, id);
+    else
+        snprintf(out, 300, "%s", id);
+}
+
+status_t topic_publish(topic_t *t, const publish_req_t *r, publish_res_t *res, err_t *err)
+{
+    status_t st = topic_publish_check(t, r, err);
+    if (st != ST_OK)
+        return st;
+    topics_t *tp = t->tp;
+    char id[129] = "", key[300] = "";
+    res->seq[0] = '\0';
+    if (t->fifo) {
+        dedup_id(r, id);
+        dedup_key(t, r, id, key);
+        publish__expire(t, topics__now(tp));
+        tdedup_t *d = hmap_get(&t->dedup, key, strlen(key));
+        if (d) {
+            memcpy(res->message_id, d->msg_id, sizeof res->message_id);
+            snprintf(res->seq, sizeof res->seq, "%llu", (unsigned long long)(SEQ_BASE + d->seq));
+            return ST_OK;
+        }
+    }
+    rand_uuid(res->message_id);
+    pub_ctx_t c = {t, r, res->message_id, NULL, t->fifo ? id : NULL, NULL, NULL};
+    if (r->structure) {
+        c.structure = jv_doc_new();
+        c.bodies = jv_parse(c.structure, r->message, r->message_len, NULL, 0);
+    }
+    topics__begin(tp);
+    if (t->fifo) {
+        uint64_t seq = t->next_seq++;
+        snprintf(res->seq, sizeof res->seq, "%llu", (unsigned long long)(SEQ_BASE + seq));
+        c.seq = res->seq;
+        tdedup_t *d = dedup_put(t, key, strlen(key), res->message_id, seq, topics__now(tp) + TOPIC_DEDUP_WINDOW_MS);
+        buf_t b = BUF_INIT;
+        fifo_encode(t, d, &b);
+        topics__emit(tp, REC_FIFO_PUB, &b);
+        buf_free(&b);
+        topics__ask_deadline(tp, d->expires);
+    }
+    fan_out(&c);
+    topics__end(tp);
+    jv_doc_free(c.structure);
+    tp->stats.published++;
+    return ST_OK;
+}
