@@ -102,13 +102,22 @@ typedef struct fgroup {
 typedef struct fgroups {
     fgroup_t *v;
     size_t n;
+    int overflow; /* more than GROUPS_MAX entries were sent; the rest were not read */
 } fgroups_t;
+
+/* Far above every SNS limit (10 batch entries, 50 tags, the attribute maps),
+ * and low enough that a hostile form cannot make the lookups quadratic. */
+#define GROUPS_MAX 64
 
 static fgroup_t *group_for(fgroups_t *g, unsigned long idx)
 {
     for (size_t i = 0; i < g->n; i++)
         if (g->v[i].idx == idx)
             return &g->v[i];
+    if (g->n == GROUPS_MAX) {
+        g->overflow = 1;
+        return NULL;
+    }
     g->v = xrealloc(g->v, (g->n + 1) * sizeof *g->v);
     g->v[g->n] = (fgroup_t){idx, {0}};
     return &g->v[g->n++];
@@ -133,11 +142,26 @@ static void groups_collect(const kvv_t *form, const char *prefix, fgroups_t *g)
         if (!digits || digits > 9 || *p == '0' || (p[digits] != '.' && p[digits] != '\0'))
             continue;
         fgroup_t *e = group_for(g, strtoul(p, NULL, 10));
+        if (!e)
+            continue;
         if (!kvv_get(&e->f, p[digits] ? p + digits + 1 : ""))
             kvv_add(&e->f, p[digits] ? p + digits + 1 : "", form->v[i].val);
     }
     if (g->n > 1)
         qsort(g->v, g->n, sizeof *g->v, cmp_group);
+}
+
+/* Answers the request when a list or map had more entries than any SNS
+ * action takes; returns 1 then. */
+static int groups_overflow(req_ctx_t *ctx, const fgroups_t *g, const char *what)
+{
+    if (!g->overflow)
+        return 0;
+    char msg[160];
+    snprintf(msg, sizeof msg, "Invalid parameter: %s Reason: more than %d entries", what,
+             GROUPS_MAX); /* text not confirmed against AWS */
+    sns_query_fail(ctx, ST_INVALID_PARAMETER, msg);
+    return 1;
 }
 
 static void groups_free(fgroups_t *g)
@@ -296,6 +320,11 @@ static void act_create_topic(req_ctx_t *ctx, const kvv_t *form)
     fgroups_t ag, tg;
     groups_collect(form, "Attributes.entry.", &ag);
     groups_collect(form, "Tags.member.", &tg);
+    if (groups_overflow(ctx, &ag, "Attributes") || groups_overflow(ctx, &tg, "Tags")) {
+        groups_free(&ag);
+        groups_free(&tg);
+        return;
+    }
     size_t na, nt;
     kv_t *attrs = pairs_of(&ag, "key", "value", &na), *tags = pairs_of(&tg, "Key", "Value", &nt);
     const char *dpp = kvv_get(form, "DataProtectionPolicy");
@@ -389,6 +418,10 @@ static void act_subscribe(req_ctx_t *ctx, const kvv_t *form)
     const char *endpoint = kvv_get(form, "Endpoint");
     fgroups_t ag;
     groups_collect(form, "Attributes.entry.", &ag);
+    if (groups_overflow(ctx, &ag, "Attributes")) {
+        groups_free(&ag);
+        return;
+    }
     size_t na;
     kv_t *attrs = pairs_of(&ag, "key", "value", &na);
     char arn[SUB_ARN_MAX];
@@ -531,6 +564,9 @@ static status_t pub_attrs(const kvv_t *f, pub_parse_t *p, err_t *err)
 {
     memset(p, 0, sizeof *p);
     groups_collect(f, "MessageAttributes.entry.", &p->ag);
+    if (p->ag.overflow)
+        return err_set(err, ST_INVALID_PARAMETER, "Invalid parameter: MessageAttributes Reason: more than %d entries",
+                       GROUPS_MAX); /* text not confirmed against AWS */
     p->attrs = xcalloc(p->ag.n + 1, sizeof *p->attrs);
     p->bins = xcalloc(p->ag.n + 1, sizeof *p->bins);
     for (size_t i = 0; i < p->ag.n; i++) {
@@ -706,6 +742,10 @@ static void act_tag_resource(req_ctx_t *ctx, const kvv_t *form)
         return;
     fgroups_t tg;
     groups_collect(form, "Tags.member.", &tg);
+    if (groups_overflow(ctx, &tg, "Tags")) {
+        groups_free(&tg);
+        return;
+    }
     size_t n;
     kv_t *tags = pairs_of(&tg, "Key", "Value", &n);
     for (size_t i = 0; i < n; i++)
@@ -730,6 +770,10 @@ static void act_untag_resource(req_ctx_t *ctx, const kvv_t *form)
         return;
     fgroups_t kg;
     groups_collect(form, "TagKeys.member.", &kg);
+    if (groups_overflow(ctx, &kg, "TagKeys")) {
+        groups_free(&kg);
+        return;
+    }
     const char **keys = xcalloc(kg.n + 1, sizeof *keys);
     size_t n = 0;
     for (size_t i = 0; i < kg.n; i++)

@@ -332,6 +332,10 @@ class Delivery(SnsTestCase):
             self.assertSnsError(pvi, msg, 400, self.sns.publish, TopicArn=t, Message="m", MessageAttributes=attrs)
         self.sns.publish(TopicArn=t, Message="m",
                          MessageAttributes={"a": {"DataType": "String.prefixed", "StringValue": "x"}})
+        # a hostile number of entries is refused, not read one by one
+        many = {"a%d" % i: {"DataType": "String", "StringValue": "x"} for i in range(5000)}
+        self.assertSnsError("InvalidParameter", "Invalid parameter: MessageAttributes Reason: more than 64 entries",
+                            400, self.sns.publish, TopicArn=t, Message="m", MessageAttributes=many)
 
     def test_publish_batch(self):
         t = self.topic("batch")
