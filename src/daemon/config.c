@@ -65,6 +65,8 @@ static const opt_def_t opts[] = {
      "a request must arrive completely within this time (408)"},
     {"server.public_url", "--public-url", OPT_STR, 0, 0, "", OFF(public_url),
      "base URL clients reach Sluice at, for URLs in SNS messages (default http://host:port)"},
+    {"server.sns_signing", "--sns-signing", OPT_INT, 0, 1, "0", OFF(sns_signing),
+     "1: sign SNS messages (RSA-2048, ~0.7 ms of loop time per enveloped delivery); 0: Signature is empty"},
     {"storage.data", "--data", OPT_STR, 0, 0, "sluice-data", OFF(data_dir), "data directory"},
     {"storage.fsync", "--fsync", OPT_FSYNC, 0, 0, "always", OFF(fsync),
      "always | interval | off: when a mutation counts as durable"},

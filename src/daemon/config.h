@@ -67,6 +67,7 @@ typedef struct config {
     config_topic_t *topics;
     size_t ntopics;
     char *public_url;
+    long sns_signing;
 } config_t;
 
 void config_defaults(config_t *c);

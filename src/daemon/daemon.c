@@ -26,6 +26,7 @@
 #include "net/http_server.h"
 #include "proto/router.h"
 #include "queues/queues.h"
+#include "topics/signer.h"
 #include "topics/topics.h"
 #include "util/alloc.h"
 #include "util/clock.h"
@@ -40,6 +41,7 @@ typedef struct daemon {
     store_t *store;
     queues_t *qs;
     topics_t *tp;
+    signer_t *signer;
     sns_http_t *sns_http;
     sqs_api_t *sqs;
     router_t router;
@@ -305,6 +307,13 @@ static int open_engine(daemon_t *d)
     topics_config_t tc = {.region = d->cfg->region, .account = d->cfg->account};
     d->tp = topics_new(&tc, d->store, d->qs);
     d->sns_http = sns_http_new(d->loop, d->tp);
+    if (d->cfg->sns_signing) {
+        if (!(d->signer = signer_open(d->cfg->data_dir, why, sizeof why))) {
+            log_error("sns_signing_failed", "dir=%s reason=\"%s\"", d->cfg->data_dir, why);
+            return -1;
+        }
+        topics_set_signer(d->tp, d->signer);
+    }
     if (store_recover(d->store, engine_apply, d, why, sizeof why) != 0 ||
         store_start(d->store, on_durable, d, why, sizeof why) != 0) {
         log_error("store_recovery_failed", "dir=%s reason=\"%s\"", d->cfg->data_dir, why);
@@ -336,6 +345,8 @@ static int start_http(daemon_t *d)
     d->sqs = sqs_api_new(d->qs, d->loop, host);
     d->router.sqs = d->sqs;
     d->router.topics = d->tp;
+    if (d->signer)
+        d->router.sns_cert = signer_cert_pem(d->signer, &d->router.sns_cert_len);
     d->router.store = d->store;
     d->http = http_server_new(d->loop, &hc, router_handle, &d->router, why, sizeof why);
     if (!d->http) {
@@ -385,6 +396,7 @@ static void teardown(daemon_t *d)
     sqs_api_free(d->sqs);
     sns_http_free(d->sns_http);
     topics_free(d->tp);
+    signer_free(d->signer);
     queues_free(d->qs);
     if (d->sig_fd >= 0)
         close(d->sig_fd);

@@ -156,8 +156,16 @@ void router_handle(http_ex_t *ex, void *arg)
         sqs_json_handle(ctx, action);
         return;
     }
-    if (strcmp(ctx->path, "/health") == 0 && ex->head->method_len == 3 && !memcmp(ex->head->method, "GET", 3)) {
+    int get = ex->head->method_len == 3 && !memcmp(ex->head->method, "GET", 3);
+    if (strcmp(ctx->path, "/health") == 0 && get) {
         reply_simple(ctx, 200, "{\"status\":\"ok\"}");
+        return;
+    }
+    if (strcmp(ctx->path, SNS_CERT_PATH) == 0 && get) {
+        if (rt->sns_cert)
+            router_reply(ctx, 200, "application/x-pem-file", NULL, rt->sns_cert, rt->sns_cert_len);
+        else
+            reply_simple(ctx, 404, "{\"message\":\"SNS message signing is off (server.sns_signing)\"}");
         return;
     }
     route_query(ctx);

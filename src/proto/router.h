@@ -17,9 +17,13 @@
 
 typedef struct topics topics_t;
 
+#define SNS_CERT_PATH "/_sluice/sns/SimpleNotificationService.pem"
+
 typedef struct router {
     sqs_api_t *sqs;
     topics_t *topics; /* SNS; NULL: SNS requests are refused */
+    const char *sns_cert; /* PEM served at SNS_CERT_PATH (SigningCertURL), or NULL */
+    size_t sns_cert_len;
     store_t *store; /* replies wait for its durable LSN; NULL: no waiting */
     int draining;   /* shutting down: new requests get 503 */
 } router_t;

@@ -339,19 +339,64 @@ static void put_attrs(buf_t *out, const pub_attr_t *attrs, size_t n)
     buf_puts(out, "\n  }");
 }
 
+/* The string SNS signs: the signed fields in byte order, "Name\nValue\n" each
+ * (Subject only when present); UnsubscribeURL, SequenceNumber and message
+ * attributes are not signed. */
+static void string_to_sign(buf_t *b, const char *type, const char *msg_id, const char *subject, const char *message,
+                           size_t message_len, const char *subscribe_url, const char *ts, const char *token,
+                           const char *topic_arn)
+{
+    buf_puts(b, "Message\n");
+    buf_append(b, message, message_len);
+    buf_printf(b, "\nMessageId\n%s\n", msg_id);
+    if (subscribe_url)
+        buf_printf(b, "SubscribeURL\n%s\n", subscribe_url);
+    if (subject)
+        buf_printf(b, "Subject\n%s\n", subject);
+    buf_printf(b, "Timestamp\n%s\n", ts);
+    if (token)
+        buf_printf(b, "Token\n%s\n", token);
+    buf_printf(b, "TopicArn\n%s\nType\n%s\n", topic_arn, type);
+}
+
 /* Notification:  Type, MessageId, [SequenceNumber], TopicArn, [Subject], Message,
  *                Timestamp, [SignatureVersion, Signature, SigningCertURL], UnsubscribeURL,
  *                [MessageAttributes]
  * Confirmation:  Type, MessageId, Token, TopicArn, Message, SubscribeURL, Timestamp,
  *                SignatureVersion, Signature, SigningCertURL
- * FIFO topics carry no signature fields (AWS's recorded envelopes). */
+ * FIFO topics carry no signature fields (AWS's recorded envelopes). The
+ * signature is empty unless a signer is installed (server.sns_signing). */
 void publish__envelope(const sub_t *s, const char *type, const char *msg_id, const char *subject, const char *message,
                        size_t message_len, const pub_attr_t *attrs, size_t nattrs, const char *seq, const char *token,
                        buf_t *out)
 {
     const topics_t *tp = s->t->tp;
-    char ts[32], url[2048];
+    char ts[32], url[2048], subscribe_url[2048], text[1024];
     iso_time(topics__now(tp), ts);
+    if (token) {
+        int n = strcmp(type, "SubscriptionConfirmation") == 0
+                    ? snprintf(text, sizeof text,
+                               "You have chosen to subscribe to the topic %s.\nTo confirm the subscription, visit "
+                               "the SubscribeURL included in this message.",
+                               s->t->arn)
+                    : snprintf(text, sizeof text,
+                               "You have chosen to deactivate subscription %s.\nTo cancel this operation and restore "
+                               "the subscription, visit the SubscribeURL included in this message.",
+                               s->arn);
+        message = text;
+        message_len = (size_t)n;
+        snprintf(subscribe_url, sizeof subscribe_url, "%s/?Action=ConfirmSubscription&TopicArn=%s&Token=%s",
+                 tp->base_url, s->t->arn, token);
+    }
+    const char *sv = kvv_get(&s->t->attrs, "SignatureVersion");
+    buf_t sig = BUF_INIT;
+    if (tp->signer && !s->t->fifo) {
+        buf_t sts = BUF_INIT;
+        string_to_sign(&sts, type, msg_id, subject, message, message_len, token ? subscribe_url : NULL, ts, token,
+                       s->t->arn);
+        signer_sign(tp->signer, sv && strcmp(sv, "2") == 0 ? 2 : 1, sts.data, sts.len, &sig);
+        buf_free(&sts);
+    }
     int first = 1;
     put_field(out, &first, "Type", type, strlen(type));
     put_field(out, &first, "MessageId", msg_id, strlen(msg_id));
@@ -362,32 +407,17 @@ void publish__envelope(const sub_t *s, const char *type, const char *msg_id, con
     put_field(out, &first, "TopicArn", s->t->arn, strlen(s->t->arn));
     if (subject)
         put_field(out, &first, "Subject", subject, strlen(subject));
-    if (token) {
-        char text[1024];
-        int n = strcmp(type, "SubscriptionConfirmation") == 0
-                    ? snprintf(text, sizeof text,
-                               "You have chosen to subscribe to the topic %s.\nTo confirm the subscription, visit "
-                               "the SubscribeURL included in this message.",
-                               s->t->arn)
-                    : snprintf(text, sizeof text,
-                               "You have chosen to deactivate subscription %s.\nTo cancel this operation and restore "
-                               "the subscription, visit the SubscribeURL included in this message.",
-                               s->arn);
-        put_field(out, &first, "Message", text, (size_t)n);
-        snprintf(url, sizeof url, "%s/?Action=ConfirmSubscription&TopicArn=%s&Token=%s", tp->base_url, s->t->arn,
-                 token);
-        put_field(out, &first, "SubscribeURL", url, strlen(url));
-    } else {
-        put_field(out, &first, "Message", message, message_len);
-    }
+    put_field(out, &first, "Message", message, message_len);
+    if (token)
+        put_field(out, &first, "SubscribeURL", subscribe_url, strlen(subscribe_url));
     put_field(out, &first, "Timestamp", ts, strlen(ts));
     if (!s->t->fifo) {
-        const char *sv = kvv_get(&s->t->attrs, "SignatureVersion");
         put_field(out, &first, "SignatureVersion", sv ? sv : "1", 1);
-        put_field(out, &first, "Signature", "", 0);
+        put_field(out, &first, "Signature", sig.data ? sig.data : "", sig.len);
         snprintf(url, sizeof url, "%s/_sluice/sns/SimpleNotificationService.pem", tp->base_url);
         put_field(out, &first, "SigningCertURL", url, strlen(url));
     }
+    buf_free(&sig);
     if (!token) {
         snprintf(url, sizeof url, "%s/?Action=Unsubscribe&SubscriptionArn=%s", tp->base_url, s->arn);
         put_field(out, &first, "UnsubscribeURL", url, strlen(url));

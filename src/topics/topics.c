@@ -46,6 +46,11 @@ void topics_set_base_url(topics_t *tp, const char *base_url)
     tp->base_url = xstrdup(base_url);
 }
 
+void topics_set_signer(topics_t *tp, const signer_t *s)
+{
+    tp->signer = s;
+}
+
 const char *topics_region(const topics_t *tp)
 {
     return tp->region;

@@ -53,6 +53,10 @@ topics_t *topics_new(const topics_config_t *cfg, store_t *store, queues_t *qs);
 /* Sets base_url once the listening port is known. */
 void topics_set_base_url(topics_t *tp, const char *base_url);
 const char *topics_region(const topics_t *tp);
+/* Signs enveloped messages from now on (NULL: unsigned, Signature ""). The
+ * signer must outlive the engine's use of it. */
+struct signer;
+void topics_set_signer(topics_t *tp, const struct signer *s);
 void topics_free(topics_t *tp);
 
 /* Records of this engine use types TOPICS_REC_MIN..TOPICS_REC_MAX. */

@@ -12,6 +12,7 @@
 #define SLUICE_TOPICS_INT_H
 
 #include "topics/filter.h"
+#include "topics/signer.h"
 #include "topics/topics.h"
 #include "util/buf.h"
 #include "util/heap.h"
@@ -108,6 +109,7 @@ struct topics {
     uint64_t next_id, next_sub, next_dlv;
     hmap_t outbox;      /* id → outbox_item_t */
     heap_t retry_heap;  /* outbox items waiting for their next attempt */
+    const signer_t *signer; /* NULL: messages go unsigned */
     deliverer_t deliverers[4];
     int ndeliverers;
     uint64_t (*clock)(void);

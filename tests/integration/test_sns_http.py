@@ -113,3 +113,57 @@ class HttpSubscriptions(SnsTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Signatures(SnsTestCase):
+    """--sns-signing 1: enveloped messages carry an RSA signature that verifies
+    against the certificate at SigningCertURL, the way AWS's receivers check
+    them (SHA1withRSA for SignatureVersion 1, SHA256withRSA for 2)."""
+
+    daemon_args = ("--sns-signing", "1")
+
+    def verify(self, env, tmp):
+        import base64
+        import os
+        import subprocess
+        fields = ["Message", "MessageId", "Subject", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]
+        text = "".join("%s\n%s\n" % (k, env[k]) for k in fields if k in env)
+        with urllib.request.urlopen(env["SigningCertURL"], timeout=10) as r:
+            cert = r.read()
+        paths = {n: os.path.join(tmp, n) for n in ("cert.pem", "pub.pem", "sig", "text")}
+        with open(paths["cert.pem"], "wb") as f:
+            f.write(cert)
+        with open(paths["sig"], "wb") as f:
+            f.write(base64.b64decode(env["Signature"]))
+        with open(paths["text"], "wb") as f:
+            f.write(text.encode())
+        pub = subprocess.run(["openssl", "x509", "-pubkey", "-noout", "-in", paths["cert.pem"]], capture_output=True,
+                             check=True).stdout
+        with open(paths["pub.pem"], "wb") as f:
+            f.write(pub)
+        digest = "-sha256" if env["SignatureVersion"] == "2" else "-sha1"
+        return subprocess.run(["openssl", "dgst", digest, "-verify", paths["pub.pem"], "-signature", paths["sig"],
+                               paths["text"]], capture_output=True).returncode == 0
+
+    def test_signatures_verify(self):
+        import tempfile
+        for version in ("1", "2"):
+            t = self.topic("signed-v" + version, SignatureVersion=version)
+            url, qarn = self.queue("q" + version)
+            self.subscribe_queue(t, qarn)
+            self.sns.publish(TopicArn=t, Message='signed "text"\nline', Subject="subj")
+            env = envelope(self.receive_all(url, 1)[0]["Body"])
+            self.assertEqual(env["SignatureVersion"], version)
+            with tempfile.TemporaryDirectory() as tmp:
+                self.assertTrue(self.verify(env, tmp), env)
+                env["Message"] += "tampered"
+                self.assertFalse(self.verify(env, tmp))
+        ep = Endpoint()
+        try:
+            t = self.topic("signed-confirm")
+            self.sns.subscribe(TopicArn=t, Protocol="http", Endpoint=ep.url)
+            conf = wait_until(lambda: ep.of_type("SubscriptionConfirmation"), timeout=10)
+            with tempfile.TemporaryDirectory() as tmp:
+                self.assertTrue(self.verify(json.loads(conf[0][1]), tmp))
+        finally:
+            ep.close()
