@@ -38,7 +38,8 @@
 #include "util/jv.h"
 #include "util/text.h"
 
-typedef enum { OPT_STR, OPT_INT, OPT_FSYNC, OPT_LOGLEVEL } opt_type_t;
+/* OPT_URL: a string that is empty (not set) or an http:// or https:// URL. */
+typedef enum { OPT_STR, OPT_URL, OPT_INT, OPT_FSYNC, OPT_LOGLEVEL } opt_type_t;
 
 typedef struct opt_def {
     const char *key;  /* section.name in the file */
@@ -63,7 +64,7 @@ static const opt_def_t opts[] = {
      "close keep-alive connections idle this long"},
     {"server.request_timeout_ms", NULL, OPT_INT, 100, 3600000, "60000", OFF(request_timeout_ms),
      "a request must arrive completely within this time (408)"},
-    {"server.public_url", "--public-url", OPT_STR, 0, 0, "", OFF(public_url),
+    {"server.public_url", "--public-url", OPT_URL, 0, 0, "", OFF(public_url),
      "base URL clients reach Sluice at, for URLs in SNS messages (default http://host:port)"},
     {"server.sns_signing", "--sns-signing", OPT_INT, 0, 1, "0", OFF(sns_signing),
      "1: sign SNS messages (RSA-2048, ~0.7 ms of loop time per enveloped delivery); 0: Signature is empty"},
@@ -93,11 +94,12 @@ static int opt_check_text(const opt_def_t *d, const char *v, char *why, size_t n
         if (!ok)
             return snprintf(why, n, "%s: \"%s\" is not a 12-digit account id", d->key, v), -1;
     }
-    int optional = strcmp(d->key, "server.public_url") == 0;
-    if (!*v && !optional)
+    if (d->type == OPT_URL) {
+        if (*v && strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+            return snprintf(why, n, "%s: \"%s\" is not an http:// or https:// URL", d->key, v), -1;
+    } else if (!*v) {
         return snprintf(why, n, "%s: must not be empty", d->key), -1;
-    if (optional && *v && strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
-        return snprintf(why, n, "%s: \"%s\" is not an http:// or https:// URL", d->key, v), -1;
+    }
     return 0;
 }
 
@@ -107,6 +109,7 @@ static int opt_set(config_t *c, const opt_def_t *d, const char *v, char *why, si
     int64_t iv;
     switch (d->type) {
     case OPT_STR:
+    case OPT_URL:
         if (opt_check_text(d, v, why, n) != 0)
             return -1;
         free(*(char **)slot);
@@ -170,7 +173,7 @@ void config_free(config_t *c)
         topic_free(&c->topics[i]);
     free(c->topics);
     for (size_t i = 0; i < NOPTS; i++)
-        if (opts[i].type == OPT_STR)
+        if (opts[i].type == OPT_STR || opts[i].type == OPT_URL)
             free(*(char **)((char *)c + opts[i].off));
     for (size_t i = 0; i < c->nqueues; i++)
         queue_free(&c->queues[i]);
@@ -643,12 +646,7 @@ int config_validate(const config_t *c, char *why, size_t why_len)
             if (strcmp(c->queues[j].name, q->name) == 0)
                 return snprintf(why, why_len, "%s:%d: queue %s is declared twice", c->config_path, q->line, q->name),
                        -1;
-        if (!q->dlq)
-            continue;
-        size_t j;
-        for (j = 0; j < c->nqueues && strcmp(c->queues[j].name, q->dlq) != 0; j++)
-            ;
-        if (j == c->nqueues)
+        if (q->dlq && !queue_declared(c, q->dlq))
             return snprintf(why, why_len, "%s:%d: queue %s: dead_letter_queue %s is not declared", c->config_path,
                             q->line, q->name, q->dlq),
                    -1;

@@ -272,14 +272,20 @@ static int fail_if(req_ctx_t *ctx, status_t st, const err_t *err)
     return 1;
 }
 
+static size_t arn_parts(const char *arn)
+{
+    size_t parts = 1;
+    for (const char *p = arn; *p; p++)
+        parts += *p == ':';
+    return parts;
+}
+
 /* ARN form checks as AWS makes them: fewer than six ':'-separated parts, or
  * another region. Returns 0 or answers the request and returns -1. */
 static int arn_check(req_ctx_t *ctx, const char *param, const char *arn, const char *region_param)
 {
     char msg[256];
-    size_t parts = 1;
-    for (const char *p = arn; *p; p++)
-        parts += *p == ':';
+    size_t parts = arn_parts(arn);
     if (parts < 6) {
         snprintf(msg, sizeof msg, "Invalid parameter: %s Reason: An ARN must have at least 6 elements, not %zu", param,
                  parts);
@@ -452,10 +458,7 @@ static void act_unsubscribe(req_ctx_t *ctx, const kvv_t *form)
     const char *arn = need(ctx, form, "SubscriptionArn");
     if (!arn || arn_check(ctx, "SubscriptionArn", arn, "SubscriptionArn") != 0)
         return;
-    size_t parts = 1;
-    for (const char *p = arn; *p; p++)
-        parts += *p == ':';
-    if (parts == 6) { /* a topic's ARN: no subscription id */
+    if (arn_parts(arn) == 6) { /* a topic's ARN: no subscription id */
         sns_query_fail(ctx, ST_INVALID_PARAMETER, "Invalid parameter: SubscriptionId");
         return;
     }

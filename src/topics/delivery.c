@@ -35,16 +35,21 @@ static outbox_item_t *item_get(const topics_t *tp, uint64_t id)
     return hmap_get(&tp->outbox, &id, sizeof id);
 }
 
-static void item_free(topics_t *tp, outbox_item_t *it)
+static void item_release(outbox_item_t *it)
 {
-    hmap_del(&tp->outbox, &it->id, sizeof it->id);
-    if (heap_contains(&it->due))
-        heap_remove(&tp->retry_heap, &it->due);
     free(it->kind);
     free(it->message_id);
     free(it->body);
     free(it->last_error);
     free(it);
+}
+
+static void item_free(topics_t *tp, outbox_item_t *it)
+{
+    hmap_del(&tp->outbox, &it->id, sizeof it->id);
+    if (heap_contains(&it->due))
+        heap_remove(&tp->retry_heap, &it->due);
+    item_release(it);
 }
 
 static void schedule(topics_t *tp, outbox_item_t *it, uint64_t at)
@@ -134,14 +139,8 @@ void delivery__dump(const topics_t *tp, store_snap_t *snap)
 void delivery__free_all(topics_t *tp)
 {
     void *v;
-    for (size_t i = 0; hmap_next(&tp->outbox, &i, &v);) {
-        outbox_item_t *it = v;
-        free(it->kind);
-        free(it->message_id);
-        free(it->body);
-        free(it->last_error);
-        free(it);
-    }
+    for (size_t i = 0; hmap_next(&tp->outbox, &i, &v);)
+        item_release(v);
 }
 
 static void finish(topics_t *tp, outbox_item_t *it)

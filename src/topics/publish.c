@@ -526,14 +526,14 @@ static void fan_out(const pub_ctx_t *c)
                                 c->r->attrs[i].value_len};
     size_t mlen;
     const char *m = message_for(c, "default", &mlen);
-    filter_ids_t ids = FILTER_IDS_INIT;
-    filter_set_match(t->filters, fa, n, m, mlen, &ids);
-    for (size_t i = 0; i < ids.n; i++) {
-        const sub_t *s = subs__by_id(t->tp, ids.ids[i]);
+    filter_ids_t *ids = &t->tp->matched;
+    ids->n = 0;
+    filter_set_match(t->filters, fa, n, m, mlen, ids);
+    for (size_t i = 0; i < ids->n; i++) {
+        const sub_t *s = subs__by_id(t->tp, ids->ids[i]);
         if (s && !s->pending)
             deliver(c, s);
     }
-    filter_ids_free(&ids);
 }
 
 /* The FIFO deduplication id: the given one, or the lowercase hex SHA-256 of

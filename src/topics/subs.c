@@ -20,8 +20,6 @@
 #include "util/rand.h"
 #include "util/text.h"
 
-#define LIST_PAGE 100
-
 /* ---- protocols ---------------------------------------------------------------- */
 
 typedef struct proto_def {
@@ -774,13 +772,10 @@ status_t topics_list_subs(const topics_t *tp, const topic_t *t, const char *next
     *next_out = NULL;
     *n = 0;
     *out = NULL;
-    if (next_token && *next_token) {
-        char *end;
-        from = strtoull(next_token, &end, 10);
-        if (*end || !from)
-            return err_set(err, ST_INVALID_PARAMETER, "Invalid parameter: NextToken");
-    }
-    sub_view_t *v = xcalloc(LIST_PAGE, sizeof *v);
+    status_t st = topics__page_from(next_token, &from, err);
+    if (st != ST_OK)
+        return st;
+    sub_view_t *v = xcalloc(TOPICS_PAGE, sizeof *v);
     list_for_each(ti, &tp->order) {
         topic_t *tt = list_entry(ti, topic_t, link);
         if (t && tt != t)
@@ -789,10 +784,8 @@ status_t topics_list_subs(const topics_t *tp, const topic_t *t, const char *next
             sub_t *s = list_entry(si, sub_t, link);
             if (s->id < from)
                 continue;
-            if (*n == LIST_PAGE) {
-                char tok[24];
-                snprintf(tok, sizeof tok, "%llu", (unsigned long long)s->id);
-                *next_out = xstrdup(tok);
+            if (*n == TOPICS_PAGE) {
+                *next_out = topics__page_token(s->id);
                 *out = v;
                 return ST_OK;
             }

@@ -19,8 +19,6 @@
 #include "util/jv.h"
 #include "util/logging.h"
 
-#define LIST_PAGE 100
-
 topics_t *topics_new(const topics_config_t *cfg, store_t *store, queues_t *qs)
 {
     topics_t *tp = xcalloc(1, sizeof *tp);
@@ -84,6 +82,7 @@ void topics_free(topics_t *tp)
     hmap_free(&tp->subs_by_id);
     hmap_free(&tp->outbox);
     heap_free(&tp->retry_heap);
+    filter_ids_free(&tp->matched);
     free(tp->region);
     free(tp->account);
     free(tp->base_url);
@@ -548,26 +547,42 @@ topic_t *topics_find_arn(const topics_t *tp, const char *arn)
     return hmap_get(&tp->by_arn, arn, strlen(arn));
 }
 
-/* Tokens are the decimal id of the first topic of the next page. */
+/* Paging tokens (ListTopics, ListSubscriptions*) are the decimal id of the
+ * first item of the next page; ids only grow, so a token stays meaningful
+ * while items come and go. */
+char *topics__page_token(uint64_t id)
+{
+    char tok[24];
+    snprintf(tok, sizeof tok, "%llu", (unsigned long long)id);
+    return xstrdup(tok);
+}
+
+status_t topics__page_from(const char *token, uint64_t *from, err_t *err)
+{
+    char *end;
+    *from = 0;
+    if (!token || !*token)
+        return ST_OK;
+    *from = strtoull(token, &end, 10);
+    if (*end || !*from)
+        return err_set(err, ST_INVALID_PARAMETER, "Invalid parameter: NextToken");
+    return ST_OK;
+}
+
 status_t topics_list(const topics_t *tp, const char *next_token, strv_t *arns, char **next_out, err_t *err)
 {
     uint64_t from = 0;
     *next_out = NULL;
-    if (next_token && *next_token) {
-        char *end;
-        from = strtoull(next_token, &end, 10);
-        if (*end || !from)
-            return err_set(err, ST_INVALID_PARAMETER, "Invalid parameter: NextToken");
-    }
+    status_t st = topics__page_from(next_token, &from, err);
+    if (st != ST_OK)
+        return st;
     size_t n = 0;
     list_for_each(it, &tp->order) {
         topic_t *t = list_entry(it, topic_t, link);
         if (t->id < from)
             continue;
-        if (n == LIST_PAGE) {
-            char tok[24];
-            snprintf(tok, sizeof tok, "%llu", (unsigned long long)t->id);
-            *next_out = xstrdup(tok);
+        if (n == TOPICS_PAGE) {
+            *next_out = topics__page_token(t->id);
             break;
         }
         strv_add(arns, t->arn);

@@ -31,6 +31,7 @@ enum {
 
 #define TOPIC_DEDUP_WINDOW_MS (5 * 60 * 1000)
 #define PUBLISH_MAX_BYTES (256 * 1024)
+#define TOPICS_PAGE 100 /* ListTopics / ListSubscriptions page size, as AWS */
 
 /* An SNS delivery policy, resolved (healthyRetryPolicy + throttle). */
 typedef struct dpolicy {
@@ -110,6 +111,7 @@ struct topics {
     hmap_t outbox;      /* id → outbox_item_t */
     heap_t retry_heap;  /* outbox items waiting for their next attempt */
     const signer_t *signer; /* NULL: messages go unsigned */
+    filter_ids_t matched;   /* scratch for fan-out: reused, not allocated per publish */
     deliverer_t deliverers[4];
     int ndeliverers;
     uint64_t (*clock)(void);
@@ -129,6 +131,8 @@ void topics__put_topic(topic_t *t);
 void topics__ask_deadline(topics_t *tp, uint64_t at);
 topic_t *topics__topic_by_id(const topics_t *tp, uint64_t id);
 int topics__json_ok(const char *s);
+char *topics__page_token(uint64_t id);
+status_t topics__page_from(const char *token, uint64_t *from, err_t *err);
 
 /* subs.c */
 void subs__encode(const sub_t *s, buf_t *b);
