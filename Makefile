@@ -13,7 +13,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
 CFLAGS   ?= -O2 -g
 # `override` so that `make CFLAGS=-O1` changes optimisation, not the include paths
-override CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(PKG_CFLAGS) -fno-strict-aliasing
+override CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -Iinclude $(PKG_CFLAGS) -fno-strict-aliasing
 override LDLIBS  += $(PKG_LIBS) -lpthread -lm
 ifneq ($(SANITIZE),)
 override CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -27,7 +27,19 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS     := $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/daemon/main.d $(BUILD)/obj/tests/unit/harness.d
 
 .PHONY: all check unit asan-unit integration fuzz fuzz-smoke bench clean run
-all: $(BUILD)/sluice
+all: $(BUILD)/sluice $(BUILD)/examples/workers.so
+
+# The seeds' workers as a plugin (examples/workers/c), and the plugins the
+# unit tests load. Plugins are built without sanitizers: they are loaded
+# into whichever daemon or test runs them.
+PLUGIN_LIBS := $(shell pkg-config --libs jansson uuid)
+$(BUILD)/examples/workers.so: examples/workers/c/workers.c include/sluice_plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) -shared -fPIC -O2 -g -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -o $@ $< $(PLUGIN_LIBS)
+TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildcard tests/plugins/*.c))
+$(BUILD)/tests/plugins/%.so: tests/plugins/%.c include/sluice_plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) -shared -fPIC -O1 -g -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -o $@ $< $(PLUGIN_LIBS) -lpthread
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -51,7 +63,7 @@ $(BUILD)/sluice-bench: bench/bench.c $(BUILD)/libsluice.a
 $(BUILD)/filter-bench: bench/filter_bench.c $(BUILD)/libsluice.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-unit: $(UNIT_BIN)
+unit: $(UNIT_BIN) $(TEST_PLUGINS)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 run: $(BUILD)/sluice
@@ -64,12 +76,12 @@ bench: $(BUILD)/sluice $(BUILD)/sluice-bench $(BUILD)/filter-bench
 asan-unit:
 	$(MAKE) BUILD=build-asan SANITIZE=address,undefined CFLAGS="-O1 -g" unit build-asan/sluice
 
-integration: $(BUILD)/sluice
+integration: $(BUILD)/sluice $(BUILD)/examples/workers.so
 	SLUICE_BIN=$(abspath $(BUILD)/sluice) tests/integration/run.sh
 
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Ifuzz $(PKG_CFLAGS)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Iinclude -Ifuzz $(PKG_CFLAGS)
 FUZZ_OBJ := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
 build-fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -19,6 +19,15 @@
  *                 loop) and 8 long-polling receivers per queue; reports
  *                 publish-sent → message-received latency (the body carries
  *                 the send time)
+ *   worker        SendMessageBatch of multiplication requests into queue
+ *                 "bench", which the daemon's config maps to a function
+ *                 storing each result in table "bench-results"
+ *                 (bench/run.sh writes that config); reports messages sent
+ *                 and results stored per second, counted until the table
+ *                 holds every result sent in -d seconds
+ *   worker-latency  -c senders at -r messages/s in all (open loop), plus one
+ *                 probe that sends a message and polls the table for its
+ *                 result, 100 times a second; reports send → result latency
  * SQS scenarios use queue "bench" (created if missing). The receive scenarios
  * first fill the queue with enough messages for the run (-n, default 400k).
  * Output: one line, "scenario conns secs requests req/s msgs/s p50 p90 p99 max"
@@ -26,6 +35,7 @@
  * are two requests).
  */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -51,7 +61,9 @@ typedef enum {
     SC_RECV_DELETE_BATCH,
     SC_FILL,
     SC_PUBLISH,
-    SC_PUBLISH_LATENCY
+    SC_PUBLISH_LATENCY,
+    SC_WORKER,
+    SC_WORKER_LATENCY
 } scenario_t;
 
 typedef struct conn {
@@ -84,7 +96,7 @@ static struct {
 } B = {.conns = 64, .seconds = 10, .body = 100, .fill = 400000, .path = "/", .subs = 2, .rate = 1000};
 
 static const char *const scenario_names[] = {"static", "send", "send-batch", "recv-delete", "recv-delete-batch",
-                                             "fill", "publish", "publish-latency"};
+                                             "fill", "publish", "publish-latency", "worker", "worker-latency"};
 #define NSCENARIOS (sizeof scenario_names / sizeof scenario_names[0])
 
 static uint64_t now_ns(void)
@@ -130,18 +142,25 @@ static void body_text(char *out, size_t n)
     out[n] = '\0';
 }
 
+/* For the worker scenarios: a multiplication request, as JSON in a JSON string. */
+static void worker_body(char *out, size_t n)
+{
+    snprintf(out, n, "{\\\"number\\\":%llu,\\\"factor\\\":2}", (unsigned long long)++B.seq);
+}
+
 static void req_send(buf_t *out, int batch)
 {
     char body[4096];
     buf_t j = BUF_INIT;
+    int worker = B.sc == SC_WORKER || B.sc == SC_WORKER_LATENCY;
     if (!batch) {
-        body_text(body, B.body);
+        worker ? worker_body(body, sizeof body) : body_text(body, B.body);
         buf_printf(&j, "{\"QueueUrl\":\"%s\",\"MessageBody\":\"%s\"}", B.queue_url, body);
         sqs_request(out, "SendMessage", j.data);
     } else {
         buf_printf(&j, "{\"QueueUrl\":\"%s\",\"Entries\":[", B.queue_url);
         for (int i = 0; i < 10; i++) {
-            body_text(body, B.body);
+            worker ? worker_body(body, sizeof body) : body_text(body, B.body);
             buf_printf(&j, "%s{\"Id\":\"m%d\",\"MessageBody\":\"%s\"}", i ? "," : "", i, body);
         }
         buf_puts(&j, "]}");
@@ -359,9 +378,15 @@ static void next_request(conn_t *c, buf_t *out, const char *reply, size_t rlen)
     case SC_SEND:
     case SC_SEND_BATCH:
     case SC_FILL:
+    case SC_WORKER:
         if (reply)
             B.msgs += B.sc == SC_SEND ? 1 : 10;
         req_send(out, B.sc != SC_SEND);
+        break;
+    case SC_WORKER_LATENCY:
+        if (reply)
+            B.msgs++;
+        req_send(out, 0);
         break;
     case SC_PUBLISH:
         if (reply)
@@ -505,6 +530,16 @@ static void receive_on(conn_t *c, int q)
     send_all(c->fd, &c->req);
 }
 
+/* Reads what the connection has into c->in (an open-loop run: no reconnects). */
+static void conn_read(conn_t *c)
+{
+    buf_reserve(&c->in, 65536);
+    ssize_t r = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1);
+    if (r <= 0)
+        die("read");
+    c->in.len += (size_t)r;
+}
+
 /* Each received body starts with the ns it was published at. */
 static void record_bodies(const char *reply, size_t len, uint64_t now)
 {
@@ -563,11 +598,7 @@ static void run_latency(void)
         for (int i = 0; i < k; i++) {
             conn_t *c = evs[i].data.ptr;
             int idx = (int)(c - conns);
-            buf_reserve(&c->in, 65536);
-            ssize_t r = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1);
-            if (r <= 0)
-                die("read");
-            c->in.len += (size_t)r;
+            conn_read(c);
             int status;
             const char *body;
             size_t blen, total;
@@ -594,6 +625,132 @@ static void run_latency(void)
            "p99=%.3fms max=%.3fms\n",
            scenario_names[B.sc], B.subs, np, B.rate, (double)published / secs, (unsigned long long)B.msgs, pct(0.5),
            pct(0.9), pct(0.99), (double)B.lat[B.nlat - 1] / 1e6);
+}
+
+/* ---- queue → function → table ------------------------------------------------------ */
+
+#define WORKER_TABLE "bench-results"
+
+/* Items in the results table (one blocking request). */
+static uint64_t table_count(int fd)
+{
+    buf_t req = BUF_INIT, reply = BUF_INIT;
+    buf_printf(&req, "GET /_sluice/tables/" WORKER_TABLE "?limit=1 HTTP/1.1\r\nHost: %s\r\n\r\n", B.host);
+    if (roundtrip(fd, &req, &reply) != 200) {
+        fprintf(stderr, "sluice-bench: no table " WORKER_TABLE " (start sluice with the worker config): %s\n",
+                reply.data);
+        exit(1);
+    }
+    const char *p = strstr(reply.data, "\"ItemCount\":");
+    uint64_t n = p ? strtoull(p + 12, NULL, 10) : 0;
+    buf_free(&req);
+    buf_free(&reply);
+    return n;
+}
+
+/* Sends for -d seconds (closed loop, like send-batch), then waits until the
+ * table holds a result for every message sent. */
+static void run_worker(void)
+{
+    int fd = dial();
+    uint64_t before = table_count(fd), t0 = now_ns();
+    run();
+    uint64_t sent_done = now_ns(), n = 0;
+    while ((n = table_count(fd) - before) < B.msgs && now_ns() < sent_done + 120000000000ull) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    double all = (double)(now_ns() - t0) / 1e9;
+    printf("%-18s sent=%llu results=%llu secs_to_last_result=%.1f results/s=%.0f\n", "worker-results",
+           (unsigned long long)B.msgs, (unsigned long long)n, all, (double)n / all);
+    close(fd);
+}
+
+/* The probe: sends one message, polls for its result, 100 times a second. */
+static void *probe_main(void *arg)
+{
+    uint64_t stop_at = *(uint64_t *)arg;
+    int fd = dial();
+    buf_t req = BUF_INIT, reply = BUF_INIT, get = BUF_INIT;
+    char id[64];
+    while (now_ns() < stop_at) {
+        buf_reset(&req);
+        req_send(&req, 0);
+        uint64_t t = now_ns();
+        if (roundtrip(fd, &req, &reply) != 200)
+            die("probe send");
+        jv_doc_t *d = jv_doc_new();
+        snprintf(id, sizeof id, "%s", jv_str(jv_get(jv_parse_cstr(d, reply.data), "MessageId")));
+        jv_doc_free(d);
+        buf_reset(&get);
+        buf_printf(&get, "GET /_sluice/tables/" WORKER_TABLE "/items/%s HTTP/1.1\r\nHost: %s\r\n\r\n", id, B.host);
+        while (roundtrip(fd, &get, &reply) != 200 && now_ns() < t + 10000000000ull)
+            ;
+        record(now_ns() - t);
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    buf_free(&req);
+    buf_free(&reply);
+    buf_free(&get);
+    close(fd);
+    return NULL;
+}
+
+/* -c senders open loop at -r messages/s in all, and the probe alongside. */
+static void run_worker_latency(void)
+{
+    enum { MAXP = 64 };
+    static conn_t conns[MAXP];
+    int np = B.conns < MAXP ? B.conns : MAXP;
+    uint64_t t0 = now_ns(), stop_at = t0 + (uint64_t)(B.seconds * 1e9), gap = (uint64_t)(1e9 * np / B.rate);
+    uint64_t next[MAXP], sent = 0;
+    int busy[MAXP] = {0}, ep = epoll_create1(0);
+    for (int i = 0; i < np; i++) {
+        conns[i].fd = dial();
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+        epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev);
+        next[i] = t0 + gap * (uint64_t)i / (uint64_t)np;
+    }
+    pthread_t probe;
+    pthread_create(&probe, NULL, probe_main, &stop_at);
+    while (now_ns() < stop_at) {
+        uint64_t now = now_ns(), soonest = UINT64_MAX;
+        for (int p = 0; p < np; p++) {
+            if (!busy[p] && now >= next[p]) {
+                buf_reset(&conns[p].req);
+                req_send(&conns[p].req, 0);
+                send_all(conns[p].fd, &conns[p].req);
+                busy[p] = 1;
+                sent++;
+                next[p] += gap;
+            }
+            if (!busy[p] && next[p] < soonest)
+                soonest = next[p];
+        }
+        struct epoll_event evs[MAXP];
+        int k = epoll_wait(ep, evs, MAXP, soonest == UINT64_MAX ? 10 : soonest > now ? (int)((soonest - now) / 1000000) : 0);
+        for (int i = 0; i < k; i++) {
+            conn_t *c = &conns[evs[i].data.u32];
+            conn_read(c);
+            int status;
+            const char *body;
+            size_t blen, total;
+            while ((total = response_complete(&c->in, &status, &body, &blen))) {
+                if (status != 200)
+                    die("send");
+                busy[evs[i].data.u32] = 0;
+                buf_consume(&c->in, total);
+            }
+        }
+    }
+    pthread_join(probe, NULL);
+    if (!B.nlat)
+        die("no probe finished");
+    qsort(B.lat, B.nlat, sizeof *B.lat, cmp_u64);
+    printf("%-18s senders=%d target=%.0f/s achieved=%.0f/s probes=%zu p50=%.3fms p90=%.3fms p99=%.3fms max=%.3fms\n",
+           scenario_names[B.sc], np, B.rate, (double)sent / B.seconds, B.nlat, pct(0.5), pct(0.9), pct(0.99),
+           (double)B.lat[B.nlat - 1] / 1e6);
 }
 
 static scenario_t parse_scenario(const char *s)
@@ -626,7 +783,7 @@ int main(int argc, char **argv)
         B.subs > 64 || B.rate <= 0) {
         fprintf(stderr, "usage: sluice-bench [-c conns<=1024] [-d secs] [-s bytes 20..4000] [-n fill] [-S subs<=64] "
                         "[-r publishes/s] HOST:PORT static|send|send-batch|recv-delete|recv-delete-batch|fill|publish|"
-                        "publish-latency [PATH]\n");
+                        "publish-latency|worker|worker-latency [PATH]\n");
         return 2;
     }
     static char host[64];
@@ -648,6 +805,10 @@ int main(int argc, char **argv)
         B.seconds = 3600; /* until -n messages are in */
     if (B.sc == SC_PUBLISH_LATENCY)
         run_latency();
+    else if (B.sc == SC_WORKER)
+        run_worker();
+    else if (B.sc == SC_WORKER_LATENCY)
+        run_worker_latency();
     else
         run();
     return 0;

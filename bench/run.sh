@@ -77,3 +77,4 @@ fi
 # of one topic, through the topic's filter index and one by one
 echo "filter matching (build/filter-bench):"
 build/filter-bench -t 0.5 | sed 's/^/  /'
+bench/workers.sh "$secs" "$conns"

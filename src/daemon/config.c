@@ -37,6 +37,7 @@
 #include "util/alloc.h"
 #include "util/jv.h"
 #include "util/text.h"
+#include "daemon/config_int.h"
 
 /* OPT_URL: a string that is empty (not set) or an http:// or https:// URL. */
 typedef enum { OPT_STR, OPT_URL, OPT_INT, OPT_FSYNC, OPT_LOGLEVEL } opt_type_t;
@@ -78,6 +79,8 @@ static const opt_def_t opts[] = {
      "write a snapshot once this much log has grown since the last"},
     {"aws.account", "--account", OPT_STR, 0, 0, "000000000000", OFF(account), "account id in ARNs and queue URLs"},
     {"aws.region", "--region", OPT_STR, 0, 0, "us-east-1", OFF(region), "region in ARNs"},
+    {"server.plugin_threads", NULL, OPT_INT, 0, 256, "0", OFF(plugin_threads),
+     "worker threads per plugin function (0: one per CPU, at most its concurrency)"},
     {"log.level", "--log-level", OPT_LOGLEVEL, 0, 0, "info", OFF(log_level), "debug | info | warn | error"},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
@@ -159,6 +162,7 @@ static void topic_free(config_topic_t *t)
         free(s->endpoint);
         free(s->queue);
         free(s->dlq);
+        free(s->function);
         kvv_free(&s->attrs);
     }
     free(t->subs);
@@ -178,20 +182,14 @@ void config_free(config_t *c)
     for (size_t i = 0; i < c->nqueues; i++)
         queue_free(&c->queues[i]);
     free(c->queues);
+    config__free_parts(c);
     free(c->config_path);
     memset(c, 0, sizeof *c);
 }
 
 /* ---- YAML -------------------------------------------------------------------------- */
 
-typedef struct yctx {
-    yaml_document_t *doc;
-    const char *file;
-    char *why;
-    size_t why_len;
-} yctx_t;
-
-static int yfail(yctx_t *y, const yaml_node_t *node, const char *fmt, const char *a, const char *b)
+int config__yfail(yctx_t *y, const yaml_node_t *node, const char *fmt, const char *a, const char *b)
 {
     char msg[384];
     snprintf(msg, sizeof msg, fmt, a, b ? b : "");
@@ -200,12 +198,12 @@ static int yfail(yctx_t *y, const yaml_node_t *node, const char *fmt, const char
     return -1;
 }
 
-static const char *yscalar(const yaml_node_t *n)
+const char *config__yscalar(const yaml_node_t *n)
 {
     return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
 }
 
-static int yexpect(yctx_t *y, const yaml_node_t *n, yaml_node_type_t t, const char *what)
+int config__yexpect(yctx_t *y, const yaml_node_t *n, yaml_node_type_t t, const char *what)
 {
     static const char *const names[] = {"nothing", "a scalar", "a list", "a mapping"};
     if (n->type != t)
@@ -240,7 +238,7 @@ static int load_section(yctx_t *y, config_t *c, const char *section, yaml_node_t
     return 0;
 }
 
-static int load_string_map(yctx_t *y, yaml_node_t *map, const char *what, kvv_t *out)
+int config__string_map(yctx_t *y, yaml_node_t *map, const char *what, kvv_t *out)
 {
     if (yexpect(y, map, YAML_MAPPING_NODE, what) != 0)
         return -1;
@@ -337,7 +335,7 @@ static int plain_literal(const yaml_node_t *n)
 }
 
 /* Writes node as JSON; depth-bounded. */
-static int yaml_json(yctx_t *y, yaml_node_t *n, buf_t *out, int depth)
+int config__yaml_json(yctx_t *y, yaml_node_t *n, buf_t *out, int depth)
 {
     if (depth > 32)
         return yfail(y, n, "nested too deeply", NULL, NULL);
@@ -412,10 +410,11 @@ static int load_sub_key(yctx_t *y, const char *ks, yaml_node_t *k, yaml_node_t *
         return 0;
     }
     char **slot = !strcmp(ks, "protocol") ? &s->protocol : !strcmp(ks, "endpoint") ? &s->endpoint
-                  : !strcmp(ks, "queue")  ? &s->queue    : !strcmp(ks, "dead_letter_queue") ? &s->dlq : NULL;
+                  : !strcmp(ks, "queue")  ? &s->queue    : !strcmp(ks, "dead_letter_queue") ? &s->dlq
+                  : !strcmp(ks, "function") ? &s->function : NULL;
     if (!slot)
         return yfail(y, k,
-                     "unknown subscription setting %s (protocol, endpoint, queue, filter_policy, filter_policy_scope, "
+                     "unknown subscription setting %s (protocol, endpoint, queue, function, filter_policy, filter_policy_scope, "
                      "raw_message_delivery, delivery_policy, dead_letter_queue, attributes)",
                      ks, NULL);
     if (!yscalar(v))
@@ -441,8 +440,11 @@ static int load_sub(yctx_t *y, yaml_node_t *map, config_sub_t *s)
     }
     if (!s->protocol && s->queue)
         s->protocol = xstrdup("sqs");
-    if (!s->protocol || (!s->endpoint == !s->queue))
-        return yfail(y, map, "a subscription needs a protocol and exactly one of endpoint or queue", NULL, NULL);
+    if (!s->protocol && s->function)
+        s->protocol = xstrdup("lambda");
+    if (!s->protocol || (!!s->endpoint + !!s->queue + !!s->function) != 1)
+        return yfail(y, map, "a subscription needs a protocol and exactly one of endpoint, queue or function", NULL,
+                     NULL);
     return 0;
 }
 
@@ -515,10 +517,16 @@ static int load_root(yctx_t *y, config_t *c, yaml_node_t *root)
             rc = load_queues(y, c, v);
         else if (ks && strcmp(ks, "topics") == 0)
             rc = load_topics(y, c, v);
+        else if (ks && strcmp(ks, "functions") == 0)
+            rc = config__load_functions(y, c, v);
+        else if (ks && strcmp(ks, "tables") == 0)
+            rc = config__load_tables(y, c, v);
+        else if (ks && strcmp(ks, "mappings") == 0)
+            rc = config__load_mappings(y, c, v);
         else if (ks && (!strcmp(ks, "server") || !strcmp(ks, "storage") || !strcmp(ks, "aws") || !strcmp(ks, "log")))
             rc = load_section(y, c, ks, v);
         else
-            rc = yfail(y, k, "unknown section %s (server, storage, aws, log, queues, topics)", ks ? ks : "?", NULL);
+            rc = yfail(y, k, "unknown section %s (server, storage, aws, log, queues, topics, functions, tables, mappings)", ks ? ks : "?", NULL);
         if (rc != 0)
             return -1;
     }
@@ -606,7 +614,7 @@ int config_parse_args(config_t *c, int argc, char **argv, char *why, size_t why_
     return 0;
 }
 
-static int queue_declared(const config_t *c, const char *name)
+int config__queue_declared(const config_t *c, const char *name)
 {
     for (size_t j = 0; j < c->nqueues; j++)
         if (strcmp(c->queues[j].name, name) == 0)
@@ -624,8 +632,8 @@ static int validate_topics(const config_t *c, char *why, size_t why_len)
                        -1;
         for (size_t k = 0; k < t->nsubs; k++) {
             const config_sub_t *s = &t->subs[k];
-            const char *missing = s->queue && !queue_declared(c, s->queue) ? s->queue
-                                  : s->dlq && !queue_declared(c, s->dlq)   ? s->dlq
+            const char *missing = s->queue && !config__queue_declared(c, s->queue) ? s->queue
+                                  : s->dlq && !config__queue_declared(c, s->dlq)   ? s->dlq
                                                                            : NULL;
             if (missing)
                 return snprintf(why, why_len, "%s:%d: topic %s: queue %s is not declared", c->config_path, s->line,
@@ -638,7 +646,7 @@ static int validate_topics(const config_t *c, char *why, size_t why_len)
 
 int config_validate(const config_t *c, char *why, size_t why_len)
 {
-    if (validate_topics(c, why, why_len) != 0)
+    if (validate_topics(c, why, why_len) != 0 || config__validate_parts(c, why, why_len) != 0)
         return -1;
     for (size_t i = 0; i < c->nqueues; i++) {
         const config_queue_t *q = &c->queues[i];
@@ -646,7 +654,7 @@ int config_validate(const config_t *c, char *why, size_t why_len)
             if (strcmp(c->queues[j].name, q->name) == 0)
                 return snprintf(why, why_len, "%s:%d: queue %s is declared twice", c->config_path, q->line, q->name),
                        -1;
-        if (q->dlq && !queue_declared(c, q->dlq))
+        if (q->dlq && !config__queue_declared(c, q->dlq))
             return snprintf(why, why_len, "%s:%d: queue %s: dead_letter_queue %s is not declared", c->config_path,
                             q->line, q->name, q->dlq),
                    -1;

@@ -34,6 +34,7 @@ typedef struct config_sub {
     char *queue;
     kvv_t attrs;    /* AWS subscription attribute names → values (JSON for policies) */
     char *dlq;      /* dead_letter_queue: a queue name, resolved to RedrivePolicy */
+    char *function; /* a declared function (protocol lambda) */
     int line;
 } config_sub_t;
 
@@ -45,6 +46,26 @@ typedef struct config_topic {
     size_t nsubs;
     int line;
 } config_topic_t;
+
+/* functions: (see config_parts.c for keys and bounds) */
+typedef struct config_function {
+    char *name, *kind, *handler, *command, *dir, *on_success, *on_failure;
+    kvv_t env;
+    long timeout_ms, concurrency, memory_mb, max_retries;
+    int line;
+} config_function_t;
+
+typedef struct config_table {
+    char *name, *partition_key, *sort_key, *ttl_attribute;
+    strv_t indexes;
+    int line;
+} config_table_t;
+
+typedef struct config_mapping {
+    char *function, *queue, *on_success, *on_failure;
+    long batch_size, batching_window, max_concurrency, rate, report_failures, enabled;
+    int line;
+} config_mapping_t;
 
 typedef struct config {
     char *host;
@@ -68,6 +89,13 @@ typedef struct config {
     size_t ntopics;
     char *public_url;
     long sns_signing;
+    long plugin_threads;
+    config_function_t *functions;
+    size_t nfunctions;
+    config_table_t *tables;
+    size_t ntables;
+    config_mapping_t *mappings;
+    size_t nmappings;
 } config_t;
 
 void config_defaults(config_t *c);

@@ -3,8 +3,10 @@
  * the HTTP server on one event loop, and takes them down in order.
  *
  * Start: open the store, replay it into the engine, start the log thread,
- * bring config-declared queues to their declared attributes, listen, log
- * "ready" with the time it took.
+ * listen, bring config-declared queues, tables, functions (plugins load,
+ * runtime pools spawn), topics and mappings to their declared state, start
+ * what recovery left owed (asynchronous invocations, mappings), log "ready"
+ * with the time it took.
  * Stop (SIGTERM/SIGINT): stop accepting, answer waiting receives with what
  * they have, let in-flight requests finish and their replies become durable
  * (at most DRAIN_MS), then close the store (its last batch fsynced), flush
@@ -23,9 +25,13 @@
 #include <unistd.h>
 
 #include "daemon/sns_http.h"
+#include "daemon/sns_lambda.h"
+#include "functions/functions.h"
+#include "functions/mappings.h"
 #include "net/http_server.h"
 #include "proto/router.h"
 #include "queues/queues.h"
+#include "tables/tables.h"
 #include "topics/signer.h"
 #include "topics/topics.h"
 #include "util/alloc.h"
@@ -41,8 +47,11 @@ typedef struct daemon {
     store_t *store;
     queues_t *qs;
     topics_t *tp;
+    tables_t *ts;
+    functions_t *fs;
     signer_t *signer;
     sns_http_t *sns_http;
+    sns_lambda_t *sns_lambda;
     sqs_api_t *sqs;
     router_t router;
     http_server_t *http;
@@ -73,27 +82,34 @@ static void on_deadline_timer(loop_t *loop, loop_timer_t *t)
 {
     (void)loop;
     daemon_t *d = t->arg;
-    uint64_t next = queues_tick(d->qs), tnext = topics_tick(d->tp);
-    if (tnext && (!next || tnext < next))
-        next = tnext;
+    uint64_t next = queues_tick(d->qs), more[2] = {topics_tick(d->tp), tables_tick(d->ts)};
+    for (int i = 0; i < 2; i++)
+        if (more[i] && (!next || more[i] < next))
+            next = more[i];
     if (next)
         arm_deadline(d, next);
 }
 
 /* The store has one apply and one dump: records go to the engine part that
- * owns their type; a snapshot holds the queues before the topics. */
+ * owns their type; a snapshot holds queues, topics, tables, then functions. */
 static int engine_apply(void *arg, uint8_t type, const void *payload, size_t len)
 {
     daemon_t *d = arg;
     if (type >= TOPICS_REC_MIN && type <= TOPICS_REC_MAX)
         return topics_apply(d->tp, type, payload, len);
+    if (type >= TABLES_REC_MIN && type <= TABLES_REC_MAX)
+        return tables_apply(d->ts, type, payload, len);
+    if (type >= FUNCTIONS_REC_MIN && type <= FUNCTIONS_REC_MAX)
+        return functions_apply(d->fs, type, payload, len);
     return queues_apply(d->qs, type, payload, len);
 }
 
 static int engine_dump(void *arg, store_snap_t *snap)
 {
     daemon_t *d = arg;
-    return queues_dump(d->qs, snap) != 0 ? -1 : topics_dump(d->tp, snap);
+    if (queues_dump(d->qs, snap) != 0 || topics_dump(d->tp, snap) != 0 || tables_dump(d->ts, snap) != 0)
+        return -1;
+    return functions_dump(d->fs, snap);
 }
 
 static void on_checkpoint_timer(loop_t *loop, loop_timer_t *t)
@@ -243,6 +259,9 @@ static int declare_sub(daemon_t *d, topic_t *t, const config_topic_t *ct, const 
     }
     if (cs->queue)
         queue_arn_of(d, cs->queue, endpoint, sizeof endpoint);
+    else if (cs->function)
+        snprintf(endpoint, sizeof endpoint, "arn:aws:lambda:%s:%s:function:%s", d->cfg->region, d->cfg->account,
+                 cs->function);
     else
         snprintf(endpoint, sizeof endpoint, "%s", cs->endpoint);
     if (topic_declare_sub(t, cs->protocol, endpoint, kv, n, &err) != ST_OK) {
@@ -285,6 +304,95 @@ static int declare_topics(daemon_t *d)
     return 0;
 }
 
+/* ---- config-declared tables, functions and mappings ------------------------------------------ */
+
+static int declare_tables(daemon_t *d)
+{
+    for (size_t i = 0; i < d->cfg->ntables; i++) {
+        const config_table_t *ct = &d->cfg->tables[i];
+        table_def_t def = {.name = ct->name,
+                           .pk = ct->partition_key,
+                           .sk = ct->sort_key,
+                           .indexes = (const char *const *)ct->indexes.v,
+                           .nindexes = ct->indexes.n,
+                           .ttl_attr = ct->ttl_attribute};
+        table_t *t;
+        err_t err;
+        if (tables_create(d->ts, &def, &t, &err) != ST_OK) {
+            log_error("config_table_rejected", "file=%s line=%d table=%s reason=\"%s\"", d->cfg->config_path,
+                      ct->line, ct->name, err.msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static fn_kind_t kind_of(const char *k)
+{
+    return !strcmp(k, "process") ? FN_KIND_PROCESS : !strcmp(k, "http") ? FN_KIND_HTTP : FN_KIND_PLUGIN;
+}
+
+/* A path in the config file that holds a '/' but does not start with one is
+ * relative to the file's directory, wherever the daemon was started from
+ * (a bare name is left alone: dlopen and exec search for it). */
+static const char *config_relative(const daemon_t *d, const char *p, char *out, size_t n)
+{
+    const char *file = d->cfg->config_path, *slash = file ? strrchr(file, '/') : NULL;
+    if (!p || p[0] == '/' || !strchr(p, '/') || !file)
+        return p;
+    snprintf(out, n, "%.*s%s", slash ? (int)(slash - file + 1) : 0, file, p);
+    return out;
+}
+
+static int declare_functions(daemon_t *d)
+{
+    for (size_t i = 0; i < d->cfg->nfunctions; i++) {
+        const config_function_t *cf = &d->cfg->functions[i];
+        kv_t env[64];
+        size_t ne = 0;
+        char handler[2048], command[2048], dir[2048];
+        for (size_t k = 0; k < cf->env.n && ne < 64; k++)
+            env[ne++] = (kv_t){cf->env.v[k].key, cf->env.v[k].val};
+        fn_kind_t kind = kind_of(cf->kind);
+        fn_def_t def = {.name = cf->name, .kind = kind,
+                        .handler = kind == FN_KIND_PLUGIN ? config_relative(d, cf->handler, handler, sizeof handler)
+                                                          : cf->handler,
+                        .command = config_relative(d, cf->command, command, sizeof command),
+                        .dir = config_relative(d, cf->dir, dir, sizeof dir), .env = env, .nenv = ne,
+                        .timeout_ms = (uint32_t)cf->timeout_ms, .concurrency = (uint32_t)cf->concurrency,
+                        .memory_mb = (uint32_t)cf->memory_mb, .max_retries = (int)cf->max_retries,
+                        .on_success = cf->on_success, .on_failure = cf->on_failure};
+        err_t err;
+        if (functions_declare(d->fs, &def, NULL, &err) != ST_OK) {
+            log_error("config_function_rejected", "file=%s line=%d function=%s reason=\"%s\"", d->cfg->config_path,
+                      cf->line, cf->name, err.msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A declared mapping is created, or brought to its declared settings. */
+static int declare_mappings(daemon_t *d)
+{
+    for (size_t i = 0; i < d->cfg->nmappings; i++) {
+        const config_mapping_t *cm = &d->cfg->mappings[i];
+        esm_def_t def = {.function = cm->function, .queue = cm->queue, .batch_size = (uint32_t)cm->batch_size,
+                         .window_s = (uint32_t)cm->batching_window, .max_concurrency = (uint32_t)cm->max_concurrency,
+                         .rate = (uint32_t)cm->rate, .report_failures = (int)cm->report_failures,
+                         .enabled = (int)cm->enabled, .on_success = cm->on_success, .on_failure = cm->on_failure};
+        esm_t *m = esm_find_pair(d->fs, cm->function, cm->queue);
+        err_t err;
+        status_t st = m ? esm_update(m, &def, &err) : esm_create(d->fs, &def, &m, &err);
+        if (st != ST_OK) {
+            log_error("config_mapping_rejected", "file=%s line=%d function=%s queue=%s reason=\"%s\"",
+                      d->cfg->config_path, cm->line, cm->function, cm->queue, err.msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* ---- assembly -------------------------------------------------------------------------------- */
 
 /* The engine is built on the opened store (its appends are off while it
@@ -307,6 +415,12 @@ static int open_engine(daemon_t *d)
     topics_config_t tc = {.region = d->cfg->region, .account = d->cfg->account};
     d->tp = topics_new(&tc, d->store, d->qs);
     d->sns_http = sns_http_new(d->loop, d->tp);
+    d->ts = tables_new(d->store);
+    functions_config_t fc = {.region = d->cfg->region,
+                             .account = d->cfg->account,
+                             .plugin_threads = (unsigned)d->cfg->plugin_threads};
+    d->fs = functions_new(&fc, d->loop, d->store, d->qs, d->tp, d->ts);
+    d->sns_lambda = sns_lambda_new(d->tp, d->fs);
     if (d->cfg->sns_signing) {
         if (!(d->signer = signer_open(d->cfg->data_dir, why, sizeof why))) {
             log_error("sns_signing_failed", "dir=%s reason=\"%s\"", d->cfg->data_dir, why);
@@ -345,6 +459,8 @@ static int start_http(daemon_t *d)
     d->sqs = sqs_api_new(d->qs, d->loop, host);
     d->router.sqs = d->sqs;
     d->router.topics = d->tp;
+    d->router.functions = d->fs;
+    d->router.tables = d->ts;
     if (d->signer)
         d->router.sns_cert = signer_cert_pem(d->signer, &d->router.sns_cert_len);
     d->router.store = d->store;
@@ -370,6 +486,7 @@ static void start_clockwork(daemon_t *d)
     loop_timer_init(&d->checkpoint_timer, on_checkpoint_timer, d);
     queues_set_deadline_cb(d->qs, on_engine_deadline, d);
     topics_set_deadline_cb(d->tp, on_engine_deadline, d);
+    tables_set_deadline_cb(d->ts, on_engine_deadline, d);
     loop_timer_start(d->loop, &d->deadline_timer, 0);
     loop_timer_start(d->loop, &d->checkpoint_timer, CHECKPOINT_POLL_MS);
 }
@@ -381,8 +498,13 @@ static int assemble(daemon_t *d)
         log_error("start_failed", "reason=\"cannot create the event loop or signal handling\"");
         return -1;
     }
-    if (open_engine(d) != 0 || declare_queues(d) != 0 || declare_topics(d) != 0 || start_http(d) != 0)
+    /* The listener binds before functions spawn runtimes, whose own loopback
+     * listeners take ephemeral ports (the configured port may be one). No
+     * request is served before loop_run, when the declarations are done. */
+    if (open_engine(d) != 0 || start_http(d) != 0 || declare_queues(d) != 0 || declare_tables(d) != 0 ||
+        declare_functions(d) != 0 || declare_topics(d) != 0 || declare_mappings(d) != 0)
         return -1;
+    functions_start(d->fs);
     start_clockwork(d);
     return 0;
 }
@@ -394,8 +516,11 @@ static void teardown(daemon_t *d)
     if (d->store)
         store_close(d->store); /* hands over the last batch and fsyncs it */
     sqs_api_free(d->sqs);
+    functions_free(d->fs); /* runtimes killed; mappings leave their queues' waiter lists */
+    sns_lambda_free(d->sns_lambda);
     sns_http_free(d->sns_http);
     topics_free(d->tp);
+    tables_free(d->ts);
     signer_free(d->signer);
     queues_free(d->qs);
     if (d->sig_fd >= 0)

@@ -24,11 +24,11 @@ struct loop {
     heap_t timers;
     void **deferred;
     size_t ndeferred, capdeferred;
-    struct {
+    struct loop_hook {
         loop_hook_cb cb;
         void *arg;
-    } hooks[LOOP_MAX_HOOKS];
-    int nhooks;
+    } *hooks; /* grows: every HTTP listener (one per runtime process) adds one */
+    int nhooks, caphooks;
     int hook_next;       /* loop_end_iteration: index of the next hook to run */
     uint64_t timer_pass; /* counts loop_run_timers passes; see loop_timer_at */
 };
@@ -55,6 +55,7 @@ void loop_free(loop_t *loop)
     for (size_t i = 0; i < loop->ndeferred; i++)
         free(loop->deferred[i]);
     free(loop->deferred);
+    free(loop->hooks);
     free(loop);
 }
 
@@ -157,8 +158,10 @@ void loop_defer_free(loop_t *loop, void *p)
 
 void loop_add_hook(loop_t *loop, loop_hook_cb cb, void *arg)
 {
-    if (loop->nhooks == LOOP_MAX_HOOKS)
-        util_fatal("too many loop hooks");
+    if (loop->nhooks == loop->caphooks) {
+        loop->caphooks = loop->caphooks ? loop->caphooks * 2 : 8;
+        loop->hooks = xrealloc(loop->hooks, (size_t)loop->caphooks * sizeof *loop->hooks);
+    }
     loop->hooks[loop->nhooks].cb = cb;
     loop->hooks[loop->nhooks].arg = arg;
     loop->nhooks++;

@@ -78,9 +78,8 @@ void loop_async_close(loop_t *loop, loop_async_t *a);
  * so a callback may retire an object another pending event still points to. */
 void loop_defer_free(loop_t *loop, void *p);
 /* Registers cb to run at the end of every iteration, after I/O and timers
- * (the store hands the iteration's log records to its thread here). At most
- * LOOP_MAX_HOOKS hooks. */
-#define LOOP_MAX_HOOKS 4
+ * (the store hands the iteration's log records to its thread here; each
+ * HTTP listener flushes its replies). Hooks run in the order added. */
 typedef void (*loop_hook_cb)(loop_t *loop, void *arg);
 void loop_add_hook(loop_t *loop, loop_hook_cb cb, void *arg);
 /* Unregisters the hook added with exactly (cb, arg); safe from inside a hook

@@ -101,3 +101,20 @@ int form_parse(const char *s, size_t n, kvv_t *out, char *why, size_t why_len)
     }
     return 0;
 }
+
+int form_decode_segment(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            c = escaped_byte(s, n, i);
+            i += 2;
+        }
+        if (c <= 0 || o + 1 >= cap)
+            return -1;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return 0;
+}

@@ -32,4 +32,8 @@
  */
 int form_parse(const char *s, size_t n, kvv_t *out, char *why, size_t why_len);
 
+/* Percent-decodes one URL path segment s[0..n) into out[cap] ('+' stays
+ * '+', as in a path). -1 on a malformed escape, a NUL, or no room. */
+int form_decode_segment(const char *s, size_t n, char *out, size_t cap);
+
 #endif

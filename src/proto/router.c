@@ -7,6 +7,8 @@
 #include <strings.h>
 
 #include "proto/form.h"
+#include "proto/lambda_api.h"
+#include "proto/tables_http.h"
 #include "proto/sns_query.h"
 #include "util/alloc.h"
 #include "util/rand.h"
@@ -72,6 +74,8 @@ static void ctx_abort(http_ex_t *ex, void *arg)
     req_ctx_t *ctx = arg;
     if (ctx->call)
         sqs_api_cancel(ctx->call);
+    if (ctx->cancel)
+        ctx->cancel(ctx->cancel_arg);
     free(ctx);
 }
 
@@ -166,6 +170,14 @@ void router_handle(http_ex_t *ex, void *arg)
             router_reply(ctx, 200, "application/x-pem-file", NULL, rt->sns_cert, rt->sns_cert_len);
         else
             reply_simple(ctx, 404, "{\"message\":\"SNS message signing is off (server.sns_signing)\"}");
+        return;
+    }
+    if (tables_http_match(ctx->path)) {
+        tables_http_handle(ctx, rt->tables);
+        return;
+    }
+    if (lambda_api_match(ctx->path)) {
+        lambda_api_handle(ctx);
         return;
     }
     route_query(ctx);

@@ -3,6 +3,8 @@
  * hands it to the protocol front-end that speaks it.
  *   X-Amz-Target: AmazonSQS.<Action>          → sqs_json (AWS JSON 1.0)
  *   form or query string with Action=<SQS op>  → sqs_query (AWS query)
+ *   /2015-03-31/functions…, /2015-03-31/event-source-mappings…
+ *                                              → lambda_api (REST-JSON)
  *   GET /health                                → liveness answer
  * Front-ends share the request context defined here: the request id, the
  * caller's access key and the Host, and reply through router_reply so that
@@ -16,12 +18,15 @@
 #include "store/store.h"
 
 typedef struct topics topics_t;
+struct functions;
 
 #define SNS_CERT_PATH "/_sluice/sns/SimpleNotificationService.pem"
 
 typedef struct router {
     sqs_api_t *sqs;
     topics_t *topics; /* SNS; NULL: SNS requests are refused */
+    struct tables *tables;       /* read-only view under /_sluice/tables */
+    struct functions *functions; /* Lambda; NULL: Lambda requests get ServiceException */
     const char *sns_cert; /* PEM served at SNS_CERT_PATH (SigningCertURL), or NULL */
     size_t sns_cert_len;
     store_t *store; /* replies wait for its durable LSN; NULL: no waiting */
@@ -41,6 +46,10 @@ typedef struct req_ctx {
     char path[1024]; /* request path without the query string */
     char action[64];
     sqs_call_t *call; /* a pending SQS call, cancelled if the client goes */
+    /* Any other front-end's reply that comes later: run (then ctx freed)
+     * if the client goes first; the front-end clears it when it replies. */
+    void (*cancel)(void *arg);
+    void *cancel_arg;
     int query;
 } req_ctx_t;
 
@@ -50,7 +59,7 @@ void router_handle(http_ex_t *ex, void *arg);
 void router_reply(req_ctx_t *ctx, int status, const char *ctype, const char *extra, const char *body, size_t len);
 
 /* Arms cancellation for a reply that comes later: if the client goes first,
- * ctx->call is cancelled and ctx freed. */
+ * ctx->call is cancelled, ctx->cancel run, and ctx freed. */
 void router_watch(req_ctx_t *ctx);
 
 /* Front-ends; each replies (now or later) through router_reply. */

@@ -20,6 +20,7 @@
 
 #include "topics/topics_int.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/digest.h"
 #include "util/jv.h"
 #include "util/logging.h"
@@ -297,15 +298,6 @@ status_t topic_publish_check(const topic_t *t, const publish_req_t *r, err_t *er
 
 /* ---- rendering ----------------------------------------------------------------------- */
 
-static void iso_time(uint64_t ms, char out[32])
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03uZ", (unsigned)(ms % 1000));
-}
-
 /* AWS's envelope layout: one "Key" : value member per line, two-space indent. */
 static void put_field(buf_t *out, int *first, const char *key, const char *val, size_t len)
 {
@@ -372,7 +364,7 @@ void publish__envelope(const sub_t *s, const char *type, const char *msg_id, con
 {
     const topics_t *tp = s->t->tp;
     char ts[32], url[2048], subscribe_url[2048], text[1024];
-    iso_time(topics__now(tp), ts);
+    clock_iso8601(topics__now(tp), ts);
     if (token) {
         int n = strcmp(type, "SubscriptionConfirmation") == 0
                     ? snprintf(text, sizeof text,

@@ -1,6 +1,7 @@
 /* clock — wall and monotonic time in integer units. */
 #include "util/clock.h"
 
+#include <stdio.h>
 #include <time.h>
 
 static uint64_t ts_ns(clockid_t id)
@@ -23,4 +24,13 @@ uint64_t clock_mono_ms(void)
 uint64_t clock_mono_ns(void)
 {
     return ts_ns(CLOCK_MONOTONIC);
+}
+
+void clock_iso8601(uint64_t ms, char out[32])
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%03uZ", (unsigned)(ms % 1000));
 }

@@ -76,6 +76,16 @@ static void *arena_alloc(jv_doc_t *d, size_t n)
     return p;
 }
 
+void jv_thread_release(void)
+{
+    while (chunk_cache) {
+        chunk_t *c = chunk_cache;
+        chunk_cache = c->next;
+        free(c);
+    }
+    chunk_cached = 0;
+}
+
 jv_doc_t *jv_doc_new(void)
 {
     return xcalloc(1, sizeof(jv_doc_t));

@@ -64,6 +64,8 @@ jv_doc_t *jv_doc_new(void);
  * (a waiting receive keeps its request), where a 16 KiB block each would add up. */
 jv_doc_t *jv_doc_new_small(void);
 void jv_doc_free(jv_doc_t *d);
+/* Frees the calling thread's chunk cache (for threads that end). */
+void jv_thread_release(void);
 /* Bytes the document's arena holds (for limits and tests). */
 size_t jv_doc_bytes(const jv_doc_t *d);
 

@@ -43,6 +43,9 @@
     X(FILTER_POLICY_LIMIT, "too many filter policies")                         \
     X(AUTHORIZATION_ERROR, "not authorized")                                   \
     X(VALIDATION_ERROR, "request fails the API model's constraints")            \
+    X(ALREADY_EXISTS, "a resource with that name exists and differs")          \
+    X(CONDITION_FAILED, "the condition on the write does not hold")           \
+    X(TOO_LARGE, "a payload exceeds its size limit")                           \
     X(INTERNAL, "internal error")
 
 typedef enum {

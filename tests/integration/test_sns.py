@@ -14,6 +14,7 @@ import unittest
 
 from sluice_harness import ACCOUNT, REGION
 from sns_truth import SnsTestCase, envelope, queue_arn, topic_arn
+from sqs_truth import wait_until
 
 
 class TopicCrud(SnsTestCase):
@@ -437,8 +438,10 @@ if __name__ == "__main__":
 
 
 class DeclaredInConfig(SnsTestCase):
-    """examples/seed.yaml declares the seed's topic and its two filtered
-    subscriptions; they exist at start and route by `operation`."""
+    """examples/seed.yaml declares the seed's topic, its two filtered
+    subscriptions and a worker per queue; they exist at start, route by
+    `operation`, and each request's result reaches the results table from
+    the worker of its own operation."""
 
     @classmethod
     def setUpClass(cls):
@@ -449,14 +452,25 @@ class DeclaredInConfig(SnsTestCase):
         cls.sqs = cls.sluice.client()
         cls.sns = cls.sluice.client("sns")
 
+    def result(self, request_id):
+        import urllib.error
+        import urllib.request
+        try:
+            with urllib.request.urlopen("%s/_sluice/tables/results/items/%s" % (self.sluice.endpoint, request_id)) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError:
+            return None
+
     def test_seed_topic_routes_by_operation(self):
         t = topic_arn("requests")
         subs = self.sns.list_subscriptions_by_topic(TopicArn=t)["Subscriptions"]
         self.assertEqual(sorted(s["Endpoint"] for s in subs), [queue_arn("division"), queue_arn("multiplication")])
         for op, n in (("division", 4), ("multiplication", 6)):
-            self.sns.publish(TopicArn=t, Message=json.dumps({"operation": op, "number": n}),
+            self.sns.publish(TopicArn=t, Message=json.dumps({"operation": op, "number": n, "requestId": "seed-" + op}),
                              MessageAttributes={"operation": {"DataType": "String", "StringValue": op}})
-        for op, n in (("division", 4), ("multiplication", 6)):
-            url = self.sqs.get_queue_url(QueueName=op)["QueueUrl"]
-            got = self.receive_all(url, 1)
-            self.assertEqual([json.loads(m["Body"]) for m in got], [{"operation": op, "number": n}])
+        for op, want in (("division", 2.0), ("multiplication", 12.0)):
+            item = wait_until(lambda: self.result("seed-" + op), timeout=20)
+            self.assertTrue(item, "no result for " + op)
+            self.assertEqual(item["function"], op)
+            self.assertEqual(item["status"], "SUCCEEDED")
+            self.assertEqual(item["result"]["result"], want)

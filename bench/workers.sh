@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The functions part under load: queue → function → table, with the seed's
+# multiplication worker as a plugin (build/examples/workers.so) and as a
+# Python process behind the Lambda runtime API (warm pool of 2). For each:
+# throughput (send for N s, count results until the table has them all) and
+# send → result latency at a fixed rate, measured by a probe that polls the
+# table. Called by bench/run.sh; runs alone too.
+#   bench/workers.sh [seconds] [conns]        env FSYNC=always|interval|off
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+conns=${2:-64}
+fsync=${FSYNC:-always}
+make -s build/sluice build/sluice-bench build/examples/workers.so
+tmp=$(mktemp -d /tmp/sluice-workers.XXXXXX)
+sp=
+cleanup() { [ -n "$sp" ] && kill "$sp" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+# $1: plugin | process; $2: batch size; $3: function concurrency
+config() {
+    local fn
+    if [ "$1" = plugin ]; then
+        fn="kind: plugin
+    handler: $PWD/build/examples/workers.so:multiplication"
+    else
+        fn="kind: process
+    command: $PWD/examples/runtimes/python/bootstrap
+    dir: $PWD/examples/workers/python
+    handler: calculator.multiplication"
+    fi
+    cat > "$tmp/workers.yaml" <<YAML
+queues:
+  - name: bench
+    attributes: { VisibilityTimeout: 60 }
+tables:
+  - name: bench-results
+    partition_key: requestId
+functions:
+  - name: worker
+    $fn
+    timeout: 10
+    concurrency: $3
+mappings:
+  - function: worker
+    queue: bench
+    batch_size: $2
+    report_batch_item_failures: true
+    on_success: table:bench-results
+YAML
+}
+
+start() {
+    rm -rf "$tmp/data"
+    ./build/sluice serve --config "$tmp/workers.yaml" --port 14567 --data "$tmp/data" --fsync "$fsync" \
+        --log-level warn 2>"$tmp/err" & sp=$!
+    sleep 1
+}
+stop() { kill "$sp"; wait "$sp" 2>/dev/null || true; sp=; }
+
+# $1 kind, $2 batch, $3 concurrency, $4 latency rate
+measure() {
+    config "$1" "$2" "$3"
+    start
+    printf 'sluice %-7s batch=%-2s conc=%s ' "$1" "$2" "$3"
+    build/sluice-bench -c "$conns" -d "$secs" 127.0.0.1:14567 worker | tail -1
+    stop
+    start
+    printf 'sluice %-7s batch=%-2s conc=%s ' "$1" "$2" "$3"
+    build/sluice-bench -c 16 -d "$secs" -r "$4" 127.0.0.1:14567 worker-latency
+    stop
+}
+
+echo "# workers: $(date -u +%F) $(nproc) cores, --fsync $fsync, ${secs}s per scenario"
+measure plugin 10 4 "${PLUGIN_RATE:-25000}"
+measure process 10 2 "${PROCESS_RATE:-2000}"
+measure process 1 2 "${PROCESS_RATE1:-1000}"
