@@ -66,7 +66,7 @@ $(BUILD)/filter-bench: bench/filter_bench.c $(BUILD)/libsluice.a
 unit: $(UNIT_BIN) $(TEST_PLUGINS)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-run: $(BUILD)/sluice
+run: all
 	./$(BUILD)/sluice serve --config examples/seed.yaml
 
 bench: $(BUILD)/sluice $(BUILD)/sluice-bench $(BUILD)/filter-bench

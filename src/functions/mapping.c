@@ -29,6 +29,11 @@
  * of that group counts as failed too (even when the handler said otherwise),
  * so a later message is never deleted before an earlier one succeeds.
  *
+ * Throttling: when the function refuses a batch (its backlog is full), the
+ * batch's records are made visible again at once and the pump rests 1 s —
+ * their receive counts have grown, as with Lambda, so a queue that is
+ * throttled often wants a generous maxReceiveCount.
+ *
  * Rate limit (Sluice's load leveling, seed 003): a token bucket of `rate`
  * messages per second holding at most min(rate, batch_size) tokens; records
  * are received only against tokens, so over any interval T the mapping takes
@@ -56,6 +61,8 @@
 #include "util/logging.h"
 #include "util/rand.h"
 #include "util/text.h"
+
+#define THROTTLE_MS 1000
 
 typedef struct rec {
     char id[37];
@@ -95,6 +102,7 @@ struct esm {
 static void pump(struct esm *m);
 static void def_free(esm_def_t *d);
 static void esm_destroy(struct esm *m);
+static void esm_release_open(struct esm *m);
 
 /* ---- records ---------------------------------------------------------------------------------- */
 
@@ -413,21 +421,27 @@ static void esm_destroy(struct esm *m)
     free(m);
 }
 
-static void dispatch(struct esm *m)
+/* Invokes the open batch. -1 when the function refused it (its backlog is
+ * full, or it is gone): the records go back to the queue at once and the
+ * pump rests THROTTLE_MS, rather than taking and refusing the whole queue. */
+static int dispatch(struct esm *m)
 {
     batch_t *bt = m->open;
     function_t *f = functions_find(m->fs, m->def.function);
     err_t err;
     m->open = NULL;
     buf_puts(&bt->text, "]}");
+    if (!f || function_invoke(f, bt->text.data, bt->text.len, NULL, on_batch_done, bt, NULL, &err) != ST_OK) {
+        m->open = bt;
+        esm_release_open(m);
+        m->stats.throttled++;
+        return -1;
+    }
     m->out++;
     list_push_back(&m->out_batches, &bt->link);
     m->stats.batches++;
     m->stats.records += bt->n;
-    if (!f || function_invoke(f, bt->text.data, bt->text.len, NULL, on_batch_done, bt, NULL, &err) != ST_OK) {
-        fn_result_t r = {.ok = 0, .payload = "{}", .len = 2, .error_type = f ? "Throttled" : "ResourceNotFound"};
-        on_batch_done(bt, &r); /* nothing deleted: the records come back later */
-    }
+    return 0;
 }
 
 /* Receives into the open batch; returns the number of messages taken. */
@@ -479,8 +493,10 @@ static void pump(struct esm *m)
         size_t n = m->open ? m->open->n : 0;
         uint64_t now = loop_now_ms(m->fs->loop);
         if (n && (n >= m->def.batch_size || now >= m->open->opened_ms + m->def.window_s * 1000ull)) {
-            dispatch(m);
-            continue;
+            if (dispatch(m) == 0)
+                continue;
+            loop_timer_start(m->fs->loop, &m->timer, THROTTLE_MS);
+            return;
         }
         if (n) /* the window is open: invoke when it closes, or sooner if the batch fills */
             loop_timer_at(m->fs->loop, &m->timer, m->open->opened_ms + m->def.window_s * 1000ull);

@@ -50,6 +50,7 @@ uint64_t esm_last_modified_ms(const esm_t *m);
 
 typedef struct esm_stats {
     uint64_t batches, records, succeeded, failed, inflight_batches, whole_batch_failures;
+    uint64_t throttled; /* batches the function refused (backlog full): records given back */
 } esm_stats_t;
 void esm_get_stats(const esm_t *m, esm_stats_t *out);
 

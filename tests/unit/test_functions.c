@@ -632,3 +632,32 @@ TEST(table_destination_writes_each_result_once)
     buf_free(&second);
     env_stop(&e);
 }
+
+TEST(a_refused_batch_goes_back_to_the_queue)
+{
+    env_t e;
+    env_start(&e);
+    function_t *f = declare(&e, "busy", "sleepy", 1, 5000);
+    queue_t *q = make_queue(&e, "waiting", 0);
+    many_t m = {0};
+    err_t err;
+    /* one slow call and a full backlog behind it */
+    CHECK_INT(function_invoke(f, "{\"ms\":300}", 10, NULL, on_many, &m, NULL, &err), ST_OK);
+    for (int i = 0; i < FN_BACKLOG_MAX; i++)
+        CHECK_INT(function_invoke(f, "{\"ms\":0}", 8, NULL, on_many, &m, NULL, &err), ST_OK);
+    for (int i = 0; i < 5; i++)
+        send_body(q, "{\"ms\":0}", NULL);
+    functions_start(e.fs);
+    settle_t s = {map(&e, "busy", "waiting", 10, 0, 0), 5};
+    CHECK(s.m);
+    CHECK(!run_until(e.loop, never, NULL, 100));
+    esm_stats_t st;
+    esm_get_stats(s.m, &st);
+    CHECK(st.throttled >= 1);
+    uint64_t inflight;
+    CHECK_INT(queue_messages(&e, &inflight), 5);
+    CHECK_INT(inflight, 0); /* given back, not held until their visibility timeout */
+    CHECK(run_until(e.loop, settled, &s, 20000)); /* taken again once the backlog drains */
+    CHECK_INT(queue_messages(&e, &inflight), 0);
+    env_stop(&e);
+}
