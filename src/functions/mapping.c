@@ -258,25 +258,19 @@ static ssize_t rec_index(const batch_t *bt, const char *id, size_t len)
 
 /* Marks failed[i] from batchItemFailures; -1 when the response must fail
  * the whole batch. */
-static int parse_failures(const batch_t *bt, const fn_result_t *r, char *failed)
+static int parse_failures(const batch_t *bt, const jv_t *v, char *failed)
 {
-    jv_doc_t *d = jv_doc_new_small();
-    char why[64];
-    int rc = 0;
-    jv_t *v = r->len ? jv_parse(d, r->payload, r->len, why, sizeof why) : jv_null(d);
     jv_t *list = jv_is(v, JV_OBJECT) ? jv_get(v, "batchItemFailures") : NULL;
     if (!v || !(jv_is(v, JV_OBJECT) || jv_is(v, JV_NULL)) || (list && !jv_is(list, JV_ARRAY) && !jv_is(list, JV_NULL)))
-        rc = -1;
-    for (size_t i = 0; rc == 0 && jv_is(list, JV_ARRAY) && i < jv_count(list); i++) {
+        return -1;
+    for (size_t i = 0; jv_is(list, JV_ARRAY) && i < jv_count(list); i++) {
         jv_t *id = jv_get(jv_at(list, i), "itemIdentifier");
         ssize_t k = jv_is(id, JV_STRING) && id->len ? rec_index(bt, id->u.str, id->len) : -1;
         if (k < 0)
-            rc = -1;
-        else
-            failed[k] = 1;
+            return -1;
+        failed[k] = 1;
     }
-    jv_doc_free(d);
-    return rc;
+    return 0;
 }
 
 /* FIFO: a failed record fails the later records of its group. */
@@ -302,12 +296,10 @@ static void record_result(const batch_t *bt, size_t i, const jv_t *results, cons
         buf_append(out, r->payload, r->len);
 }
 
-static void send_outcomes(struct esm *m, const batch_t *bt, const fn_result_t *r, const char *failed)
+static void send_outcomes(struct esm *m, const batch_t *bt, const fn_result_t *r, const jv_t *v,
+                          const char *failed)
 {
     function_t *f = functions_find(m->fs, m->def.function);
-    jv_doc_t *d = jv_doc_new();
-    char why[64];
-    jv_t *v = r->ok && m->def.on_success && r->len ? jv_parse(d, r->payload, r->len, why, sizeof why) : NULL;
     jv_t *results = jv_get(v, "batchItemResults");
     for (size_t i = 0; f && i < bt->n; i++) {
         const char *dest = failed[i] ? m->def.on_failure : m->def.on_success;
@@ -333,7 +325,6 @@ static void send_outcomes(struct esm *m, const batch_t *bt, const fn_result_t *r
         fn_dest__send(m->fs, dest, &o);
         buf_free(&val);
     }
-    jv_doc_free(d);
 }
 
 static void delete_succeeded(struct esm *m, const batch_t *bt, const char *failed)
@@ -351,7 +342,11 @@ static void on_batch_done(void *arg, const fn_result_t *r)
     batch_t *bt = arg;
     struct esm *m = bt->m;
     char *failed = xcalloc(bt->n ? bt->n : 1, 1);
-    int whole = !r->ok || (m->def.report_failures && parse_failures(bt, r, failed) != 0);
+    /* the response, parsed once for batchItemFailures and batchItemResults */
+    jv_doc_t *d = jv_doc_new();
+    char why[64];
+    jv_t *v = !r->ok ? NULL : r->len ? jv_parse(d, r->payload, r->len, why, sizeof why) : jv_null(d);
+    int whole = !r->ok || (m->def.report_failures && parse_failures(bt, v, failed) != 0);
     if (whole) {
         memset(failed, 1, bt->n);
         m->stats.whole_batch_failures++;
@@ -360,9 +355,10 @@ static void on_batch_done(void *arg, const fn_result_t *r)
     }
     fifo_propagate(bt, failed);
     delete_succeeded(m, bt, failed);
-    send_outcomes(m, bt, r, failed);
+    send_outcomes(m, bt, r, v, failed);
     for (size_t i = 0; i < bt->n; i++)
         failed[i] ? m->stats.failed++ : m->stats.succeeded++;
+    jv_doc_free(d);
     free(failed);
     list_del(&bt->link);
     batch_free(bt);

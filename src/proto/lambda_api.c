@@ -192,22 +192,6 @@ static int split_labels(const char *rest, lambda_req_t *rq)
     return *rest == '\0' || strcmp(rest, "/") == 0 ? 0 : -1;
 }
 
-static int query_parse(const http_ex_t *ex, kvv_t *q, char *why, size_t n)
-{
-    const char *t = ex->head->target, *qm = memchr(t, '?', ex->head->target_len);
-    if (!qm)
-        return 0;
-    return form_parse(qm + 1, ex->head->target_len - (size_t)(qm + 1 - t), q, why, n);
-}
-
-static void header_value(const req_ctx_t *ctx, const char *name, char *out, size_t n)
-{
-    const http_header_t *h = http_head_find(ctx->ex->head, name);
-    out[0] = '\0';
-    if (h)
-        snprintf(out, n, "%.*s", (int)h->value_len, h->value);
-}
-
 /* The request body as a JSON object in d; replies and returns NULL when it
  * is not one. An empty body is {}. */
 static jv_t *body_object(req_ctx_t *ctx, jv_doc_t *d)
@@ -467,7 +451,7 @@ static void invoke_sync(req_ctx_t *ctx, function_t *f, const char *event, size_t
     lambda_call_t *lc = xcalloc(1, sizeof *lc);
     char logtype[16];
     err_t err;
-    header_value(ctx, "X-Amz-Log-Type", logtype, sizeof logtype);
+    router_header(ctx->ex->head, "X-Amz-Log-Type", logtype, sizeof logtype);
     lc->ctx = ctx;
     lc->f = f;
     lc->tail = strcmp(logtype, "Tail") == 0;
@@ -512,7 +496,7 @@ static void op_invoke(req_ctx_t *ctx, lambda_req_t *rq)
     function_t *f = path_function(ctx, rq);
     if (!f)
         return;
-    header_value(ctx, "X-Amz-Invocation-Type", type, sizeof type);
+    router_header(ctx->ex->head, "X-Amz-Invocation-Type", type, sizeof type);
     int event = strcmp(type, "Event") == 0, sync = !type[0] || strcmp(type, "RequestResponse") == 0;
     if (strcmp(type, "DryRun") == 0) {
         router_reply(ctx, 204, NULL, NULL, "", 0);
@@ -958,7 +942,7 @@ void lambda_api_handle(req_ctx_t *ctx)
         fail_with(ctx, &ERR_SERVICE, "The Lambda API is not enabled on this server");
     else if (!op)
         unknown_operation(ctx);
-    else if (query_parse(ctx->ex, &rq->query, why, sizeof why) != 0)
+    else if (router_query(ctx->ex, &rq->query, why, sizeof why) != 0)
         fail_with(ctx, &ERR_PARAM, why);
     else
         op(ctx, rq);

@@ -13,7 +13,7 @@
 #include "util/alloc.h"
 #include "util/rand.h"
 
-static void header_copy(const http_head_t *h, const char *name, char *out, size_t n)
+void router_header(const http_head_t *h, const char *name, char *out, size_t n)
 {
     const http_header_t *hd = http_head_find(h, name);
     out[0] = '\0';
@@ -47,9 +47,9 @@ static req_ctx_t *ctx_new(router_t *rt, http_ex_t *ex)
     ctx->rt = rt;
     ctx->ex = ex;
     rand_uuid(ctx->request_id);
-    header_copy(ex->head, "Host", ctx->host, sizeof ctx->host);
-    header_copy(ex->head, "X-Amzn-Trace-Id", ctx->trace, sizeof ctx->trace);
-    header_copy(ex->head, "Authorization", auth, sizeof auth);
+    router_header(ex->head, "Host", ctx->host, sizeof ctx->host);
+    router_header(ex->head, "X-Amzn-Trace-Id", ctx->trace, sizeof ctx->trace);
+    router_header(ex->head, "Authorization", auth, sizeof auth);
     credential_key(auth, ctx->access_key, sizeof ctx->access_key, ctx->service, sizeof ctx->service);
     const char *q = memchr(ex->head->target, '?', ex->head->target_len);
     size_t plen = q ? (size_t)(q - ex->head->target) : ex->head->target_len;
@@ -104,11 +104,18 @@ static int is_form(const http_head_t *h)
     return ct && ct->value_len >= 33 && strncasecmp(ct->value, "application/x-www-form-urlencoded", 33) == 0;
 }
 
+int router_query(const http_ex_t *ex, kvv_t *out, char *why, size_t n)
+{
+    const char *q = memchr(ex->head->target, '?', ex->head->target_len);
+    if (!q)
+        return 0;
+    return form_parse(q + 1, ex->head->target_len - (size_t)(q + 1 - ex->head->target), out, why, n);
+}
+
 /* Query parameters come from the URL and, for form posts, the body. */
 static int query_form(http_ex_t *ex, kvv_t *form, char *why, size_t n)
 {
-    const char *q = memchr(ex->head->target, '?', ex->head->target_len);
-    if (q && form_parse(q + 1, ex->head->target_len - (size_t)(q + 1 - ex->head->target), form, why, n) != 0)
+    if (router_query(ex, form, why, n) != 0)
         return -1;
     if (is_form(ex->head) && form_parse(ex->body, ex->body_len, form, why, n) != 0)
         return -1;

@@ -55,6 +55,11 @@ typedef struct req_ctx {
 
 void router_handle(http_ex_t *ex, void *arg);
 
+/* Copies the value of header name (first occurrence) into out; "" when absent. */
+void router_header(const http_head_t *h, const char *name, char *out, size_t n);
+/* Appends the URL's query parameters to out; 0, or -1 with why (form.h rules). */
+int router_query(const http_ex_t *ex, kvv_t *out, char *why, size_t n);
+
 /* Sends a reply for ctx and frees ctx. extra: more "Name: value\r\n" lines. */
 void router_reply(req_ctx_t *ctx, int status, const char *ctype, const char *extra, const char *body, size_t len);
 

@@ -153,13 +153,12 @@ void tables_http_handle(req_ctx_t *ctx, struct tables *ts)
     strv_t segs = {0};
     kvv_t q = {0};
     char why[128];
-    const char *qs = memchr(h->target, '?', h->target_len);
     if (!(h->method_len == 3 && memcmp(h->method, "GET", 3) == 0))
         reply_error(ctx, 405, "tables are read-only here: GET only");
     else if (!ts)
         reply_error(ctx, 404, "Requested resource not found");
     else if (split(ctx->path, &segs) != 0 ||
-             (qs && form_parse(qs + 1, h->target_len - (size_t)(qs + 1 - h->target), &q, why, sizeof why) != 0))
+             router_query(ctx->ex, &q, why, sizeof why) != 0)
         reply_error(ctx, 400, "malformed path or query");
     else
         dispatch(ctx, ts, &segs, &q);
