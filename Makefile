@@ -27,7 +27,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS     := $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/daemon/main.d $(BUILD)/obj/tests/unit/harness.d
 
 .PHONY: all check unit asan-unit integration fuzz fuzz-smoke bench clean run
-all: $(BUILD)/sluice $(BUILD)/examples/workers.so
+all: $(BUILD)/sluice $(BUILD)/examples/workers.so $(BUILD)/examples/runtime-c/bootstrap
 
 # The seeds' workers as a plugin (examples/workers/c), and the plugins the
 # unit tests load. Plugins are built without sanitizers: they are loaded
@@ -36,6 +36,11 @@ PLUGIN_LIBS := $(shell pkg-config --libs jansson uuid)
 $(BUILD)/examples/workers.so: examples/workers/c/workers.c include/sluice_plugin.h
 	@mkdir -p $(dir $@)
 	$(CC) -shared -fPIC -O2 -g -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -o $@ $< $(PLUGIN_LIBS)
+# A compiled Lambda runtime (runtime API client) that serves plugin handlers
+# out of process.
+$(BUILD)/examples/runtime-c/bootstrap: examples/runtimes/c/runtime.c include/sluice_plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -o $@ $< -ldl
 TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildcard tests/plugins/*.c))
 $(BUILD)/tests/plugins/%.so: tests/plugins/%.c include/sluice_plugin.h
 	@mkdir -p $(dir $@)
@@ -76,7 +81,7 @@ bench: $(BUILD)/sluice $(BUILD)/sluice-bench $(BUILD)/filter-bench
 asan-unit:
 	$(MAKE) BUILD=build-asan SANITIZE=address,undefined CFLAGS="-O1 -g" unit build-asan/sluice
 
-integration: $(BUILD)/sluice $(BUILD)/examples/workers.so
+integration: $(BUILD)/sluice $(BUILD)/examples/workers.so $(BUILD)/examples/runtime-c/bootstrap
 	SLUICE_BIN=$(abspath $(BUILD)/sluice) tests/integration/run.sh
 
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))

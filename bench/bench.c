@@ -25,7 +25,8 @@
  *                 (bench/run.sh writes that config); reports messages sent
  *                 and results stored per second, counted until the table
  *                 holds every result sent in -d seconds
- *   worker-latency  -c senders at -r messages/s in all (open loop), plus one
+ *   worker-latency  -c senders at -r messages/s in all (open loop, in
+ *                 SendMessageBatch requests of 10 like `worker`), plus one
  *                 probe that sends a message and polls the table for its
  *                 result, 100 times a second; reports send → result latency
  * SQS scenarios use queue "bench" (created if missing). The receive scenarios
@@ -566,7 +567,8 @@ static void run_latency(void)
     static conn_t conns[MAXP + 64 * RECV_PER_QUEUE];
     int np = B.conns < MAXP ? B.conns : MAXP, n = np + B.subs * RECV_PER_QUEUE;
     int ep = epfd = epoll_create1(0);
-    uint64_t t0 = now_ns(), stop_at = t0 + (uint64_t)(B.seconds * 1e9), gap = (uint64_t)(1e9 * np / B.rate);
+    /* the load arrives as the throughput scenario sends it: SendMessageBatch of 10 */
+    uint64_t t0 = now_ns(), stop_at = t0 + (uint64_t)(B.seconds * 1e9), gap = (uint64_t)(1e9 * np * 10 / B.rate);
     uint64_t next_pub[MAXP], published = 0;
     int busy[MAXP] = {0};
     for (int i = 0; i < n; i++) {
@@ -703,7 +705,8 @@ static void run_worker_latency(void)
     enum { MAXP = 64 };
     static conn_t conns[MAXP];
     int np = B.conns < MAXP ? B.conns : MAXP;
-    uint64_t t0 = now_ns(), stop_at = t0 + (uint64_t)(B.seconds * 1e9), gap = (uint64_t)(1e9 * np / B.rate);
+    /* the load arrives as the throughput scenario sends it: SendMessageBatch of 10 */
+    uint64_t t0 = now_ns(), stop_at = t0 + (uint64_t)(B.seconds * 1e9), gap = (uint64_t)(1e9 * np * 10 / B.rate);
     uint64_t next[MAXP], sent = 0;
     int busy[MAXP] = {0}, ep = epoll_create1(0);
     for (int i = 0; i < np; i++) {
@@ -719,10 +722,10 @@ static void run_worker_latency(void)
         for (int p = 0; p < np; p++) {
             if (!busy[p] && now >= next[p]) {
                 buf_reset(&conns[p].req);
-                req_send(&conns[p].req, 0);
+                req_send(&conns[p].req, 1);
                 send_all(conns[p].fd, &conns[p].req);
                 busy[p] = 1;
-                sent++;
+                sent += 10;
                 next[p] += gap;
             }
             if (!busy[p] && next[p] < soonest)

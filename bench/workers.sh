@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The functions part under load: queue → function → table, with the seed's
-# multiplication worker as a plugin (build/examples/workers.so) and as a
-# Python process behind the Lambda runtime API (warm pool of 2). For each:
+# multiplication worker as a plugin (build/examples/workers.so, whose record
+# handler the mapping calls), as the same plugin served by the compiled
+# runtime-API client (build/examples/runtime-c/bootstrap, a process per slot)
+# and as a Python process behind the runtime API; warm pools of 2. For each:
 # throughput (send for N s, count results until the table has them all) and
 # send → result latency at a fixed rate, measured by a probe that polls the
 # table. Called by bench/run.sh; runs alone too.
@@ -11,17 +13,21 @@ cd "$(dirname "$0")/.."
 secs=${1:-10}
 conns=${2:-64}
 fsync=${FSYNC:-always}
-make -s build/sluice build/sluice-bench build/examples/workers.so
+make -s build/sluice build/sluice-bench build/examples/workers.so build/examples/runtime-c/bootstrap
 tmp=$(mktemp -d /tmp/sluice-workers.XXXXXX)
 sp=
 cleanup() { [ -n "$sp" ] && kill "$sp" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-# $1: plugin | process; $2: batch size; $3: function concurrency
+# $1: plugin | process-c | process; $2: batch size; $3: function concurrency
 config() {
     local fn
     if [ "$1" = plugin ]; then
         fn="kind: plugin
+    handler: $PWD/build/examples/workers.so:multiplication"
+    elif [ "$1" = process-c ]; then
+        fn="kind: process
+    command: $PWD/build/examples/runtime-c/bootstrap
     handler: $PWD/build/examples/workers.so:multiplication"
     else
         fn="kind: process
@@ -54,24 +60,33 @@ start() {
     rm -rf "$tmp/data"
     ./build/sluice serve --config "$tmp/workers.yaml" --port 14567 --data "$tmp/data" --fsync "$fsync" \
         --log-level warn 2>"$tmp/err" & sp=$!
-    sleep 1
+    for _ in $(seq 100); do curl -sf http://127.0.0.1:14567/health >/dev/null && return; sleep 0.05; done
+    echo "sluice did not start:"; cat "$tmp/err"; exit 1
 }
-stop() { kill "$sp"; wait "$sp" 2>/dev/null || true; sp=; }
+# A daemon that died during a measurement is reported, not silently replaced.
+stop() {
+    local rc=0
+    if kill "$sp" 2>/dev/null; then wait "$sp" || rc=$?; else wait "$sp" || rc=$?; echo "sluice had exited (status $rc):"; tail -5 "$tmp/err"; fi
+    sp=
+}
 
-# $1 kind, $2 batch, $3 concurrency, $4 latency rate
+# $1 kind, $2 batch, $3 concurrency, $4 latency rate, $5 seconds of sending
+# for the throughput run (a slower kind gets less, so that draining what was
+# sent stays within the benchmark's 120 s wait)
 measure() {
     config "$1" "$2" "$3"
     start
-    printf 'sluice %-7s batch=%-2s conc=%s ' "$1" "$2" "$3"
-    build/sluice-bench -c "$conns" -d "$secs" 127.0.0.1:14567 worker | tail -1
+    printf 'sluice %-9s batch=%-2s conc=%s ' "$1" "$2" "$3"
+    build/sluice-bench -c "$conns" -d "${5:-$secs}" 127.0.0.1:14567 worker | tail -1
     stop
     start
-    printf 'sluice %-7s batch=%-2s conc=%s ' "$1" "$2" "$3"
+    printf 'sluice %-9s batch=%-2s conc=%s ' "$1" "$2" "$3"
     build/sluice-bench -c 16 -d "$secs" -r "$4" 127.0.0.1:14567 worker-latency
     stop
 }
 
 echo "# workers: $(date -u +%F) $(nproc) cores, --fsync $fsync, ${secs}s per scenario"
 measure plugin 10 4 "${PLUGIN_RATE:-25000}"
-measure process 10 2 "${PROCESS_RATE:-2000}"
-measure process 1 2 "${PROCESS_RATE1:-1000}"
+measure process-c 1 2 "${PROCESS_C_RATE:-10000}" 2
+measure process 10 2 "${PROCESS_RATE:-2000}" 2
+measure process 1 2 "${PROCESS_RATE1:-1000}" 0.5

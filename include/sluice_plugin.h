@@ -15,6 +15,17 @@
  * Memory: *out must be allocated with malloc (Sluice frees it with free),
  * or left NULL for an empty result.
  *
+ * Record handlers. A plugin may also export <symbol>_records (a
+ * sluice_records_fn). An event source mapping then hands it the batch's
+ * records directly — message id, body, request id — and takes one outcome
+ * per record, so the handler parses neither Lambda's SQS event nor writes
+ * a batchItemFailures response; Invoke and topic subscriptions still call
+ * <symbol> with the event. Returning non-zero fails the whole batch.
+ * A record marked failed returns to its queue (and to the dead-letter
+ * queue by its redrive policy) when the mapping reports batch item
+ * failures; without ReportBatchItemFailures any failed record fails the
+ * whole batch, since nothing may be deleted that was not handled.
+ *
  * Build: cc -shared -fPIC -o worker.so worker.c -I<sluice>/include
  */
 #ifndef SLUICE_PLUGIN_H
@@ -40,6 +51,26 @@ typedef struct sluice_invocation {
  * wraps as the errorMessage.
  */
 typedef int (*sluice_handler_fn)(const sluice_invocation_t *inv, char **out, size_t *out_len);
+
+/* One message of a batch, as a record handler gets it. */
+typedef struct sluice_record {
+    const char *message_id;
+    const char *body;          /* the message body as sent, NUL-terminated */
+    size_t body_len;
+    const char *request_id;    /* the id a table destination files the result under */
+    const char *group_id;      /* FIFO MessageGroupId, or NULL */
+    uint32_t receive_count;    /* ApproximateReceiveCount, this delivery included */
+    /* Set by the handler. result is malloc'd (Sluice frees it) or NULL.
+     * Not failed: result is the record's result, JSON text (NULL: null).
+     * Failed: result is its error, a JSON object {"errorMessage": "...",
+     * "errorType": "..."} or plain text (the errorMessage), or NULL. */
+    int failed;
+    char *result;
+    size_t result_len;         /* 0: strlen(result) */
+} sluice_record_t;
+
+/* inv->event is the batch's SQS event, as the plain handler would get it. */
+typedef int (*sluice_records_fn)(const sluice_invocation_t *inv, sluice_record_t *records, size_t n);
 
 /* Optional. Returns SLUICE_PLUGIN_ABI, or anything else to refuse loading. */
 typedef int (*sluice_plugin_init_fn)(void);

@@ -29,6 +29,8 @@ typedef struct fn_inv {
     function_t *f;
     char *event;
     size_t event_len;
+    fn_record_t *recs; /* fn__records_copy, or NULL */
+    size_t nrecs;
     char request_id[UUID_STR_LEN + 64];
     fn_done_fn done;
     void *arg;
@@ -66,6 +68,7 @@ functions_t *functions_new(const functions_config_t *cfg, loop_t *loop, store_t 
 static void inv_free(fn_inv_t *inv)
 {
     free(inv->event);
+    free(inv->recs);
     free(inv);
 }
 
@@ -277,6 +280,11 @@ const fn_def_t *function_def(const function_t *f)
     return &f->def;
 }
 
+int function_takes_records(const function_t *f)
+{
+    return f->takes_records;
+}
+
 void function_arn(const function_t *f, char *out, size_t n)
 {
     snprintf(out, n, "arn:aws:lambda:%s:%s:function:%s", f->fs->region, f->fs->account, f->def.name);
@@ -364,7 +372,9 @@ static void start_call(function_t *f, fn_inv_t *inv)
                       .event = inv->event,
                       .event_len = inv->event_len,
                       .request_id = inv->request_id,
-                      .deadline_wall_ms = clock_wall_ms() + f->def.timeout_ms};
+                      .deadline_wall_ms = clock_wall_ms() + f->def.timeout_ms,
+                      .records = inv->recs,
+                      .nrecords = inv->nrecs};
     f->ops->start(f->be, &call); /* may finish the call at once */
 }
 
@@ -391,6 +401,55 @@ static void on_kick(loop_t *loop, loop_timer_t *t)
 {
     (void)loop;
     try_start(t->arg);
+}
+
+static size_t str_size(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+static char *put_str(char **at, const char *s, size_t len)
+{
+    if (!s)
+        return NULL;
+    char *p = *at;
+    memcpy(p, s, len);
+    p[len] = 0;
+    *at += len + 1;
+    return p;
+}
+
+fn_record_t *fn__records_copy(const fn_record_t *recs, size_t n)
+{
+    size_t size = n * sizeof *recs;
+    for (size_t i = 0; i < n; i++)
+        size += (recs[i].id ? strlen(recs[i].id) : 0) + 1 + recs[i].body_len + 1 + str_size(recs[i].request_id) + str_size(recs[i].group);
+    fn_record_t *out = xmalloc(size ? size : 1);
+    char *at = (char *)(out + n);
+    for (size_t i = 0; i < n; i++) {
+        const fn_record_t *r = &recs[i];
+        out[i] = *r;
+        out[i].id = put_str(&at, r->id ? r->id : "", r->id ? strlen(r->id) : 0);
+        out[i].body = put_str(&at, r->body ? r->body : "", r->body ? r->body_len : 0);
+        out[i].request_id = put_str(&at, r->request_id, r->request_id ? strlen(r->request_id) : 0);
+        out[i].group = put_str(&at, r->group, r->group ? strlen(r->group) : 0);
+    }
+    return out;
+}
+
+status_t function_invoke_batch(function_t *f, const char *event, size_t len, const fn_record_t *recs, size_t n,
+                               fn_done_fn done, void *arg, uint64_t *call_out, err_t *err)
+{
+    uint64_t call;
+    status_t st = function_invoke(f, event, len, NULL, done, arg, &call, err);
+    if (st == ST_OK && n) { /* safe: the call starts on the next loop pass at the earliest */
+        fn_inv_t *inv = seqmap_get(&f->fs->calls, call);
+        inv->recs = fn__records_copy(recs, n);
+        inv->nrecs = n;
+    }
+    if (call_out)
+        *call_out = call;
+    return st;
 }
 
 status_t function_invoke(function_t *f, const char *event, size_t len, const char *request_id, fn_done_fn done,

@@ -73,12 +73,34 @@ typedef struct fn_def {
  * {"errorMessage": ..., "errorType": ...}. error_type names the failure:
  * "Unhandled" (the handler failed), "Sandbox.Timedout", "Runtime.ExitError"
  * (the runtime died), "Runtime.InvalidResponse", "Throttled". */
+/* A batch's records, handed one by one to a handler that takes them so (a
+ * plugin's record handler, include/sluice_plugin.h) next to the event. */
+typedef struct fn_record {
+    const char *id;         /* messageId */
+    const char *body;       /* the message body as sent */
+    size_t body_len;
+    const char *request_id; /* where a table destination files the result */
+    const char *group;      /* FIFO MessageGroupId, or NULL */
+    uint32_t recv_count;
+} fn_record_t;
+
+/* A record handler's outcome for one record: its result (JSON) or, when
+ * failed, its error document {"errorMessage", "errorType"}. */
+typedef struct fn_record_result {
+    int failed;
+    const char *payload;
+    size_t len;
+} fn_record_result_t;
+
 typedef struct fn_result {
     int ok;
     const char *payload;
     size_t len;
     const char *error_type;
     uint64_t duration_us;
+    /* ok and the handler took the records one by one: one outcome per
+     * record, in the records' order (payload is then "null"); else NULL */
+    const fn_record_result_t *records;
 } fn_result_t;
 
 typedef void (*fn_done_fn)(void *arg, const fn_result_t *r);
@@ -118,6 +140,12 @@ const char *functions_account(const functions_t *fs);
  * is full. *call_out (may be NULL) identifies the call for function_forget. */
 status_t function_invoke(function_t *f, const char *event, size_t len, const char *request_id, fn_done_fn done,
                          void *arg, uint64_t *call_out, err_t *err);
+/* function_invoke with the event's records alongside (copied), for a
+ * handler that takes them one by one; other handlers get the event. */
+status_t function_invoke_batch(function_t *f, const char *event, size_t len, const fn_record_t *recs, size_t n,
+                               fn_done_fn done, void *arg, uint64_t *call_out, err_t *err);
+/* Whether f has a record handler, so function_invoke_batch's records are worth passing. */
+int function_takes_records(const function_t *f);
 /* The caller no longer wants the result (its client went away): done will
  * not run. The call itself still finishes or times out. */
 void function_forget(function_t *f, uint64_t call);

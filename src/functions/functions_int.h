@@ -33,6 +33,7 @@ struct function {
     size_t nbacklog;
     function_stats_t stats;
     uint64_t declared_ms;
+    int takes_records; /* the backend has a record handler (function_invoke_batch) */
 };
 
 struct functions {

@@ -23,6 +23,12 @@
  * visibility timeout and, after maxReceiveCount receives, the queue's redrive
  * policy moves them to its dead-letter queue.
  *
+ * A function with a record handler (a plugin's <symbol>_records) also gets
+ * the records themselves (function_invoke_batch) and answers one outcome
+ * per record: no response document to parse, and each failed record carries
+ * its own error to on_failure. Without ReportBatchItemFailures a failed
+ * record fails the whole batch.
+ *
  * FIFO queues: the queue itself hands out a message group only while none of
  * its messages is in flight, so each group is in one batch at a time and in
  * order. Within a batch, once a record of a group fails every later record
@@ -71,6 +77,7 @@ typedef struct rec {
     char *request_id; /* see the header comment */
     uint32_t recv_count;
     size_t off, len;  /* the record's JSON in the batch's text */
+    size_t body_off, body_len; /* its body in the batch's bodies */
 } rec_t;
 
 typedef struct batch {
@@ -79,6 +86,8 @@ typedef struct batch {
     rec_t *recs;
     size_t n, cap;
     buf_t text; /* "{"Records":[" rec, rec, … */
+    int by_record; /* the function takes records one by one: keep their bodies */
+    buf_t bodies;
     uint64_t opened_ms;
     char queue[QUEUE_NAME_MAX + 1];
 } batch_t;
@@ -202,6 +211,11 @@ static void batch_add(batch_t *bt, const message_t *msg, const char *receipt, co
     snprintf(r->receipt, sizeof r->receipt, "%s", receipt);
     r->group = msg->group_id ? xstrdup(msg->group_id) : NULL;
     r->recv_count = msg->recv_count;
+    if (bt->by_record) {
+        r->body_off = bt->bodies.len;
+        r->body_len = msg->body_len;
+        buf_append(&bt->bodies, msg->body, msg->body_len);
+    }
     buf_t *b = &bt->text;
     if (bt->n > 1)
         buf_putc(b, ',');
@@ -231,6 +245,8 @@ static batch_t *batch_new(struct esm *m)
     bt->m = m;
     bt->opened_ms = loop_now_ms(m->fs->loop);
     snprintf(bt->queue, sizeof bt->queue, "%s", m->def.queue);
+    function_t *f = functions_find(m->fs, m->def.function);
+    bt->by_record = f && function_takes_records(f);
     buf_puts(&bt->text, "{\"Records\":[");
     return bt;
 }
@@ -243,6 +259,7 @@ static void batch_free(batch_t *bt)
     }
     free(bt->recs);
     buf_free(&bt->text);
+    buf_free(&bt->bodies);
     free(bt);
 }
 
@@ -296,6 +313,18 @@ static void record_result(const batch_t *bt, size_t i, const jv_t *results, cons
         buf_append(out, r->payload, r->len);
 }
 
+/* Marks failed[i] from a record handler's outcomes; -1 when the batch
+ * fails whole (a failed record without ReportBatchItemFailures). */
+static int record_failures(const struct esm *m, const batch_t *bt, const fn_result_t *r, char *failed)
+{
+    for (size_t i = 0; i < bt->n; i++) {
+        failed[i] = r->records[i].failed != 0;
+        if (failed[i] && !m->def.report_failures)
+            return -1;
+    }
+    return 0;
+}
+
 static void send_outcomes(struct esm *m, const batch_t *bt, const fn_result_t *r, const jv_t *v,
                           const char *failed)
 {
@@ -307,7 +336,13 @@ static void send_outcomes(struct esm *m, const batch_t *bt, const fn_result_t *r
             continue;
         buf_t val = BUF_INIT;
         fn_result_t rr = *r;
-        if (!failed[i]) {
+        const fn_record_result_t *own = r->ok && r->records ? &r->records[i] : NULL;
+        if (own && own->failed == failed[i]) { /* the record handler's own result or error */
+            rr.payload = own->payload;
+            rr.len = own->len;
+            rr.ok = !failed[i];
+            rr.error_type = failed[i] ? "BatchItemFailure" : NULL;
+        } else if (!failed[i]) {
             record_result(bt, i, results, r, &val);
             rr.payload = val.data;
             rr.len = val.len;
@@ -345,13 +380,15 @@ static void on_batch_done(void *arg, const fn_result_t *r)
     /* the response, parsed once for batchItemFailures and batchItemResults */
     jv_doc_t *d = jv_doc_new();
     char why[64];
-    jv_t *v = !r->ok ? NULL : r->len ? jv_parse(d, r->payload, r->len, why, sizeof why) : jv_null(d);
-    int whole = !r->ok || (m->def.report_failures && parse_failures(bt, v, failed) != 0);
+    jv_t *v = !r->ok || r->records ? NULL : r->len ? jv_parse(d, r->payload, r->len, why, sizeof why) : jv_null(d);
+    int whole = !r->ok || (r->records ? record_failures(m, bt, r, failed) != 0
+                                      : m->def.report_failures && parse_failures(bt, v, failed) != 0);
     if (whole) {
         memset(failed, 1, bt->n);
         m->stats.whole_batch_failures++;
         log_warn("mapping_batch_failed", "uuid=%s function=%s records=%zu error_type=%s", m->def.uuid,
-                 m->def.function, bt->n, r->ok ? "InvalidBatchResponse" : r->error_type);
+                 m->def.function, bt->n,
+                 !r->ok ? r->error_type : r->records ? "BatchItemFailure" : "InvalidBatchResponse");
     }
     fifo_propagate(bt, failed);
     delete_succeeded(m, bt, failed);
@@ -427,7 +464,19 @@ static int dispatch(struct esm *m)
     err_t err;
     m->open = NULL;
     buf_puts(&bt->text, "]}");
-    if (!f || function_invoke(f, bt->text.data, bt->text.len, NULL, on_batch_done, bt, NULL, &err) != ST_OK) {
+    fn_record_t *recs = bt->by_record ? xcalloc(bt->n, sizeof *recs) : NULL;
+    for (size_t i = 0; recs && i < bt->n; i++)
+        recs[i] = (fn_record_t){.id = bt->recs[i].id,
+                                .body = bt->bodies.data + bt->recs[i].body_off,
+                                .body_len = bt->recs[i].body_len,
+                                .request_id = bt->recs[i].request_id,
+                                .group = bt->recs[i].group,
+                                .recv_count = bt->recs[i].recv_count};
+    status_t st = f ? function_invoke_batch(f, bt->text.data, bt->text.len, recs, recs ? bt->n : 0, on_batch_done,
+                                            bt, NULL, &err)
+                    : ST_RESOURCE_NOT_FOUND;
+    free(recs);
+    if (st != ST_OK) {
         m->open = bt;
         esm_release_open(m);
         m->stats.throttled++;

@@ -9,6 +9,10 @@
  * a loop_async; the loop drains the list and reports each outcome with
  * functions__done. Handlers never run on the loop thread.
  *
+ * Record handlers: when the plugin exports <symbol>_records and a call
+ * carries its batch's records (an event source mapping), the worker calls
+ * that instead and reports one outcome per record (fn_result_t.records).
+ *
  * Cancel (timeout): a job still queued is dropped; a job already running
  * cannot be stopped — its thread stays busy until the handler returns and
  * its result is then ignored (functions.c has already answered the call).
@@ -32,11 +36,14 @@ typedef struct job {
     size_t event_len;
     char *request_id;
     int64_t deadline_ms;
+    fn_record_t *recs; /* fn__records_copy, for the record handler; else NULL */
+    size_t nrecs;
     /* outcome, filled by the worker */
     int ok;
     const char *error_type;
     char *out;
     size_t out_len;
+    sluice_record_t *rec_out; /* the record handler's outcomes, settled */
     struct job *next;
 } job_t;
 
@@ -45,6 +52,7 @@ typedef struct plugin {
     const char *name;
     void *dl;
     sluice_handler_fn handler;
+    sluice_records_fn records; /* <symbol>_records, or NULL */
     pthread_t *threads;
     unsigned nthreads;
     pthread_mutex_t mu;
@@ -57,6 +65,10 @@ typedef struct plugin {
 
 static void job_free(job_t *j)
 {
+    for (size_t i = 0; j->rec_out && i < j->nrecs; i++)
+        free(j->rec_out[i].result);
+    free(j->rec_out);
+    free(j->recs);
     free(j->event);
     free(j->request_id);
     free(j->out);
@@ -98,6 +110,78 @@ static void job_settle(job_t *j, int rc)
     jv_doc_free(d);
 }
 
+/* A record's outcome in the contract's shape: a result must be JSON (0,
+ * else -1); an error becomes an error document. */
+static int record_settle(sluice_record_t *r)
+{
+    jv_doc_t *d = jv_doc_new_small();
+    char why[128];
+    if (r->result && r->result_len == 0)
+        r->result_len = strlen(r->result);
+    jv_t *v = r->result && r->result_len ? jv_parse(d, r->result, r->result_len, why, sizeof why) : NULL;
+    int rc = 0;
+    if (!r->failed && !r->result) {
+        r->result = xstrdup("null");
+        r->result_len = 4;
+    } else if (!r->failed) {
+        rc = v ? 0 : -1;
+    } else if (!jv_is(v, JV_OBJECT) || !jv_str(jv_get(v, "errorMessage"))) {
+        buf_t b = BUF_INIT;
+        char *msg = r->result && r->result_len ? xmemdup(r->result, r->result_len)
+                                               : xstrdup("the handler reported this record as failed");
+        fn__error_doc(&b, "BatchItemFailure", msg);
+        free(msg);
+        free(r->result);
+        r->result = buf_detach(&b, &r->result_len);
+    }
+    jv_doc_free(d);
+    return rc;
+}
+
+static void run_records(plugin_t *p, job_t *j, const sluice_invocation_t *inv)
+{
+    j->rec_out = xcalloc(j->nrecs, sizeof *j->rec_out);
+    for (size_t i = 0; i < j->nrecs; i++)
+        j->rec_out[i] = (sluice_record_t){.message_id = j->recs[i].id,
+                                          .body = j->recs[i].body,
+                                          .body_len = j->recs[i].body_len,
+                                          .request_id = j->recs[i].request_id,
+                                          .group_id = j->recs[i].group,
+                                          .receive_count = j->recs[i].recv_count};
+    int rc = p->records(inv, j->rec_out, j->nrecs);
+    buf_t b = BUF_INIT;
+    size_t total = 0;
+    for (size_t i = 0; rc == 0 && i < j->nrecs; i++) {
+        if (record_settle(&j->rec_out[i]) != 0) {
+            j->error_type = "Runtime.InvalidResponse";
+            buf_printf(&b, "The handler's result for record %s is not valid JSON.", j->recs[i].id);
+            break;
+        }
+        total += j->rec_out[i].result_len;
+    }
+    if (rc != 0) {
+        j->error_type = "Unhandled";
+        buf_printf(&b, "The record handler failed the batch (it returned %d).", rc);
+    } else if (!j->error_type && total > FN_SYNC_EVENT_MAX) {
+        j->error_type = "Function.ResponseSizeTooLarge";
+        buf_printf(&b, "The records' results (%zu bytes) exceed the response limit.", total);
+    }
+    if (j->error_type) {
+        char *msg = buf_detach(&b, NULL);
+        buf_t doc = BUF_INIT;
+        fn__error_doc(&doc, j->error_type, msg);
+        free(msg);
+        j->out = buf_detach(&doc, &j->out_len);
+        for (size_t i = 0; i < j->nrecs; i++)
+            free(j->rec_out[i].result);
+        free(j->rec_out);
+        j->rec_out = NULL;
+        return;
+    }
+    buf_free(&b);
+    j->ok = 1;
+}
+
 static void job_run(plugin_t *p, job_t *j)
 {
     sluice_invocation_t inv = {.event = j->event,
@@ -107,6 +191,10 @@ static void job_run(plugin_t *p, job_t *j)
                                .deadline_ms = j->deadline_ms};
     j->out = NULL;
     j->out_len = 0;
+    if (j->recs && p->records) {
+        run_records(p, j, &inv);
+        return;
+    }
     int rc = p->handler(&inv, &j->out, &j->out_len);
     if (j->out && j->out_len == 0)
         j->out_len = strlen(j->out);
@@ -148,7 +236,15 @@ static void report(plugin_t *p, job_t *j)
                      .payload = j->out ? j->out : "null",
                      .len = j->out ? j->out_len : 4,
                      .error_type = j->error_type};
+    fn_record_result_t *rr = NULL;
+    if (j->ok && j->rec_out) {
+        rr = xmalloc(j->nrecs * sizeof *rr);
+        for (size_t i = 0; i < j->nrecs; i++)
+            rr[i] = (fn_record_result_t){j->rec_out[i].failed, j->rec_out[i].result, j->rec_out[i].result_len};
+        r.records = rr;
+    }
     functions__done(p->fs, j->id, &r);
+    free(rr);
 }
 
 static void on_wake(loop_t *loop, loop_async_t *a)
@@ -183,6 +279,10 @@ static void plugin_start(void *be, const fn_call_t *call)
     j->event_len = call->event_len;
     j->request_id = xstrdup(call->request_id);
     j->deadline_ms = (int64_t)call->deadline_wall_ms;
+    if (p->records && call->nrecords) {
+        j->recs = fn__records_copy(call->records, call->nrecords);
+        j->nrecs = call->nrecords;
+    }
     pthread_mutex_lock(&p->mu);
     if (p->tail)
         p->tail->next = j;
@@ -262,6 +362,9 @@ static int load(plugin_t *p, const char *spec, char *why, size_t n)
     p->handler = (sluice_handler_fn)(uintptr_t)dlsym(p->dl, sym);
     if (!p->handler)
         return snprintf(why, n, "%s does not export %s", path, sym), -1;
+    char rsym[256];
+    snprintf(rsym, sizeof rsym, "%s_records", sym);
+    p->records = (sluice_records_fn)(uintptr_t)dlsym(p->dl, rsym);
     sluice_plugin_init_fn init = (sluice_plugin_init_fn)(uintptr_t)dlsym(p->dl, "sluice_plugin_init");
     if (init && init() != SLUICE_PLUGIN_ABI)
         return snprintf(why, n, "%s: sluice_plugin_init refused (ABI %d expected)", path, SLUICE_PLUGIN_ABI), -1;
@@ -280,7 +383,6 @@ static unsigned pool_size(const fn_def_t *def, unsigned threads)
 int fn_plugin_open(functions_t *fs, function_t *f, const fn_def_t *def, unsigned threads,
                    const fn_backend_ops_t **ops, void **be, char *why, size_t why_len)
 {
-    (void)f;
     plugin_t *p = xcalloc(1, sizeof *p);
     p->fs = fs;
     p->name = def->name;
@@ -297,6 +399,7 @@ int fn_plugin_open(functions_t *fs, function_t *f, const fn_def_t *def, unsigned
     p->threads = xcalloc(p->nthreads, sizeof *p->threads);
     for (unsigned i = 0; i < p->nthreads; i++)
         pthread_create(&p->threads[i], NULL, worker_main, p);
+    f->takes_records = p->records != NULL;
     *ops = &PLUGIN_OPS;
     *be = p;
     return 0;

@@ -58,6 +58,18 @@ int tables__item_cmp(const void *a, const void *b)
     return c ? c : tval_cmp(&x->sk, &y->sk);
 }
 
+/* The skip lists' key (see skiplist.h): the first 8 bytes of the partition
+ * key, big-endian, zero-padded — the order tables__item_cmp starts with. A
+ * shorter key that is a prefix of a longer one ties and is left to cmp. */
+uint64_t tables__item_key(const void *a)
+{
+    const titem_t *x = a;
+    uint64_t k = 0;
+    for (size_t i = 0; i < 8; i++)
+        k = k << 8 | (i < x->pk.n ? (unsigned char)x->pk.s[i] : 0);
+    return k;
+}
+
 static tval_t tval_make(char type, const char *s, size_t n)
 {
     tval_t v = {type, s, n, 0};
@@ -119,7 +131,7 @@ static ix_bucket_t *bucket_get(tindex_t *ix, char type, const char *s, size_t n,
     if (!b && create) {
         b = xcalloc(1, sizeof *b);
         b->key = buf_detach(&key, &b->klen);
-        skiplist_init(&b->items, tables__item_cmp);
+        skiplist_init(&b->items, tables__item_cmp, tables__item_key);
         hmap_put(&ix->buckets, b->key, b->klen, b);
     }
     buf_free(&key);

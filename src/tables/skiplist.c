@@ -11,12 +11,13 @@
 #include "util/alloc.h"
 #include "util/rand.h"
 
-void skiplist_init(skiplist_t *s, skiplist_cmp_fn cmp)
+void skiplist_init(skiplist_t *s, skiplist_cmp_fn cmp, skiplist_key_fn key)
 {
     for (int i = 0; i < SKIPLIST_LEVELS; i++)
         s->head[i] = NULL;
     s->n = 0;
     s->cmp = cmp;
+    s->key = key;
     rand_bytes(&s->rng, sizeof s->rng);
     s->rng |= 1; /* xorshift must not start at 0 */
 }
@@ -56,9 +57,11 @@ static int random_height(skiplist_t *s)
 static skiplist_node_t *locate(const skiplist_t *s, const void *probe, int strict, skiplist_node_t **upd[])
 {
     skiplist_node_t **fw = (skiplist_node_t **)s->head;
+    uint64_t k = s->key ? s->key(probe) : 0;
     for (int i = SKIPLIST_LEVELS - 1; i >= 0; i--) {
         while (fw[i]) {
-            int c = s->cmp(fw[i]->val, probe);
+            uint64_t nk = fw[i]->key;
+            int c = nk != k ? (nk < k ? -1 : 1) : s->cmp(fw[i]->val, probe);
             if (c > 0 || (c == 0 && !strict))
                 break;
             fw = fw[i]->next;
@@ -76,6 +79,7 @@ void skiplist_insert(skiplist_t *s, void *val)
     int h = random_height(s);
     skiplist_node_t *n = xmalloc(sizeof *n + (size_t)h * sizeof n->next[0]);
     n->val = val;
+    n->key = s->key ? s->key(val) : 0;
     for (int i = 0; i < h; i++) {
         n->next[i] = upd[i][i];
         upd[i][i] = n;

@@ -9,6 +9,13 @@
  * is not present yet; remove finds it by comparison). Node heights come
  * from a per-set xorshift generator seeded from getrandom, so inputs cannot
  * be chosen to line up with tall nodes.
+ *
+ * Keyed sets: an optional key function maps a value to a 64-bit summary of
+ * its order (key(a) < key(b) must imply cmp(a, b) < 0, so equal values have
+ * equal keys). Nodes keep the key inline and the walk compares keys first,
+ * calling cmp only on a tie: most steps then touch only the node instead of
+ * chasing the value's pointers, which is where a walk through millions of
+ * items spends its time (cache misses).
  */
 #ifndef SLUICE_TABLES_SKIPLIST_H
 #define SLUICE_TABLES_SKIPLIST_H
@@ -19,9 +26,11 @@
 #define SKIPLIST_LEVELS 16 /* with p = 1/4: fine up to ~4^16 elements */
 
 typedef int (*skiplist_cmp_fn)(const void *a, const void *b);
+typedef uint64_t (*skiplist_key_fn)(const void *v);
 
 typedef struct skiplist_node {
     void *val;
+    uint64_t key; /* key(val) in a keyed set, else 0 */
     struct skiplist_node *next[]; /* as many as the node's height */
 } skiplist_node_t;
 
@@ -30,9 +39,11 @@ typedef struct skiplist {
     size_t n;
     uint64_t rng;
     skiplist_cmp_fn cmp;
+    skiplist_key_fn key; /* NULL: not keyed */
 } skiplist_t;
 
-void skiplist_init(skiplist_t *s, skiplist_cmp_fn cmp);
+/* key may be NULL (see the header comment). */
+void skiplist_init(skiplist_t *s, skiplist_cmp_fn cmp, skiplist_key_fn key);
 /* Frees the nodes (not the values). */
 void skiplist_free(skiplist_t *s);
 void skiplist_insert(skiplist_t *s, void *val);

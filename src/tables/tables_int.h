@@ -102,6 +102,8 @@ void tables__changed(table_t *t, const char *old_item, const char *new_item);
 
 /* items.c */
 int tables__item_cmp(const void *a, const void *b);
+/* Its 64-bit order summary for the skip lists (see skiplist.h). */
+uint64_t tables__item_key(const void *a);
 /* Puts item text: validates, (live) checks cond and writes ITEM_PUT, links
  * it in place of the item with its key; live puts call the change callback. */
 status_t tables__put(table_t *t, const char *text, size_t len, const table_cond_t *cond, int live, err_t *err);

@@ -33,6 +33,7 @@ from sqs_truth import wait_until  # noqa: E402
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 BUILD = os.environ.get("SLUICE_EXAMPLES_BUILD", os.path.join(REPO, "build"))
 WORKERS_SO = os.path.join(BUILD, "examples", "workers.so")
+C_BOOTSTRAP = os.path.join(BUILD, "examples", "runtime-c", "bootstrap")
 PY_BOOTSTRAP = os.path.join(REPO, "examples", "runtimes", "python", "bootstrap")
 PY_WORKERS = os.path.join(REPO, "examples", "workers", "python")
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "functions")

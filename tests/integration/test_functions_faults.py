@@ -16,8 +16,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fn_truth import (FIXTURES, PY_BOOTSTRAP, FunctionsTestCase, drain, queue_counts, queue_empty,  # noqa: E402
-                      queue_url, str_attr, table_scan)
+from fn_truth import (BUILD, C_BOOTSTRAP, FIXTURES, PY_BOOTSTRAP, PY_WORKERS, WORKERS_SO,  # noqa: E402
+                      FunctionsTestCase, drain, http_get, queue_counts, queue_empty, queue_url, str_attr, table_scan,
+                      timeout)
 
 RUNTIME_CONFIG = """
 queues:
@@ -336,3 +337,92 @@ class KillDuringBatches(FunctionsTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+POOL_CONFIG = """
+queues:
+  - name: work
+    attributes: { VisibilityTimeout: 1 }
+tables:
+  - name: results
+    partition_key: requestId
+functions:
+  - name: worker
+    kind: process
+    command: %(command)s
+    dir: %(dir)s
+    handler: %(handler)s
+    timeout: 5
+    concurrency: 2
+mappings:
+  - function: worker
+    queue: work
+    batch_size: 1
+    report_batch_item_failures: true
+    on_success: table:results
+"""
+
+
+def runtime_pids(daemon_pid):
+    """The daemon's child processes (its runtimes)."""
+    pids = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % daemon_pid):
+            with open("/proc/%d/task/%s/children" % (daemon_pid, tid)) as f:
+                pids += [int(p) for p in f.read().split()]
+    except OSError:
+        pass
+    return pids
+
+
+class RuntimesKilledUnderLoad(FunctionsTestCase):
+    """Runtime processes of a warm pool of 2 are killed with SIGKILL again and
+    again while a stream of requests goes through them: every request still
+    gets its result (the killed invocation's message comes back after its
+    visibility timeout), and the pool is refilled each time."""
+
+    def check(self, command, directory, handler, n):
+        s = self.daemon(POOL_CONFIG % {"command": command, "dir": directory, "handler": handler})
+        sqs = s.client()
+        url = queue_url(sqs, "work")
+        rids = ["r%04d" % i for i in range(n)]
+
+        def send():
+            c = s.client()
+            for k in range(0, n, 10):
+                c.send_message_batch(QueueUrl=url, Entries=[
+                    {"Id": str(i), "MessageBody": json.dumps({"number": int(rid[1:]), "factor": 3}),
+                     "MessageAttributes": {"requestId": str_attr(rid)}} for i, rid in enumerate(rids[k:k + 10])])
+        sender = threading.Thread(target=send)
+        sender.start()
+
+        def stored():
+            return http_get(s.endpoint, "/_sluice/tables/results?limit=1")[1]["ItemCount"]
+        kills, done_at_kills = 0, []
+        deadline = time.time() + timeout(60)
+        while time.time() < deadline and stored() < n:
+            pids = runtime_pids(s.proc.pid) if kills < 6 else []
+            for p in pids:
+                try:
+                    os.kill(p, 9)
+                except OSError:
+                    pass
+            if pids:
+                kills += 1
+                done_at_kills.append(stored())
+            time.sleep(0.1)
+        sender.join()
+        self.assertTrue(kills >= 2 and done_at_kills[1] < n, "the work was over before two kills: %r" % done_at_kills)
+        items = table_scan(s.endpoint, "results")
+        self.assertEqual(sorted(it["requestId"] for it in items if it["status"] == "SUCCEEDED"), rids)
+        for it in items:
+            self.assertEqual(it["result"]["result"], int(it["requestId"][1:]) * 3.0, it)
+        self.assertGreaterEqual(s.read_log().count("runtime_exited"), kills)
+        self.wait(lambda: queue_empty(sqs, url), 10, "an empty queue")
+        print("  %d kills at %r of %d results" % (kills, done_at_kills, n), file=sys.stderr)
+
+    def test_python_runtimes(self):
+        self.check(PY_BOOTSTRAP, PY_WORKERS, "calculator.multiplication", 400)
+
+    def test_compiled_runtimes(self):
+        self.check(C_BOOTSTRAP, BUILD, "%s:multiplication" % WORKERS_SO, 2000)

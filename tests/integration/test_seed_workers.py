@@ -1,5 +1,7 @@
 """The seed 001 user writer and the seed 002 ride recorder, each as the C
-plugin (build/examples/workers.so) and as the Python runtime-API worker
+plugin (build/examples/workers.so; a mapping calls its record handler), as
+the same plugin served out of process by the compiled runtime-API client
+(build/examples/runtime-c/bootstrap), and as the Python runtime-API worker
 (examples/workers/python): users go queue → function → `items:users`
 (indexed by messageId, seed 001's status lookup); rides go topic → function
 subscription → `items:rides` (seed 002's SNS → Lambda → table)."""
@@ -9,13 +11,15 @@ import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fn_truth import PY_BOOTSTRAP, PY_WORKERS, WORKERS_SO, FunctionsTestCase, http_get  # noqa: E402
+from fn_truth import C_BOOTSTRAP, PY_BOOTSTRAP, PY_WORKERS, WORKERS_SO, FunctionsTestCase, http_get  # noqa: E402
 from sluice_harness import ACCOUNT, REGION  # noqa: E402
 
 KINDS = {
     "plugin": lambda symbol, module: "kind: plugin\n    handler: %s:%s" % (WORKERS_SO, symbol),
     "process": lambda symbol, module: "kind: process\n    command: %s\n    dir: %s\n    handler: %s" % (
         PY_BOOTSTRAP, PY_WORKERS, module),
+    "c-process": lambda symbol, module: "kind: process\n    command: %s\n    handler: %s:%s" % (
+        C_BOOTSTRAP, WORKERS_SO, symbol),
 }
 
 
@@ -118,3 +122,38 @@ class SeedWorkers(FunctionsTestCase):
 
     def test_rides_process(self):
         self.check_rides("process")
+
+    def test_users_c_process(self):
+        self.check_users("c-process")
+
+    def test_rides_c_process(self):
+        self.check_rides("c-process")
+
+    def test_record_handler_failure_carries_its_reason(self):
+        """Through the plugin's record handler a failed record's own error
+        reaches on_failure: the results table says why it failed."""
+        s = self.daemon("""
+queues:
+  - name: calc
+tables:
+  - name: results
+    partition_key: requestId
+functions:
+  - name: divide
+    kind: plugin
+    handler: %s:division
+mappings:
+  - function: divide
+    queue: calc
+    report_batch_item_failures: true
+    on_success: table:results
+    on_failure: table:results
+""" % WORKERS_SO)
+        sqs = s.client("sqs")
+        url = sqs.get_queue_url(QueueName="calc")["QueueUrl"]
+        for rid, divisor in (("ok", 4), ("zero", 0)):
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"number": 8, "divisor": divisor}),
+                             MessageAttributes={"requestId": {"DataType": "String", "StringValue": rid}})
+        self.assertEqual(self.wait_item(s, "results", "ok", "SUCCEEDED", seconds=20)["result"]["result"], 2.0)
+        failed = self.wait_item(s, "results", "zero", "FAILED", seconds=20)
+        self.assertEqual(failed["error"], {"errorMessage": "division by zero", "errorType": "InvalidRecord"})

@@ -26,6 +26,8 @@ int plain_fail(const sluice_invocation_t *inv, char **out, size_t *out_len);
 int garbage(const sluice_invocation_t *inv, char **out, size_t *out_len);
 int sleepy(const sluice_invocation_t *inv, char **out, size_t *out_len);
 int batch(const sluice_invocation_t *inv, char **out, size_t *out_len);
+int rec(const sluice_invocation_t *inv, char **out, size_t *out_len);
+int rec_records(const sluice_invocation_t *inv, sluice_record_t *recs, size_t n);
 
 void testfn_reset(void)
 {
@@ -152,5 +154,47 @@ int batch(const sluice_invocation_t *inv, char **out, size_t *out_len)
     json_decref(resp);
     json_decref(fails);
     json_decref(ev);
+    return rc;
+}
+
+/* A function with a record handler: rec answers events with {"via":"event"};
+ * rec_records answers each record {"via":"records", "id", "req", "n"},
+ * except bodies "fail…" (failed, plain-text error), "errdoc" (failed, its
+ * own error document), "garbage" (a result that is not JSON) and
+ * "batcherror" (the handler fails the batch). Bodies are logged. */
+int rec(const sluice_invocation_t *inv, char **out, size_t *out_len)
+{
+    (void)inv;
+    (void)out_len;
+    *out = strdup("{\"via\":\"event\"}");
+    return 0;
+}
+
+int rec_records(const sluice_invocation_t *inv, sluice_record_t *recs, size_t n)
+{
+    int rc = 0;
+    (void)inv;
+    for (size_t i = 0; i < n; i++) {
+        sluice_record_t *r = &recs[i];
+        char text[512];
+        pthread_mutex_lock(&mu);
+        strncat(seen, r->body, sizeof seen - strlen(seen) - 2);
+        strcat(seen, "\n");
+        pthread_mutex_unlock(&mu);
+        if (!strncmp(r->body, "fail", 4)) {
+            r->failed = 1;
+            snprintf(text, sizeof text, "broken %s", r->message_id);
+        } else if (!strcmp(r->body, "errdoc")) {
+            r->failed = 1;
+            snprintf(text, sizeof text, "{\"errorMessage\":\"own\",\"errorType\":\"Custom\"}");
+        } else if (!strcmp(r->body, "garbage")) {
+            snprintf(text, sizeof text, "{nope");
+        } else {
+            rc = !strcmp(r->body, "batcherror") ? 3 : rc;
+            snprintf(text, sizeof text, "{\"via\":\"records\",\"id\":\"%s\",\"req\":\"%s\",\"n\":%u}",
+                     r->message_id, r->request_id, r->receive_count);
+        }
+        r->result = strdup(text);
+    }
     return rc;
 }

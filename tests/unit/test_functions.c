@@ -450,6 +450,107 @@ TEST(without_report_failures_the_list_is_ignored)
     env_stop(&e);
 }
 
+/* ---- record handlers -------------------------------------------------------------------------- */
+
+static void send_with_id(queue_t *q, const char *body, const char *rid)
+{
+    msg_attr_t a = {.name = "requestId", .type = "String", .value = rid, .value_len = strlen(rid)};
+    send_req_t r = {.body = body, .body_len = strlen(body), .body_given = 1, .attrs = &a, .nattrs = 1};
+    send_res_t res;
+    err_t err;
+    queue_send(q, &r, &res, &err);
+}
+
+/* Sends bodies[i] with request id r<i> through a mapping to function "rec"
+ * (results and errors to table results); returns the messages left. */
+static uint64_t run_records_case(env_t *e, const char *const *bodies, int n, int report, table_t **t)
+{
+    err_t err;
+    queue_t *q = make_queue(e, "work", 0);
+    for (int i = 0; i < n; i++) {
+        char rid[16];
+        snprintf(rid, sizeof rid, "r%d", i);
+        send_with_id(q, bodies[i], rid);
+    }
+    table_def_t td = {.name = "results", .pk = "requestId"};
+    tables_create(e->ts, &td, t, &err);
+    declare(e, "rec", "rec", 1, 2000);
+    esm_def_t d = {.function = "rec", .queue = "work", .batch_size = 10, .report_failures = report, .enabled = 1,
+                   .on_success = "table:results", .on_failure = "table:results"};
+    esm_t *m = NULL;
+    esm_create(e->fs, &d, &m, &err);
+    functions_start(e->fs);
+    settle_t s = {m, (uint64_t)n};
+    run_until(e->loop, settled, &s, 5000);
+    uint64_t inflight;
+    return queue_messages(e, &inflight);
+}
+
+/* The item stored under rid, parsed into doc. */
+static jv_t *result_item(table_t *t, const char *rid, jv_doc_t *doc)
+{
+    buf_t item = BUF_INIT;
+    err_t err;
+    jv_t *v = table_get(t, rid, NULL, &item, &err) == ST_OK ? jv_parse_cstr(doc, item.data) : NULL;
+    buf_free(&item);
+    return v;
+}
+
+TEST(record_handler_takes_records_and_answers_each)
+{
+    env_t e;
+    env_start(&e);
+    const char *bodies[] = {"ok0", "fail1", "errdoc", "ok3"};
+    table_t *t = NULL;
+    CHECK_INT(run_records_case(&e, bodies, 4, 1, &t), 2); /* the two failed stay */
+    CHECK_STR(plugin_seen(&e), "ok0\nfail1\nerrdoc\nok3\n");
+    jv_doc_t *doc = jv_doc_new();
+    jv_t *ok = result_item(t, "r3", doc);
+    CHECK_STR(jv_str(jv_get(ok, "status")), "SUCCEEDED");
+    CHECK_STR(jv_str(jv_get(jv_get(ok, "result"), "via")), "records");
+    CHECK_STR(jv_str(jv_get(jv_get(ok, "result"), "req")), "r3");
+    CHECK_INT(jv_get(jv_get(ok, "result"), "n")->i, 1);
+    jv_t *plain = result_item(t, "r1", doc);
+    CHECK_STR(jv_str(jv_get(plain, "status")), "FAILED");
+    CHECK(!strncmp(jv_str(jv_get(jv_get(plain, "error"), "errorMessage")), "broken ", 7));
+    CHECK_STR(jv_str(jv_get(jv_get(plain, "error"), "errorType")), "BatchItemFailure");
+    jv_t *own = result_item(t, "r2", doc);
+    CHECK_STR(jv_str(jv_get(jv_get(own, "error"), "errorMessage")), "own");
+    CHECK_STR(jv_str(jv_get(jv_get(own, "error"), "errorType")), "Custom");
+    jv_doc_free(doc);
+    /* Invoke still calls the plain handler with the event */
+    got_t g;
+    CHECK(call(&e, functions_find(e.fs, "rec"), "{}", &g));
+    CHECK_STR(g.payload, "{\"via\":\"event\"}");
+    env_stop(&e);
+}
+
+TEST(record_handler_garbage_or_batch_error_fails_the_whole_batch)
+{
+    const char *garbage[] = {"ok0", "garbage"}, *error[] = {"ok0", "batcherror"};
+    const char *const *cases[] = {garbage, error};
+    for (int c = 0; c < 2; c++) {
+        env_t e;
+        env_start(&e);
+        table_t *t = NULL;
+        CHECK_INT(run_records_case(&e, cases[c], 2, 1, &t), 2);
+        jv_doc_t *doc = jv_doc_new();
+        CHECK_STR(jv_str(jv_get(result_item(t, "r0", doc), "status")), "FAILED");
+        jv_doc_free(doc);
+        env_stop(&e);
+    }
+}
+
+TEST(record_handler_failure_without_report_failures_fails_the_batch)
+{
+    env_t e;
+    env_start(&e);
+    const char *bodies[] = {"ok0", "fail1"};
+    table_t *t = NULL;
+    CHECK_INT(run_records_case(&e, bodies, 2, 0, &t), 2);
+    env_stop(&e);
+}
+
 TEST(fifo_failure_holds_back_the_rest_of_its_group)
 {
     env_t e;

@@ -21,6 +21,7 @@
 #include "queues_fixture.h"
 #include "store/store.h"
 #include "tables/tables.h"
+#include "tables/skiplist.h"
 #include "tables/tables_int.h"
 #include "util/buf.h"
 #include "util/logging.h"
@@ -552,6 +553,99 @@ TEST(scan_pages_in_key_order_and_resumes_after_a_key)
     table_t *empty = mk_table(ts, "empty", "p", NULL, NULL, 0, NULL);
     CHECK_ST(table_scan(empty, NULL, NULL, 5, &all, &more, NULL), ST_OK);
     CHECK_INT(all.n + more, 0);
+    CHECK_OK(ts);
+    tables_free(ts);
+}
+
+/* Keys are byte strings over {0, 'a', 'b'} of length 0..11 (many share
+ * their first 8 bytes, many are prefixes of others). */
+typedef struct bkey {
+    char s[12];
+    size_t n;
+} bkey_t;
+
+static int bkey_cmp(const void *a, const void *b)
+{
+    const bkey_t *x = a, *y = b;
+    int c = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
+    return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+static uint64_t bkey_key(const void *a)
+{
+    const bkey_t *x = a;
+    uint64_t k = 0;
+    for (size_t i = 0; i < 8; i++)
+        k = k << 8 | (i < x->n ? (unsigned char)x->s[i] : 0);
+    return k;
+}
+
+TEST(keyed_skiplist_orders_and_seeks_as_its_comparator)
+{
+    enum { N = 3000 };
+    static bkey_t keys[N], probes[200];
+    static const char alphabet[] = {0, 'a', 'b'};
+    uint64_t x = 88172645463325252ull;
+    skiplist_t plain, keyed;
+    skiplist_init(&plain, bkey_cmp, NULL);
+    skiplist_init(&keyed, bkey_cmp, bkey_key);
+    size_t distinct = 0;
+    for (int i = 0; i < N + 200; i++) {
+        bkey_t *k = i < N ? &keys[distinct] : &probes[i - N];
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        k->n = 6 + x % 6; /* 6..11: around the 8-byte summary */
+        for (size_t j = 0; j < k->n; j++)
+            k->s[j] = alphabet[(x >> (8 + 2 * j)) % 3];
+        skiplist_node_t *at = i < N ? skiplist_seek(&plain, k, 0) : NULL;
+        if (i < N && !(at && bkey_cmp(at->val, k) == 0)) { /* a new key */
+            skiplist_insert(&plain, k);
+            skiplist_insert(&keyed, k);
+            distinct++;
+        }
+    }
+    CHECK(distinct > 1000);
+    CHECK_INT(keyed.n, plain.n);
+    size_t walked = 0;
+    for (skiplist_node_t *a = skiplist_first(&plain), *b = skiplist_first(&keyed); a || b;
+         a = skiplist_next(a), b = skiplist_next(b), walked++) {
+        CHECK(a && b && a->val == b->val);
+        CHECK(!skiplist_next(a) || bkey_cmp(a->val, skiplist_next(a)->val) < 0);
+    }
+    CHECK_INT(walked, plain.n);
+    for (int i = 0; i < 200; i++)
+        for (int strict = 0; strict < 2; strict++) {
+            skiplist_node_t *a = skiplist_seek(&plain, &probes[i], strict), *b = skiplist_seek(&keyed, &probes[i], strict);
+            CHECK(a == NULL ? b == NULL : b && a->val == b->val);
+        }
+    for (size_t i = 0; i < distinct; i += 2)
+        CHECK(skiplist_remove(&keyed, &keys[i]) == &keys[i]);
+    CHECK_INT(keyed.n, distinct / 2);
+    skiplist_free(&plain);
+    skiplist_free(&keyed);
+}
+
+TEST(partition_keys_sharing_long_prefixes_keep_bytewise_order)
+{
+    tables_t *ts = engine();
+    table_t *t = mk_table(ts, "pfx", "p", NULL, NULL, 0, NULL);
+    const char *pks[] = {"requests-0001b", "requests-0001", "requests", "requests-0001a", "request", "requests-0002",
+                         "requests-000"};
+    char item[64];
+    for (size_t i = 0; i < sizeof pks / sizeof pks[0]; i++) {
+        snprintf(item, sizeof item, "{\"p\":\"%s\"}", pks[i]);
+        CHECK_ST(put(t, item), ST_OK);
+    }
+    strv_t all = {0};
+    int more = 0;
+    CHECK_ST(table_scan(t, NULL, NULL, 0, &all, &more, NULL), ST_OK);
+    CHECK_STR(joined(&all), "{\"p\":\"request\"} {\"p\":\"requests\"} {\"p\":\"requests-000\"} "
+                            "{\"p\":\"requests-0001\"} {\"p\":\"requests-0001a\"} {\"p\":\"requests-0001b\"} "
+                            "{\"p\":\"requests-0002\"}");
+    strv_free(&all);
+    CHECK_ST(table_scan(t, "requests-0001", NULL, 2, &all, &more, NULL), ST_OK);
+    CHECK_STR(joined(&all), "{\"p\":\"requests-0001a\"} {\"p\":\"requests-0001b\"}");
+    CHECK_INT(more, 1);
+    strv_free(&all);
     CHECK_OK(ts);
     tables_free(ts);
 }

@@ -12,6 +12,10 @@
  *   record_ride                seed 002: the body (or the SNS envelope's
  *       Message) is a ride {"RideId": …, …}; the result is the ride item.
  *
+ * Each also has a record handler (<name>_records) that an event source
+ * mapping calls with the batch's records directly: same work per record,
+ * without parsing the SQS event or writing a batch response.
+ *
  * For SQS events every handler answers {"batchItemFailures": [...], "batchItemResults":
  * {messageId: result}}, so with ReportBatchItemFailures a failed record
  * returns to its queue (and after maxReceiveCount to the dead-letter queue)
@@ -37,6 +41,10 @@ int division(const sluice_invocation_t *inv, char **out, size_t *out_len);
 int multiplication(const sluice_invocation_t *inv, char **out, size_t *out_len);
 int users(const sluice_invocation_t *inv, char **out, size_t *out_len);
 int rides(const sluice_invocation_t *inv, char **out, size_t *out_len);
+int division_records(const sluice_invocation_t *inv, sluice_record_t *recs, size_t n);
+int multiplication_records(const sluice_invocation_t *inv, sluice_record_t *recs, size_t n);
+int users_records(const sluice_invocation_t *inv, sluice_record_t *recs, size_t n);
+int rides_records(const sluice_invocation_t *inv, sluice_record_t *recs, size_t n);
 
 int sluice_plugin_init(void)
 {
@@ -174,22 +182,41 @@ static int run_batch(const sluice_invocation_t *inv, record_fn fn, char **out, s
     return 0;
 }
 
-int division(const sluice_invocation_t *inv, char **out, size_t *out_len)
+/* ---- record handlers: a mapping hands over the records themselves ---------------------------- */
+
+static int run_records(sluice_record_t *recs, size_t n, record_fn fn)
 {
-    return run_batch(inv, divide, out, out_len);
+    for (size_t i = 0; i < n; i++) {
+        sluice_record_t *r = &recs[i];
+        const char *why = "the body is not a JSON object";
+        json_t *body = json_loadb(r->body, r->body_len, 0, NULL);
+        json_t *res = json_is_object(body) ? fn(body, r->message_id, &why) : NULL;
+        json_decref(body);
+        if (!res) {
+            json_t *err = json_pack("{s:s, s:s}", "errorMessage", why, "errorType", "InvalidRecord");
+            res = err;
+            r->failed = 1;
+            fprintf(stderr, "record %s failed: %s\n", r->message_id, why);
+        }
+        r->result = json_dumps(res, JSON_COMPACT);
+        json_decref(res);
+    }
+    return 0;
 }
 
-int multiplication(const sluice_invocation_t *inv, char **out, size_t *out_len)
-{
-    return run_batch(inv, multiply, out, out_len);
-}
+/* Each worker exported twice: the Lambda-event handler and its record handler. */
+#define WORKER(name, fn)                                                                                              \
+    int name(const sluice_invocation_t *inv, char **out, size_t *out_len)                                             \
+    {                                                                                                                 \
+        return run_batch(inv, fn, out, out_len);                                                                      \
+    }                                                                                                                 \
+    int name##_records(const sluice_invocation_t *inv, sluice_record_t *recs, size_t n)                              \
+    {                                                                                                                 \
+        (void)inv;                                                                                                    \
+        return run_records(recs, n, fn);                                                                              \
+    }
 
-int users(const sluice_invocation_t *inv, char **out, size_t *out_len)
-{
-    return run_batch(inv, create_user, out, out_len);
-}
-
-int rides(const sluice_invocation_t *inv, char **out, size_t *out_len)
-{
-    return run_batch(inv, record_ride, out, out_len);
-}
+WORKER(division, divide)
+WORKER(multiplication, multiply)
+WORKER(users, create_user)
+WORKER(rides, record_ride)
