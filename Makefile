@@ -6,7 +6,7 @@
 CC       ?= cc
 BUILD    ?= build
 SANITIZE ?=
-PKGS     := yaml-0.1 openssl uuid
+PKGS     := yaml-0.1 openssl uuid libpcre2-8
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 

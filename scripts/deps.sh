@@ -4,7 +4,7 @@
 # AWS clients, clang's fuzzer runtime, nginx and wrk for the benchmark).
 # Uses sudo when not root; does nothing for packages already installed.
 set -eu
-pkgs="build-essential pkg-config libyaml-dev libssl-dev uuid-dev libjansson-dev"
+pkgs="build-essential pkg-config libyaml-dev libssl-dev uuid-dev libjansson-dev libpcre2-dev"
 if [ "${1:-}" = "--test" ]; then
     pkgs="$pkgs clang libclang-rt-14-dev python3 python3-boto3 awscli nginx-light wrk curl"
 fi

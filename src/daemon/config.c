@@ -523,10 +523,12 @@ static int load_root(yctx_t *y, config_t *c, yaml_node_t *root)
             rc = config__load_tables(y, c, v);
         else if (ks && strcmp(ks, "mappings") == 0)
             rc = config__load_mappings(y, c, v);
+        else if (ks && strcmp(ks, "gateway") == 0)
+            rc = config__load_gateway(y, c, v);
         else if (ks && (!strcmp(ks, "server") || !strcmp(ks, "storage") || !strcmp(ks, "aws") || !strcmp(ks, "log")))
             rc = load_section(y, c, ks, v);
         else
-            rc = yfail(y, k, "unknown section %s (server, storage, aws, log, queues, topics, functions, tables, mappings)", ks ? ks : "?", NULL);
+            rc = yfail(y, k, "unknown section %s (server, storage, aws, log, queues, topics, functions, tables, mappings, gateway)", ks ? ks : "?", NULL);
         if (rc != 0)
             return -1;
     }

@@ -67,6 +67,37 @@ typedef struct config_mapping {
     int line;
 } config_mapping_t;
 
+/* gateway: (see config_parts.c) */
+typedef struct config_route {
+    char *method, *path, *integration, *topic, *queue, *id_from, *schema;
+    kvv_t attributes;
+    long sla, api_key;
+    int line;
+} config_route_t;
+
+typedef struct config_plan {
+    char *name, *rate, *period;
+    long burst, quota;
+    int line;
+} config_plan_t;
+
+typedef struct config_api_key {
+    char *name, *hash, *plan;
+    long enabled;
+    int line;
+} config_api_key_t;
+
+typedef struct config_gateway {
+    char *results_table;
+    long results_ttl;
+    config_route_t *routes;
+    size_t nroutes;
+    config_plan_t *plans;
+    size_t nplans;
+    config_api_key_t *keys;
+    size_t nkeys;
+} config_gateway_t;
+
 typedef struct config {
     char *host;
     long port;
@@ -96,6 +127,7 @@ typedef struct config {
     size_t ntables;
     config_mapping_t *mappings;
     size_t nmappings;
+    config_gateway_t gateway;
 } config_t;
 
 void config_defaults(config_t *c);

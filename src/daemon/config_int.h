@@ -35,6 +35,7 @@ int config__yaml_json(yctx_t *y, yaml_node_t *n, buf_t *out, int depth);
 int config__load_functions(yctx_t *y, config_t *c, yaml_node_t *seq);
 int config__load_tables(yctx_t *y, config_t *c, yaml_node_t *seq);
 int config__load_mappings(yctx_t *y, config_t *c, yaml_node_t *seq);
+int config__load_gateway(yctx_t *y, config_t *c, yaml_node_t *map);
 void config__free_parts(config_t *c);
 int config__queue_declared(const config_t *c, const char *name);
 int config__validate_parts(const config_t *c, char *why, size_t why_len);

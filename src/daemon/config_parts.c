@@ -44,7 +44,7 @@
 #include "util/alloc.h"
 #include "util/text.h"
 
-typedef enum { F_STR, F_INT, F_SECONDS_MS, F_BOOL, F_ENV, F_LIST } ftype_t;
+typedef enum { F_STR, F_INT, F_SECONDS_MS, F_BOOL, F_ENV, F_LIST, F_JSON } ftype_t;
 
 typedef struct field {
     const char *key;
@@ -103,7 +103,44 @@ static const field_t MAPPING_FIELDS[] = {
     {"on_failure", F_STR, MF(on_failure), 0, 0, NULL},
 };
 
+#define RF(f) offsetof(config_route_t, f)
+static const field_t ROUTE_FIELDS[] = {
+    {"method", F_STR, RF(method), 0, 0, "POST"},
+    {"path", F_STR, RF(path), 0, 0, NULL},
+    {"integration", F_STR, RF(integration), 0, 0, NULL},
+    {"topic", F_STR, RF(topic), 0, 0, NULL},
+    {"queue", F_STR, RF(queue), 0, 0, NULL},
+    {"id_from", F_STR, RF(id_from), 0, 0, NULL},
+    {"attributes", F_ENV, RF(attributes), 0, 0, NULL},
+    {"schema", F_JSON, RF(schema), 0, 0, NULL},
+    {"sla", F_INT, RF(sla), 1, 86400, "30"},
+    {"api_key", F_BOOL, RF(api_key), 0, 1, "false"},
+};
+
+#define PF(f) offsetof(config_plan_t, f)
+static const field_t PLAN_FIELDS[] = {
+    {"name", F_STR, PF(name), 0, 0, NULL},
+    {"rate", F_STR, PF(rate), 0, 0, NULL},
+    {"burst", F_INT, PF(burst), 1, 1000000, NULL},
+    {"quota", F_INT, PF(quota), 1, 1000000000000L, NULL},
+    {"period", F_STR, PF(period), 0, 0, NULL},
+};
+
+#define KF(f) offsetof(config_api_key_t, f)
+static const field_t KEY_FIELDS[] = {
+    {"name", F_STR, KF(name), 0, 0, NULL},
+    {"hash", F_STR, KF(hash), 0, 0, NULL},
+    {"plan", F_STR, KF(plan), 0, 0, NULL},
+    {"enabled", F_BOOL, KF(enabled), 0, 1, "true"},
+};
+
 #define NF(a) (sizeof a / sizeof a[0])
+static const part_t ROUTES = {"route", ROUTE_FIELDS, NF(ROUTE_FIELDS), sizeof(config_route_t),
+                              offsetof(config_route_t, line), "path"};
+static const part_t PLANS = {"usage plan", PLAN_FIELDS, NF(PLAN_FIELDS), sizeof(config_plan_t),
+                             offsetof(config_plan_t, line), "name"};
+static const part_t KEYS = {"API key", KEY_FIELDS, NF(KEY_FIELDS), sizeof(config_api_key_t),
+                            offsetof(config_api_key_t, line), "hash"};
 static const part_t FUNCTIONS = {"function", FUNCTION_FIELDS, NF(FUNCTION_FIELDS), sizeof(config_function_t),
                                  offsetof(config_function_t, line), "name"};
 static const part_t TABLES = {"table", TABLE_FIELDS, NF(TABLE_FIELDS), sizeof(config_table_t),
@@ -162,6 +199,16 @@ static int set_field(yctx_t *y, yaml_node_t *v, const field_t *f, void *slot)
 {
     if (f->type == F_ENV)
         return load_string_map(y, v, f->key, slot);
+    if (f->type == F_JSON) { /* any YAML, kept as JSON text */
+        buf_t b = BUF_INIT;
+        if (yaml_json(y, v, &b, 0) != 0) {
+            buf_free(&b);
+            return -1;
+        }
+        free(*(char **)slot);
+        *(char **)slot = buf_detach(&b, NULL);
+        return 0;
+    }
     if (f->type == F_LIST)
         return set_list(y, v, f, slot);
     if (!yscalar(v))
@@ -257,7 +304,7 @@ static void free_entity(const part_t *p, void *e)
 {
     for (size_t i = 0; i < p->nfields; i++) {
         void *slot = (char *)e + p->fields[i].off;
-        if (p->fields[i].type == F_STR)
+        if (p->fields[i].type == F_STR || p->fields[i].type == F_JSON)
             free(*(char **)slot);
         else if (p->fields[i].type == F_ENV)
             kvv_free(slot);
@@ -266,8 +313,55 @@ static void free_entity(const part_t *p, void *e)
     }
 }
 
+/* gateway: a mapping of results_table, results_ttl and the lists of routes,
+ * usage_plans and api_keys. */
+int config__load_gateway(yctx_t *y, config_t *c, yaml_node_t *map)
+{
+    config_gateway_t *g = &c->gateway;
+    if (yexpect(y, map, YAML_MAPPING_NODE, "gateway") != 0)
+        return -1;
+    g->results_ttl = 86400;
+    for (yaml_node_pair_t *kv = map->data.mapping.pairs.start; kv < map->data.mapping.pairs.top; kv++) {
+        yaml_node_t *k = yaml_document_get_node(y->doc, kv->key), *v = yaml_document_get_node(y->doc, kv->value);
+        const char *ks = yscalar(k);
+        int rc;
+        if (ks && strcmp(ks, "routes") == 0) {
+            rc = load_part(y, &ROUTES, v, (void **)&g->routes, &g->nroutes);
+        } else if (ks && strcmp(ks, "usage_plans") == 0) {
+            rc = load_part(y, &PLANS, v, (void **)&g->plans, &g->nplans);
+        } else if (ks && strcmp(ks, "api_keys") == 0) {
+            rc = load_part(y, &KEYS, v, (void **)&g->keys, &g->nkeys);
+        } else if (ks && strcmp(ks, "results_table") == 0 && yscalar(v)) {
+            free(g->results_table);
+            g->results_table = xstrdup(yscalar(v));
+            rc = 0;
+        } else if (ks && strcmp(ks, "results_ttl") == 0) {
+            static const field_t ttl = {"results_ttl", F_INT, 0, 60, 31536000, NULL};
+            rc = yscalar(v) ? set_int(y, v, &ttl, yscalar(v), &g->results_ttl) : yfail(y, v, "results_ttl must be "
+                                                                                            "seconds", NULL, NULL);
+        } else {
+            rc = yfail(y, k, "unknown gateway setting %s (results_table, results_ttl, routes, usage_plans, api_keys)",
+                       ks ? ks : "?", NULL);
+        }
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
 void config__free_parts(config_t *c)
 {
+    config_gateway_t *g = &c->gateway;
+    for (size_t i = 0; i < g->nroutes; i++)
+        free_entity(&ROUTES, &g->routes[i]);
+    for (size_t i = 0; i < g->nplans; i++)
+        free_entity(&PLANS, &g->plans[i]);
+    for (size_t i = 0; i < g->nkeys; i++)
+        free_entity(&KEYS, &g->keys[i]);
+    free(g->routes);
+    free(g->plans);
+    free(g->keys);
+    free(g->results_table);
     for (size_t i = 0; i < c->nfunctions; i++)
         free_entity(&FUNCTIONS, &c->functions[i]);
     for (size_t i = 0; i < c->ntables; i++)

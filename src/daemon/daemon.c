@@ -28,6 +28,7 @@
 #include "daemon/sns_lambda.h"
 #include "functions/functions.h"
 #include "functions/mappings.h"
+#include "gateway/gateway.h"
 #include "net/http_server.h"
 #include "proto/router.h"
 #include "queues/queues.h"
@@ -54,6 +55,7 @@ typedef struct daemon {
     sns_lambda_t *sns_lambda;
     sqs_api_t *sqs;
     router_t router;
+    gateway_t *gw;
     http_server_t *http;
     loop_io_t sig_io;
     int sig_fd;
@@ -156,6 +158,7 @@ static void begin_shutdown(daemon_t *d, const char *why)
     d->router.draining = 1;
     http_server_shutdown(d->http, on_drained, d);
     queues_wake_all(d->qs); /* long polls answer now */
+    gateway_wake_all(d->gw);
     loop_timer_init(&d->drain_timer, on_drain_timeout, d);
     loop_timer_start(d->loop, &d->drain_timer, DRAIN_MS);
 }
@@ -393,6 +396,95 @@ static int declare_mappings(daemon_t *d)
     return 0;
 }
 
+/* The gateway's periods are DAY, WEEK, MONTH; a plan's rate may be fractional. */
+static int gateway_plan(const config_plan_t *cp, keys_plan_def_t *p, char *why, size_t n)
+{
+    char *end = NULL;
+    *p = (keys_plan_def_t){.name = cp->name, .burst = (uint32_t)cp->burst, .limit = (uint64_t)cp->quota};
+    if (cp->rate) {
+        p->rate = strtod(cp->rate, &end);
+        if (!*cp->rate || *end)
+            return snprintf(why, n, "usage plan %s: rate must be a number", cp->name), -1;
+    }
+    if (cp->period && keys_period_parse(cp->period, &p->period) != 0)
+        return snprintf(why, n, "usage plan %s: period must be DAY, WEEK or MONTH", cp->name), -1;
+    return 0;
+}
+
+static int declare_gateway_tables(daemon_t *d)
+{
+    err_t err;
+    if (!d->cfg->gateway.nroutes || gateway_declare_tables(d->ts, d->cfg->gateway.results_table, &err) == ST_OK)
+        return 0;
+    log_error("config_gateway_rejected", "file=%s reason=\"%s\"", d->cfg->config_path, err.msg);
+    return -1;
+}
+
+static int declare_gateway(daemon_t *d)
+{
+    const config_gateway_t *g = &d->cfg->gateway;
+    if (!g->nroutes)
+        return 0;
+    gw_route_def_t *routes = xcalloc(g->nroutes, sizeof *routes);
+    keys_plan_def_t *plans = xcalloc(g->nplans ? g->nplans : 1, sizeof *plans);
+    keys_key_def_t *keys = xcalloc(g->nkeys ? g->nkeys : 1, sizeof *keys);
+    gw_attr_def_t *attrs = NULL;
+    size_t nattrs = 0;
+    for (size_t i = 0; i < g->nroutes; i++)
+        nattrs += g->routes[i].attributes.n;
+    attrs = xcalloc(nattrs ? nattrs : 1, sizeof *attrs);
+    char why[1100] = "";
+    int rc = 0;
+    for (size_t i = 0, a = 0; i < g->nroutes && !rc; i++) {
+        const config_route_t *cr = &g->routes[i];
+        gw_route_def_t *r = &routes[i];
+        const char *in = cr->integration ? cr->integration : "";
+        *r = (gw_route_def_t){.method = cr->method, .path = cr->path, .id_from = cr->id_from, .schema = cr->schema,
+                              .sla_s = (uint32_t)cr->sla, .api_key = (int)cr->api_key, .attrs = &attrs[a],
+                              .nattrs = cr->attributes.n};
+        for (size_t k = 0; k < cr->attributes.n; k++, a++)
+            attrs[a] = (gw_attr_def_t){cr->attributes.v[k].key, cr->attributes.v[k].val};
+        if (strcmp(in, "publish") == 0)
+            r->kind = GW_PUBLISH, r->target = cr->topic;
+        else if (strcmp(in, "enqueue") == 0)
+            r->kind = GW_ENQUEUE, r->target = cr->queue;
+        else if (strcmp(in, "result") == 0)
+            r->kind = GW_RESULT;
+        else {
+            snprintf(why, sizeof why, "%s:%d: route %s: integration must be publish, enqueue or result",
+                     d->cfg->config_path, cr->line, cr->path);
+            rc = -1;
+        }
+    }
+    for (size_t i = 0; i < g->nplans && !rc; i++)
+        rc = gateway_plan(&g->plans[i], &plans[i], why, sizeof why);
+    char(*unnamed)[32] = xcalloc(g->nkeys ? g->nkeys : 1, sizeof *unnamed); /* "key-3" for a key without a name */
+    for (size_t i = 0; i < g->nkeys; i++)
+        snprintf(unnamed[i], sizeof unnamed[i], "key-%zu", i + 1);
+    for (size_t i = 0; i < g->nkeys; i++)
+        keys[i] = (keys_key_def_t){.name = g->keys[i].name ? g->keys[i].name : unnamed[i],
+                                   .hash = g->keys[i].hash, .plan = g->keys[i].plan,
+                                   .disabled = !g->keys[i].enabled};
+    err_t err;
+    gateway_config_t gc = {.region = d->cfg->region, .account = d->cfg->account,
+                           .results_table = g->results_table, .results_ttl_s = (uint32_t)g->results_ttl,
+                           .routes = routes, .nroutes = g->nroutes, .plans = plans, .nplans = g->nplans,
+                           .keys = keys, .nkeys = g->nkeys};
+    if (!rc && !(d->gw = gateway_new(&gc, d->loop, d->qs, d->tp, d->ts, &err))) {
+        snprintf(why, sizeof why, "%s", err.msg);
+        rc = -1;
+    }
+    if (rc)
+        log_error("config_gateway_rejected", "file=%s reason=\"%s\"", d->cfg->config_path, why);
+    d->router.gateway = d->gw;
+    free(routes);
+    free(plans);
+    free(keys);
+    free(unnamed);
+    free(attrs);
+    return rc;
+}
+
 /* ---- assembly -------------------------------------------------------------------------------- */
 
 /* The engine is built on the opened store (its appends are off while it
@@ -502,7 +594,8 @@ static int assemble(daemon_t *d)
      * listeners take ephemeral ports (the configured port may be one). No
      * request is served before loop_run, when the declarations are done. */
     if (open_engine(d) != 0 || start_http(d) != 0 || declare_queues(d) != 0 || declare_tables(d) != 0 ||
-        declare_functions(d) != 0 || declare_topics(d) != 0 || declare_mappings(d) != 0)
+        declare_gateway_tables(d) != 0 ||
+        declare_functions(d) != 0 || declare_topics(d) != 0 || declare_mappings(d) != 0 || declare_gateway(d) != 0)
         return -1;
     functions_start(d->fs);
     start_clockwork(d);
@@ -512,7 +605,8 @@ static int assemble(daemon_t *d)
 static void teardown(daemon_t *d)
 {
     if (d->http)
-        http_server_free(d->http);
+        http_server_free(d->http); /* long polls of the gateway are dropped here */
+    gateway_free(d->gw);
     if (d->store)
         store_close(d->store); /* hands over the last batch and fsyncs it */
     sqs_api_free(d->sqs);

@@ -14,9 +14,11 @@
  *
  * The table item is {<pk>: request id, "status": "SUCCEEDED"|"FAILED",
  * "result"|"error": …, "function": name, "attempts": n, "completedAt": ISO
- * time}. A put never replaces an item whose status is already SUCCEEDED, so
- * each request's result is written at most once however often its message
- * is processed (a redelivery after a crash, a duplicate).
+ * time}, plus whatever other attributes the item it replaces had (the
+ * gateway's acceptedAt, deadline, route and expiresAt). A put never replaces
+ * an item whose status is already final — SUCCEEDED, DEAD_LETTERED or
+ * EXPIRED — so each request's result is written at most once however often
+ * its message is processed (a redelivery after a crash, a duplicate).
  *
  * A destination that does not exist when an outcome arrives (deleted since
  * it was checked) drops the record and logs why; the invocation is not
@@ -104,7 +106,34 @@ static void put_json(buf_t *b, const char *p, size_t n)
         buf_puts(b, "null");
 }
 
-static void table_item(buf_t *b, const table_def_t *def, const fn_outcome_t *o)
+/* Appends the attributes of the item being replaced that the outcome does
+ * not set itself (the request's record as the gateway wrote it). */
+static void carry_over(buf_t *b, const table_t *t, const table_def_t *def, const char *id)
+{
+    static const char *const own[] = {"status", "result", "error", "function", "attempts", "completedAt"};
+    buf_t old = BUF_INIT;
+    err_t err;
+    if (table_get(t, id, NULL, &old, &err) != ST_OK)
+        return;
+    jv_doc_t *d = jv_doc_new_small();
+    jv_t *v = jv_parse_cstr(d, old.data);
+    for (size_t i = 0; jv_is(v, JV_OBJECT) && i < v->len; i++) {
+        const jv_pair_t *p = &v->u.pairs[i];
+        int skip = strlen(def->pk) == p->klen && !memcmp(def->pk, p->key, p->klen);
+        for (size_t k = 0; k < sizeof own / sizeof own[0] && !skip; k++)
+            skip = strlen(own[k]) == p->klen && !memcmp(own[k], p->key, p->klen);
+        if (skip)
+            continue;
+        buf_putc(b, ',');
+        jv_write_string(b, p->key, p->klen);
+        buf_putc(b, ':');
+        jv_write(p->val, b);
+    }
+    jv_doc_free(d);
+    buf_free(&old);
+}
+
+static void table_item(buf_t *b, const table_t *t, const table_def_t *def, const fn_outcome_t *o)
 {
     char ts[32];
     clock_iso8601(clock_wall_ms(), ts);
@@ -116,7 +145,9 @@ static void table_item(buf_t *b, const table_def_t *def, const fn_outcome_t *o)
     put_json(b, o->res->payload, o->res->len);
     buf_puts(b, ",\"function\":");
     jv_write_string(b, o->f->def.name, strlen(o->f->def.name));
-    buf_printf(b, ",\"attempts\":%d,\"completedAt\":\"%s\"}", o->attempts, ts);
+    buf_printf(b, ",\"attempts\":%d,\"completedAt\":\"%s\"", o->attempts, ts);
+    carry_over(b, t, def, o->request_id);
+    buf_putc(b, '}');
 }
 
 static int send_table(functions_t *fs, const char *name, const fn_outcome_t *o)
@@ -133,8 +164,9 @@ static int send_table(functions_t *fs, const char *name, const fn_outcome_t *o)
         return -1;
     }
     buf_t b = BUF_INIT;
-    table_item(&b, def, o);
-    table_cond_t cond = {.unless_attr = "status", .unless_value = "SUCCEEDED"};
+    static const char *const final[] = {"SUCCEEDED", "DEAD_LETTERED", "EXPIRED", NULL};
+    table_item(&b, t, def, o);
+    table_cond_t cond = {.unless_attr = "status", .unless_values = final};
     err_t err;
     status_t st = table_put(t, b.data, b.len, &cond, &err);
     buf_free(&b);

@@ -23,6 +23,7 @@
 #include "util/jv.h"
 #include "util/logging.h"
 #include "util/rand.h"
+#include "util/text.h"
 
 typedef struct fn_inv {
     uint64_t id;
@@ -137,12 +138,7 @@ static int name_ok(const char *s)
     size_t n = s ? strlen(s) : 0;
     if (n < 1 || n > FN_NAME_MAX)
         return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-            return 0;
-    }
-    return 1;
+    return text_name_chars(s, n, "-_");
 }
 
 static void on_kick(loop_t *loop, loop_timer_t *t);

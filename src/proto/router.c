@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "gateway/gateway.h"
 #include "proto/form.h"
 #include "proto/lambda_api.h"
 #include "proto/tables_http.h"
@@ -179,6 +180,8 @@ void router_handle(http_ex_t *ex, void *arg)
             reply_simple(ctx, 404, "{\"message\":\"SNS message signing is off (server.sns_signing)\"}");
         return;
     }
+    if (rt->gateway && gateway_handle(rt->gateway, ctx))
+        return;
     if (tables_http_match(ctx->path)) {
         tables_http_handle(ctx, rt->tables);
         return;

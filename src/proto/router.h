@@ -6,6 +6,7 @@
  *   /2015-03-31/functions…, /2015-03-31/event-source-mappings…
  *                                              → lambda_api (REST-JSON)
  *   GET /health                                → liveness answer
+ *   a gateway route's path, /_sluice/requests/…  → gateway (routes from config)
  * Front-ends share the request context defined here: the request id, the
  * caller's access key and the Host, and reply through router_reply so that
  * every response carries x-amzn-RequestId and waits for durability.
@@ -27,6 +28,7 @@ typedef struct router {
     topics_t *topics; /* SNS; NULL: SNS requests are refused */
     struct tables *tables;       /* read-only view under /_sluice/tables */
     struct functions *functions; /* Lambda; NULL: Lambda requests get ServiceException */
+    struct gateway *gateway;     /* routes from config, checked before the AWS protocols; or NULL */
     const char *sns_cert; /* PEM served at SNS_CERT_PATH (SigningCertURL), or NULL */
     size_t sns_cert_len;
     store_t *store; /* replies wait for its durable LSN; NULL: no waiting */

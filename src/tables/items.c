@@ -324,11 +324,19 @@ static status_t item_build(table_t *t, jv_doc_t *d, const char *text, size_t len
 
 /* ---- changes --------------------------------------------------------------------- */
 
-static int attr_is_string(const titem_t *it, const char *attr, const char *value)
+static int str_is(const jv_t *a, const char *value)
 {
-    jv_doc_t *d = jv_doc_new();
+    return value && jv_is(a, JV_STRING) && a->len == strlen(value) && memcmp(a->u.str, value, a->len) == 0;
+}
+
+/* Whether the item's attr is the string value or one of values. */
+static int attr_is_string(const titem_t *it, const char *attr, const char *value, const char *const *values)
+{
+    jv_doc_t *d = jv_doc_new_small();
     const jv_t *a = jv_get(jv_parse(d, it->text, it->len, NULL, 0), attr);
-    int is = jv_is(a, JV_STRING) && a->len == strlen(value) && memcmp(a->u.str, value, a->len) == 0;
+    int is = str_is(a, value);
+    for (size_t i = 0; values && values[i] && !is; i++)
+        is = str_is(a, values[i]);
     jv_doc_free(d);
     return is;
 }
@@ -337,7 +345,9 @@ static status_t cond_check(const titem_t *old, const table_cond_t *c, err_t *err
 {
     if (!old || !c)
         return ST_OK;
-    if (c->if_absent || (c->unless_attr && c->unless_value && attr_is_string(old, c->unless_attr, c->unless_value)))
+    if (c->if_absent ||
+        (c->unless_attr && (c->unless_value || c->unless_values) &&
+         attr_is_string(old, c->unless_attr, c->unless_value, c->unless_values)))
         return err_set(err, ST_CONDITION_FAILED, "The conditional request failed");
     return ST_OK;
 }

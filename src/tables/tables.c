@@ -40,6 +40,7 @@
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/logging.h"
+#include "util/text.h"
 
 #define TICK_BATCH 1024
 #define ATTR_NAME_MAX 255
@@ -155,13 +156,7 @@ uint64_t tables_tick(tables_t *ts)
 
 static int name_chars_ok(const char *name)
 {
-    for (const char *p = name; *p; p++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-              c == '.'))
-            return 0;
-    }
-    return 1;
+    return text_name_chars(name, strlen(name), "_-.");
 }
 
 static status_t name_check(const char *name, err_t *err)

@@ -101,6 +101,7 @@ typedef struct table_cond {
     int if_absent;
     const char *unless_attr;
     const char *unless_value;
+    const char *const *unless_values; /* or any of these (NULL-terminated) */
 } table_cond_t;
 
 /* Puts item (JSON object text, len bytes) replacing any item with its key.

@@ -18,6 +18,7 @@
 #include "util/clock.h"
 #include "util/jv.h"
 #include "util/logging.h"
+#include "util/text.h"
 
 topics_t *topics_new(const topics_config_t *cfg, store_t *store, queues_t *qs)
 {
@@ -166,12 +167,7 @@ static int name_ok(const char *name, int fifo)
     }
     if (n < 1 || n > 256 || base < 1)
         return 0;
-    for (size_t i = 0; i < base; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-            return 0;
-    }
-    return 1;
+    return text_name_chars(name, base, "-_");
 }
 
 enum { A_ANY, A_JSON, A_BOOL, A_SIGVER, A_TRACING, A_SCOPE, A_DELIVERY, A_RATE };

@@ -54,6 +54,10 @@ class Sluice:
         self.config = config
         self.proc = None
         self.log_path = os.path.join(tempfile.gettempdir(), "sluice-it-%d.log" % self.port)
+        try:  # a log left by an earlier run on the same port is not this daemon's
+            os.unlink(self.log_path)
+        except OSError:
+            pass
 
     @property
     def endpoint(self):

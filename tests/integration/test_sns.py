@@ -474,3 +474,23 @@ class DeclaredInConfig(SnsTestCase):
             self.assertEqual(item["function"], op)
             self.assertEqual(item["status"], "SUCCEEDED")
             self.assertEqual(item["result"]["result"], want)
+
+    def test_seed_gateway_accepts_and_answers(self):
+        """The seed's front door: POST /inbound → 202 with a request id;
+        GET /response with that id in a header → the worker's result."""
+        import urllib.error
+        import urllib.request
+        body = json.dumps({"operation": "multiplication", "number": 7, "factor": 3}).encode()
+        with urllib.request.urlopen(urllib.request.Request(self.sluice.endpoint + "/inbound", data=body)) as r:
+            self.assertEqual(r.status, 202)
+            rid = json.loads(r.read())["requestId"]
+        req = urllib.request.Request(self.sluice.endpoint + "/_sluice/requests/%s?wait=20" % rid)
+        with urllib.request.urlopen(req, timeout=60) as r:
+            self.assertEqual(json.loads(r.read())["result"]["result"], 21.0)
+        with urllib.request.urlopen(urllib.request.Request(self.sluice.endpoint + "/response",
+                                                           headers={"requestId": rid})) as r:
+            self.assertEqual(json.loads(r.read())["status"], "SUCCEEDED")
+        bad = urllib.request.Request(self.sluice.endpoint + "/inbound", data=b'{"operation":"power"}')
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(bad)
+        self.assertEqual(e.exception.code, 400)
