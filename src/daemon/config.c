@@ -674,5 +674,9 @@ void config_print_help(const char *prog)
         if (opts[i].flag)
             printf("  %-20s %s (default %s; file key %s)\n", opts[i].flag, opts[i].help, opts[i].def, opts[i].key);
     }
-    printf("\nOther commands:\n  %s version    print the version\n  %s help       this text\n", prog, prog);
+    printf("\nOther commands:\n"
+           "  %s call [options] METHOD PATH   send a request to the gateway, wait for its result\n"
+           "  %s version                      print the version\n"
+           "  %s help                         this text\n",
+           prog, prog, prog);
 }

@@ -1,10 +1,12 @@
 /*
- * main — the sluice command: `sluice serve [options]`, `sluice version`,
+ * main — the sluice command: `sluice serve [options]`, `sluice call
+ * [options] METHOD PATH` (the gateway's client, call.c), `sluice version`,
  * `sluice help`. See docs/sluice.1.md for the reference.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "daemon/call.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 
@@ -38,6 +40,8 @@ int main(int argc, char **argv)
     const char *cmd = argc > 1 ? argv[1] : "help";
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(argv[0], argc - 2, argv + 2);
+    if (strcmp(cmd, "call") == 0)
+        return call_main(argv[0], argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("sluice %s\n", SLUICE_VERSION);
         return 0;

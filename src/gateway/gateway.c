@@ -106,22 +106,6 @@ static void reply_invalid(req_ctx_t *ctx, const char *why)
     reply_wrapped(ctx, 400, NULL, "{\"message\":\"Invalid request body\",\"errors\":[", why, "]}");
 }
 
-/* ---- time ---------------------------------------------------------------------------------- */
-
-/* Parses clock_iso8601's form back to epoch ms; 0 when it is not that form. */
-static uint64_t iso_ms(const char *s)
-{
-    struct tm tm = {0};
-    int ms = 0;
-    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-                     &tm.tm_sec, &ms) != 7)
-        return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    time_t t = timegm(&tm);
-    return t < 0 ? 0 : (uint64_t)t * 1000 + (uint64_t)ms;
-}
-
 /* ---- status ------------------------------------------------------------------------------- */
 
 /* The reply for a request's record (item text, or NULL when unknown):
@@ -141,10 +125,11 @@ static void reply_record(req_ctx_t *ctx, const char *id, const char *item)
         buf_puts(&b, item);
         reply_json(ctx, 200, NULL, &b);
     } else {
-        uint64_t deadline = iso_ms(jv_str(jv_get(v, "deadline")));
+        uint64_t deadline = clock_iso8601_parse(jv_str(jv_get(v, "deadline")));
         int expired = deadline && clock_wall_ms() >= deadline;
-        if (expired && v)
-            jv_set(d, v, "status", jv_string(d, "EXPIRED"));
+        for (size_t i = 0; expired && jv_is(v, JV_OBJECT) && i < v->len; i++) /* replace, not add: one status */
+            if (v->u.pairs[i].klen == 6 && memcmp(v->u.pairs[i].key, "status", 6) == 0)
+                v->u.pairs[i].val = jv_string(d, "EXPIRED");
         jv_write(v, &b);
         reply_json(ctx, expired ? 200 : 202, expired ? NULL : "Retry-After: 1\r\n", &b);
     }
@@ -199,7 +184,7 @@ static void on_wait_timeout(loop_t *loop, loop_timer_t *t)
     buf_free(&b);
 }
 
-static void wait_for(gateway_t *gw, req_ctx_t *ctx, const char *id, uint32_t wait_s)
+static void wait_for(gateway_t *gw, req_ctx_t *ctx, const char *id, uint64_t wait_ms)
 {
     waiter_t *w = xcalloc(1, sizeof *w);
     w->gw = gw;
@@ -214,7 +199,7 @@ static void wait_for(gateway_t *gw, req_ctx_t *ctx, const char *id, uint32_t wai
     }
     list_push_back(&l->waiters, &w->link);
     loop_timer_init(&w->timer, on_wait_timeout, w);
-    loop_timer_start(gw->loop, &w->timer, (uint64_t)wait_s * 1000);
+    loop_timer_start(gw->loop, &w->timer, wait_ms);
     ctx->cancel = waiter_cancel;
     ctx->cancel_arg = w;
     router_watch(ctx);
@@ -294,8 +279,12 @@ static void serve_status(gateway_t *gw, req_ctx_t *ctx, const char *id, const kv
     int found = get_record(gw, id, &b) == 0;
     jv_doc_t *d = jv_doc_new_small();
     const char *status = found ? jv_str(jv_get(jv_parse_cstr(d, b.data), "status")) : NULL;
-    if (found && wait_s && !is_final(status))
-        wait_for(gw, ctx, id, wait_s);
+    uint64_t deadline = found ? clock_iso8601_parse(jv_str(jv_get(jv_parse_cstr(d, b.data), "deadline"))) : 0;
+    uint64_t now = clock_wall_ms(), wait_ms = (uint64_t)wait_s * 1000;
+    if (deadline > now && deadline - now < wait_ms) /* a pending request expires at its deadline: answer then */
+        wait_ms = deadline - now + 5;                /* (+5: the loop's timers and the wall clock differ by < 1 ms) */
+    if (found && wait_s && !is_final(status) && !(deadline && deadline <= now))
+        wait_for(gw, ctx, id, wait_ms);
     else
         reply_record(ctx, id, found ? b.data : NULL);
     jv_doc_free(d);

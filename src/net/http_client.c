@@ -812,6 +812,9 @@ static void req_finish(hc_req_t *r, http_client_err_t err, const char *detail, c
     http_client_result_t res = {.id = r->id, .err = err, .detail = detail ? detail : "", .body = ""};
     if (resp) {
         res.status = resp->status;
+        res.minor_version = resp->minor_version;
+        res.reason = resp->reason;
+        res.reason_len = resp->reason_len;
         res.headers = resp->headers;
         res.nheaders = resp->nheaders;
         res.body = resp->body.len ? resp->body.data : "";

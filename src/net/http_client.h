@@ -115,6 +115,10 @@ typedef struct http_client_result {
     int id;                /* as returned by http_client_request */
     http_client_err_t err; /* OK whenever a complete response arrived, whatever its status */
     int status;            /* HTTP status (200..599), or 0 when err != OK */
+    int minor_version;     /* HTTP/1.<minor_version> of the status line; 0 when err != OK */
+    const char *reason;    /* the status line's reason phrase, not NUL-terminated (may be
+                              empty); NULL/0 when err != OK */
+    size_t reason_len;
     const char *detail;    /* the failure in words ("connect 127.0.0.1:9: Connection refused");
                               "" on success; never NULL */
     const http_header_t *headers; /* response header lines; NULL/0 on failure */

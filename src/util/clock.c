@@ -2,6 +2,7 @@
 #include "util/clock.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 static uint64_t ts_ns(clockid_t id)
@@ -33,4 +34,18 @@ void clock_iso8601(uint64_t ms, char out[32])
     gmtime_r(&s, &tm);
     size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out + n, 32 - n, ".%03uZ", (unsigned)(ms % 1000));
+}
+
+uint64_t clock_iso8601_parse(const char *s)
+{
+    struct tm tm;
+    int ms = 0;
+    memset(&tm, 0, sizeof tm);
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                     &tm.tm_sec, &ms) != 7)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    return t < 0 ? 0 : (uint64_t)t * 1000 + (uint64_t)ms;
 }

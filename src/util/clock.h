@@ -13,5 +13,7 @@ uint64_t clock_mono_ms(void);
 uint64_t clock_mono_ns(void);
 /* "2019-11-14T18:16:05.568Z" for wall ms (out: at least 32 bytes). */
 void clock_iso8601(uint64_t wall_ms, char out[32]);
+/* Parses clock_iso8601's form back to wall ms; 0 when s is NULL or not that form. */
+uint64_t clock_iso8601_parse(const char *s);
 
 #endif

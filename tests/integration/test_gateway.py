@@ -213,9 +213,13 @@ class Gateway(FunctionsTestCase):
         self.assertEqual(status, 202, doc)
         status, headers, pending = call(s, "GET", doc["statusUrl"])
         self.assertEqual((status, pending["status"], headers["Retry-After"]), (202, "ACCEPTED", "1"))
-        time.sleep(1.2)  # the route's sla is 1 s and nothing consumes the jobs queue
-        status, _, expired = call(s, "GET", doc["statusUrl"])
+        # the route's sla is 1 s and nothing consumes the jobs queue: a long poll answers at the deadline
+        t0 = time.time()
+        status, _, expired = call(s, "GET", doc["statusUrl"] + "?wait=20")
+        self.assertLess(time.time() - t0, 10, "the long poll outlived the deadline")
         self.assertEqual((status, expired["status"]), (200, "EXPIRED"))
+        raw = urllib.request.urlopen(s.endpoint + doc["statusUrl"]).read().decode()
+        self.assertEqual(raw.count('"status"'), 1, raw)
         # the message carries the request id and the route's attributes
         sqs = s.client()
         msgs = sqs.receive_message(QueueUrl=queue_url(sqs, "jobs"), MessageAttributeNames=["All"])["Messages"]

@@ -364,7 +364,8 @@ static SSL_CTX *tls_server_ctx(const char *pem_path)
 typedef struct got {
     int calls, id;
     http_client_err_t err;
-    int status;
+    int status, minor;
+    char reason[64];
     char detail[256];
     char body[4096];
     size_t body_len;
@@ -379,6 +380,8 @@ static void on_done(const http_client_result_t *res, void *arg)
     g->id = res->id;
     g->err = res->err;
     g->status = res->status;
+    g->minor = res->minor_version;
+    snprintf(g->reason, sizeof g->reason, "%.*s", (int)res->reason_len, res->reason ? res->reason : "");
     g->nheaders = (int)res->nheaders;
     snprintf(g->detail, sizeof g->detail, "%s", res->detail);
     g->body_len = res->body_len;
@@ -654,6 +657,8 @@ TEST(status_and_interim_responses_pass_through)
     CHECK(fetch(e.loop, e.c, url, &g));
     CHECK_INT(g.err, HTTP_CLIENT_OK);
     CHECK_INT(g.status, 404);
+    CHECK_STR(g.reason, "Not Found");
+    CHECK_INT(g.minor, 1);
     CHECK_STR(g.body, "nope");
     url_of(url, sizeof url, "http", e.s, "/interim");
     CHECK(fetch(e.loop, e.c, url, &g));
