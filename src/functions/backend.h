@@ -26,7 +26,7 @@ typedef struct fn_call {
     size_t event_len;
     const char *request_id;
     uint64_t deadline_wall_ms; /* epoch ms: Lambda-Runtime-Deadline-Ms */
-    const fn_record_t *records; /* the event's records, for a record handler; else NULL */
+    const fn_record_t *records; /* the event's records, for a record handler; else NULL (valid during start only) */
     size_t nrecords;
 } fn_call_t;
 
@@ -46,9 +46,6 @@ int fn_runtime_open(functions_t *fs, function_t *f, const fn_def_t *def, const f
                     char *why, size_t why_len);
 int fn_http_open(functions_t *fs, function_t *f, const fn_def_t *def, const fn_backend_ops_t **ops, void **be,
                  char *why, size_t why_len);
-
-/* One allocation holding a copy of recs[0..n) and their strings (free()). */
-fn_record_t *fn__records_copy(const fn_record_t *recs, size_t n);
 
 /* Builds the error document {"errorMessage": msg, "errorType": type} into out. */
 struct buf;

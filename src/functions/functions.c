@@ -30,7 +30,7 @@ typedef struct fn_inv {
     function_t *f;
     char *event;
     size_t event_len;
-    fn_record_t *recs; /* fn__records_copy, or NULL */
+    const fn_record_t *recs; /* borrowed from the caller until done (see function_invoke_batch), or NULL */
     size_t nrecs;
     char request_id[UUID_STR_LEN + 64];
     fn_done_fn done;
@@ -69,7 +69,6 @@ functions_t *functions_new(const functions_config_t *cfg, loop_t *loop, store_t 
 static void inv_free(fn_inv_t *inv)
 {
     free(inv->event);
-    free(inv->recs);
     free(inv);
 }
 
@@ -143,11 +142,6 @@ static int name_ok(const char *s)
 
 static void on_kick(loop_t *loop, loop_timer_t *t);
 
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
 static status_t def_check(const functions_t *fs, const fn_def_t *d, err_t *err)
 {
     char why[256];
@@ -178,10 +172,10 @@ static function_t *function_copy(functions_t *fs, const fn_def_t *d)
     f->def = *d;
     f->def.name = xstrdup(d->name);
     f->def.handler = xstrdup(d->handler);
-    f->def.command = dup_or_null(d->command);
-    f->def.dir = dup_or_null(d->dir);
-    f->def.on_success = dup_or_null(d->on_success);
-    f->def.on_failure = dup_or_null(d->on_failure);
+    f->def.command = xstrdup_opt(d->command);
+    f->def.dir = xstrdup_opt(d->dir);
+    f->def.on_success = xstrdup_opt(d->on_success);
+    f->def.on_failure = xstrdup_opt(d->on_failure);
     f->env_own = d->nenv ? xcalloc(d->nenv, sizeof *f->env_own) : NULL;
     for (size_t i = 0; i < d->nenv; i++)
         f->env_own[i] = (kv_t){xstrdup(d->env[i].key), xstrdup(d->env[i].val)};
@@ -399,40 +393,6 @@ static void on_kick(loop_t *loop, loop_timer_t *t)
     try_start(t->arg);
 }
 
-static size_t str_size(const char *s)
-{
-    return s ? strlen(s) + 1 : 0;
-}
-
-static char *put_str(char **at, const char *s, size_t len)
-{
-    if (!s)
-        return NULL;
-    char *p = *at;
-    memcpy(p, s, len);
-    p[len] = 0;
-    *at += len + 1;
-    return p;
-}
-
-fn_record_t *fn__records_copy(const fn_record_t *recs, size_t n)
-{
-    size_t size = n * sizeof *recs;
-    for (size_t i = 0; i < n; i++)
-        size += (recs[i].id ? strlen(recs[i].id) : 0) + 1 + recs[i].body_len + 1 + str_size(recs[i].request_id) + str_size(recs[i].group);
-    fn_record_t *out = xmalloc(size ? size : 1);
-    char *at = (char *)(out + n);
-    for (size_t i = 0; i < n; i++) {
-        const fn_record_t *r = &recs[i];
-        out[i] = *r;
-        out[i].id = put_str(&at, r->id ? r->id : "", r->id ? strlen(r->id) : 0);
-        out[i].body = put_str(&at, r->body ? r->body : "", r->body ? r->body_len : 0);
-        out[i].request_id = put_str(&at, r->request_id, r->request_id ? strlen(r->request_id) : 0);
-        out[i].group = put_str(&at, r->group, r->group ? strlen(r->group) : 0);
-    }
-    return out;
-}
-
 status_t function_invoke_batch(function_t *f, const char *event, size_t len, const fn_record_t *recs, size_t n,
                                fn_done_fn done, void *arg, uint64_t *call_out, err_t *err)
 {
@@ -440,7 +400,7 @@ status_t function_invoke_batch(function_t *f, const char *event, size_t len, con
     status_t st = function_invoke(f, event, len, NULL, done, arg, &call, err);
     if (st == ST_OK && n) { /* safe: the call starts on the next loop pass at the earliest */
         fn_inv_t *inv = seqmap_get(&f->fs->calls, call);
-        inv->recs = fn__records_copy(recs, n);
+        inv->recs = recs;
         inv->nrecs = n;
     }
     if (call_out)
@@ -484,6 +444,10 @@ void function_forget(function_t *f, uint64_t call)
     fn_inv_t *inv = seqmap_get(&f->fs->calls, call);
     if (inv)
         inv->forgotten = 1;
+    if (inv && !inv->started) { /* the caller may free its records now; the event alone will do */
+        inv->recs = NULL;
+        inv->nrecs = 0;
+    }
 }
 
 /* ---- store hooks -------------------------------------------------------------------------------- */

@@ -140,8 +140,10 @@ const char *functions_account(const functions_t *fs);
  * is full. *call_out (may be NULL) identifies the call for function_forget. */
 status_t function_invoke(function_t *f, const char *event, size_t len, const char *request_id, fn_done_fn done,
                          void *arg, uint64_t *call_out, err_t *err);
-/* function_invoke with the event's records alongside (copied), for a
- * handler that takes them one by one; other handlers get the event. */
+/* function_invoke with the event's records alongside, for a handler that
+ * takes them one by one; other handlers get the event. The records are
+ * borrowed, not copied: they must stay valid until done runs or the call is
+ * forgotten (a backend copies what it keeps past its start). */
 status_t function_invoke_batch(function_t *f, const char *event, size_t len, const fn_record_t *recs, size_t n,
                                fn_done_fn done, void *arg, uint64_t *call_out, err_t *err);
 /* Whether f has a record handler, so function_invoke_batch's records are worth passing. */

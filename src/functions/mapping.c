@@ -88,6 +88,7 @@ typedef struct batch {
     buf_t text; /* "{"Records":[" rec, rec, … */
     int by_record; /* the function takes records one by one: keep their bodies */
     buf_t bodies;
+    fn_record_t *lent; /* the records as lent to function_invoke_batch, until done */
     uint64_t opened_ms;
     char queue[QUEUE_NAME_MAX + 1];
 } batch_t;
@@ -260,6 +261,7 @@ static void batch_free(batch_t *bt)
     free(bt->recs);
     buf_free(&bt->text);
     buf_free(&bt->bodies);
+    free(bt->lent);
     free(bt);
 }
 
@@ -464,7 +466,8 @@ static int dispatch(struct esm *m)
     err_t err;
     m->open = NULL;
     buf_puts(&bt->text, "]}");
-    fn_record_t *recs = bt->by_record ? xcalloc(bt->n, sizeof *recs) : NULL;
+    free(bt->lent);
+    fn_record_t *recs = bt->lent = bt->by_record ? xcalloc(bt->n, sizeof *recs) : NULL;
     for (size_t i = 0; recs && i < bt->n; i++)
         recs[i] = (fn_record_t){.id = bt->recs[i].id,
                                 .body = bt->bodies.data + bt->recs[i].body_off,
@@ -475,7 +478,6 @@ static int dispatch(struct esm *m)
     status_t st = f ? function_invoke_batch(f, bt->text.data, bt->text.len, recs, recs ? bt->n : 0, on_batch_done,
                                             bt, NULL, &err)
                     : ST_RESOURCE_NOT_FOUND;
-    free(recs);
     if (st != ST_OK) {
         m->open = bt;
         esm_release_open(m);
@@ -555,11 +557,6 @@ static void pump(struct esm *m)
 
 /* ---- definitions ------------------------------------------------------------------------------ */
 
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
 static void def_free(esm_def_t *d)
 {
     free((char *)d->function);
@@ -573,8 +570,8 @@ static void def_copy(esm_def_t *dst, const esm_def_t *src)
     *dst = *src;
     dst->function = xstrdup(src->function);
     dst->queue = xstrdup(src->queue);
-    dst->on_success = dup_or_null(src->on_success);
-    dst->on_failure = dup_or_null(src->on_failure);
+    dst->on_success = xstrdup_opt(src->on_success);
+    dst->on_failure = xstrdup_opt(src->on_failure);
 }
 
 static status_t def_check(functions_t *fs, const esm_def_t *d, err_t *err)

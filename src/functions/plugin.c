@@ -36,7 +36,7 @@ typedef struct job {
     size_t event_len;
     char *request_id;
     int64_t deadline_ms;
-    fn_record_t *recs; /* fn__records_copy, for the record handler; else NULL */
+    fn_record_t *recs; /* records_copy, for the record handler; else NULL */
     size_t nrecs;
     /* outcome, filled by the worker */
     int ok;
@@ -270,6 +270,42 @@ static void on_wake(loop_t *loop, loop_async_t *a)
     }
 }
 
+static size_t str_size(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+static char *put_str(char **at, const char *s, size_t len)
+{
+    if (!s)
+        return NULL;
+    char *p = *at;
+    memcpy(p, s, len);
+    p[len] = 0;
+    *at += len + 1;
+    return p;
+}
+
+/* One allocation holding a copy of recs[0..n) and their strings (free()):
+ * the job outlives the call's own records when its handler overruns. */
+static fn_record_t *records_copy(const fn_record_t *recs, size_t n)
+{
+    size_t size = n * sizeof *recs;
+    for (size_t i = 0; i < n; i++)
+        size += (recs[i].id ? strlen(recs[i].id) : 0) + 1 + recs[i].body_len + 1 + str_size(recs[i].request_id) + str_size(recs[i].group);
+    fn_record_t *out = xmalloc(size ? size : 1);
+    char *at = (char *)(out + n);
+    for (size_t i = 0; i < n; i++) {
+        const fn_record_t *r = &recs[i];
+        out[i] = *r;
+        out[i].id = put_str(&at, r->id ? r->id : "", r->id ? strlen(r->id) : 0);
+        out[i].body = put_str(&at, r->body ? r->body : "", r->body ? r->body_len : 0);
+        out[i].request_id = put_str(&at, r->request_id, r->request_id ? strlen(r->request_id) : 0);
+        out[i].group = put_str(&at, r->group, r->group ? strlen(r->group) : 0);
+    }
+    return out;
+}
+
 static void plugin_start(void *be, const fn_call_t *call)
 {
     plugin_t *p = be;
@@ -280,7 +316,7 @@ static void plugin_start(void *be, const fn_call_t *call)
     j->request_id = xstrdup(call->request_id);
     j->deadline_ms = (int64_t)call->deadline_wall_ms;
     if (p->records && call->nrecords) {
-        j->recs = fn__records_copy(call->records, call->nrecords);
+        j->recs = records_copy(call->records, call->nrecords);
         j->nrecs = call->nrecords;
     }
     pthread_mutex_lock(&p->mu);

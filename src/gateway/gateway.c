@@ -603,11 +603,6 @@ int gateway_reserved_path(const char *tmpl)
     return 0;
 }
 
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
 static void route_free(route_t *r)
 {
     free((char *)r->def.method);
@@ -678,14 +673,14 @@ static route_t *route_new(const gw_route_def_t *d)
     r->def = *d;
     r->def.method = xstrdup(d->method ? d->method : "");
     r->def.path = xstrdup(d->path ? d->path : "");
-    r->def.target = dup_or_null(d->target);
-    r->def.id_from = dup_or_null(d->id_from);
-    r->def.schema = dup_or_null(d->schema);
+    r->def.target = xstrdup_opt(d->target);
+    r->def.id_from = xstrdup_opt(d->id_from);
+    r->def.schema = xstrdup_opt(d->schema);
     r->def.sla_s = d->sla_s ? d->sla_s : 30;
     r->attrs = xcalloc(d->nattrs ? d->nattrs : 1, sizeof *r->attrs);
     for (size_t i = 0; i < d->nattrs; i++) {
-        r->attrs[i].name = dup_or_null(d->attrs[i].name);
-        r->attrs[i].from = dup_or_null(d->attrs[i].from);
+        r->attrs[i].name = xstrdup_opt(d->attrs[i].name);
+        r->attrs[i].from = xstrdup_opt(d->attrs[i].from);
     }
     r->def.attrs = r->attrs;
     snprintf(r->label, sizeof r->label, "%s %s", r->def.method, r->def.path);

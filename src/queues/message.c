@@ -352,11 +352,6 @@ void msg__sys_md5(const message_t *m, char out[33])
 
 /* ---- objects --------------------------------------------------------------- */
 
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
 static void body_md5(const char *p, size_t n, unsigned char out[16])
 {
     digest_md5(p, n, out);
@@ -377,9 +372,9 @@ message_t *msg__new(queue_t *q, const send_req_t *r, uint64_t now)
         m->attrs_len = (uint32_t)b.len;
         m->attrs = (uint8_t *)buf_detach(&b, NULL);
     }
-    m->group_id = dup_or_null(r->group_id);
-    m->dedup_id = dup_or_null(r->dedup_id);
-    m->sender_id = dup_or_null(r->sender_id);
+    m->group_id = xstrdup_opt(r->group_id);
+    m->dedup_id = xstrdup_opt(r->dedup_id);
+    m->sender_id = xstrdup_opt(r->sender_id);
     for (size_t i = 0; i < r->nsys; i++)
         if (strcmp(r->sys_attrs[i].name, "AWSTraceHeader") == 0)
             m->trace_header = xmemdup(r->sys_attrs[i].value, r->sys_attrs[i].value_len);

@@ -241,11 +241,6 @@ static int def_same(const table_def_t *a, const table_def_t *b)
     return 1;
 }
 
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
 static void def_copy(table_def_t *dst, const table_def_t *src)
 {
     char **ix = src->nindexes ? xcalloc(src->nindexes, sizeof *ix) : NULL;
@@ -253,10 +248,10 @@ static void def_copy(table_def_t *dst, const table_def_t *src)
         ix[i] = xstrdup(src->indexes[i]);
     dst->name = xstrdup(src->name);
     dst->pk = xstrdup(src->pk);
-    dst->sk = dup_or_null(src->sk);
+    dst->sk = xstrdup_opt(src->sk);
     dst->indexes = (const char *const *)ix;
     dst->nindexes = src->nindexes;
-    dst->ttl_attr = dup_or_null(src->ttl_attr);
+    dst->ttl_attr = xstrdup_opt(src->ttl_attr);
 }
 
 static table_t *table_new(tables_t *ts, const table_def_t *def)

@@ -49,3 +49,8 @@ char *xstrdup(const char *s)
 {
     return xmemdup(s, strlen(s));
 }
+
+char *xstrdup_opt(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}

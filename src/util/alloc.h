@@ -16,6 +16,8 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+/* xstrdup, or NULL for NULL (optional settings). */
+char *xstrdup_opt(const char *s);
 /* Copies n bytes and appends a NUL, so the copy is also a C string. */
 char *xmemdup(const void *p, size_t n);
 
