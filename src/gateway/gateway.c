@@ -512,7 +512,7 @@ static void serve_accept(gateway_t *gw, const route_t *r, req_ctx_t *ctx, const 
     put_record(gw, r, &a);
     if (key[0])
         idem_record(gw, key, r, &a);
-    log_info("request_accepted", "route=\"%s\" request_id=%s", r->label, a.id);
+    log_debug("request_accepted", "route=\"%s\" request_id=%s", r->label, a.id);
     reply_accepted(ctx, &a, "ACCEPTED");
 out:
     jv_doc_free(d);
@@ -535,7 +535,7 @@ static int admit(gateway_t *gw, const route_t *r, req_ctx_t *ctx)
     }
     char extra[64];
     snprintf(extra, sizeof extra, "Retry-After: %llu\r\n", (unsigned long long)v.retry_after_s);
-    log_info("request_throttled", "route=\"%s\" key=%s reason=%s", r->label, v.key ? v.key : "-", keys_admit_name(a));
+    log_debug("request_throttled", "route=\"%s\" key=%s reason=%s", r->label, v.key ? v.key : "-", keys_admit_name(a));
     reply_message(ctx, 429, extra, a == KEYS_ADMIT_THROTTLED ? "Too Many Requests" : "Limit Exceeded");
     return 0;
 }

@@ -72,7 +72,7 @@ static skiplist_node_t *locate(const skiplist_t *s, const void *probe, int stric
     return fw[0];
 }
 
-void skiplist_insert(skiplist_t *s, void *val)
+skiplist_node_t *skiplist_insert(skiplist_t *s, void *val)
 {
     skiplist_node_t **upd[SKIPLIST_LEVELS];
     locate(s, val, 0, upd);
@@ -85,6 +85,7 @@ void skiplist_insert(skiplist_t *s, void *val)
         upd[i][i] = n;
     }
     s->n++;
+    return n;
 }
 
 void *skiplist_remove(skiplist_t *s, const void *probe)

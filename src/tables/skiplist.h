@@ -46,7 +46,9 @@ typedef struct skiplist {
 void skiplist_init(skiplist_t *s, skiplist_cmp_fn cmp, skiplist_key_fn key);
 /* Frees the nodes (not the values). */
 void skiplist_free(skiplist_t *s);
-void skiplist_insert(skiplist_t *s, void *val);
+/* Returns the new node: a caller may keep it to swap in an equal value
+ * (same key, same place) without a walk. */
+skiplist_node_t *skiplist_insert(skiplist_t *s, void *val);
 /* Removes the value comparing equal to probe; returns it, or NULL when absent. */
 void *skiplist_remove(skiplist_t *s, const void *probe);
 /* The first node whose value is >= probe (strict: > probe), or NULL. */

@@ -66,6 +66,7 @@ typedef struct titem {
     size_t klen;
     tval_t pk, sk;       /* point into key; sk.type 0 without a sort key */
     ix_bucket_t **bkt;   /* per index: the bucket holding the item, or NULL */
+    skiplist_node_t *at; /* its node in t->order: a replace takes it over */
     uint64_t expires;    /* wall ms, or 0: none */
     heap_node_t ttl;     /* in ts->ttl while expires != 0 */
 } titem_t;
