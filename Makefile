@@ -72,7 +72,7 @@ unit: $(UNIT_BIN) $(TEST_PLUGINS)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 run: all
-	./$(BUILD)/sluice serve --config examples/seed.yaml
+	./$(BUILD)/sluice serve --config examples/calculator/sluice.yaml
 
 bench: $(BUILD)/sluice $(BUILD)/sluice-bench $(BUILD)/filter-bench
 

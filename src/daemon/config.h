@@ -5,7 +5,7 @@
  *
  * The file may also declare queues; they are created (or brought to the
  * declared attributes) at start, after recovery. Errors name the place:
- * "seed.yaml:12:5: server.port: 70000 is out of range (1..65535)".
+ * "sluice.yaml:12:5: server.port: 70000 is out of range (1..65535)".
  */
 #ifndef SLUICE_CONFIG_H
 #define SLUICE_CONFIG_H

@@ -53,7 +53,7 @@ void buf_vprintf(buf_t *b, const char *fmt, va_list ap)
 {
     va_list cp;
     va_copy(cp, ap);
-    buf_reserve(b, 64);
+    buf_reserve(b, 256); /* most lines fit: one formatting pass, not two */
     int n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
     if (n >= 0 && (size_t)n >= b->cap - b->len) {
         buf_reserve(b, (size_t)n);

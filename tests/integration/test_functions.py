@@ -1,7 +1,7 @@
 """Functions end to end, seed 000 and the http kind: the real daemon, real
 processes, real clients.
 
-Seed 000 (examples/seed.yaml): a topic fans calculation requests out by
+Seed 000 (the shape of examples/calculator/sluice.yaml): a topic fans calculation requests out by
 their `operation` message attribute into a division and a multiplication
 queue; a worker function consumes each queue through a mapping and stores
 each result in the `results` table under the request's id. A division by
