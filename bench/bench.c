@@ -3,7 +3,7 @@
  * and latency percentiles. Closed loop, like wrk: each of C keep-alive
  * connections has one request outstanding; one thread, epoll.
  *
- *   sluice-bench [-c conns] [-d seconds] [-s bytes] HOST:PORT SCENARIO [URL-PATH]
+ *   sluice-bench [-c conns] [-d seconds] [-s bytes] [-r rate] [-x speed-up] HOST:PORT SCENARIO [URL-PATH]
  * Scenarios:
  *   static        GET PATH (default /), the ceiling reference (nginx)
  *   send          SendMessage, one message per request (AWS JSON 1.0)
@@ -29,11 +29,30 @@
  *                 SendMessageBatch requests of 10 like `worker`), plus one
  *                 probe that sends a message and polls the table for its
  *                 result, 100 times a second; reports send → result latency
+ * Gateway scenarios (the daemon serving examples/seed.yaml; PATH, default
+ * /inbound, is its accept route; the body is the seed's calculator request,
+ * multiplication and division by 1..7 in turn):
+ *   gw-accept     closed loop of POST PATH; counts 202s (anything else is
+ *                 an error, counted by status, and the run goes on)
+ *   gw-e2e        open loop at -r round trips/s over -c connections (-r 0:
+ *                 closed loop, the peak): POST PATH, then GET statusUrl?wait=20
+ *                 on the same connection until the final 200; latency is POST
+ *                 sent → final 200, reported with the POST's own; a final
+ *                 status other than SUCCEEDED is an error
+ *   gw-replay     seed 002's artillery load — 1,800 scenarios, each those
+ *                 round trips — launched as fast as -c connections allow, or
+ *                 with -x N on the seed's phase timing sped up N times;
+ *                 reports like artillery's summary (scenarios launched and
+ *                 completed, requests, response times, codes) and the
+ *                 per-scenario time
+ *   -d bounds every gateway run: no flow starts after it, and the open ones
+ *   get at most 25 s more (then they count as unfinished errors).
  * SQS scenarios use queue "bench" (created if missing). The receive scenarios
  * first fill the queue with enough messages for the run (-n, default 400k).
  * Output: one line, "scenario conns secs requests req/s msgs/s p50 p90 p99 max"
  * (latencies in ms, per request; for recv-delete, a receive and its delete
- * are two requests).
+ * are two requests); the latency, worker and gateway scenarios print their
+ * own key=value fields (gw-replay adds artillery's summary below its line).
  */
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -64,16 +83,28 @@ typedef enum {
     SC_PUBLISH,
     SC_PUBLISH_LATENCY,
     SC_WORKER,
-    SC_WORKER_LATENCY
+    SC_WORKER_LATENCY,
+    SC_GW_ACCEPT,
+    SC_GW_E2E,
+    SC_GW_REPLAY
 } scenario_t;
+
+/* A set of latencies in ns; sorted when a percentile is first asked for. */
+typedef struct {
+    uint64_t *v;
+    size_t n, cap;
+    int sorted;
+} lat_t;
 
 typedef struct conn {
     int fd;
     buf_t in;
     uint64_t started;
     buf_t req; /* the request in flight, kept to resend after a reconnect */
-    int phase; /* recv-delete: 0 receive sent, 1 delete sent */
+    int phase; /* recv-delete: 0 receive sent, 1 delete sent; gateway flows: FLOW_* */
     int msgs_in_flight;
+    uint64_t post_at;    /* gateway flows: when the flow's POST went out */
+    char status_url[128]; /* gateway flows: the POST's statusUrl */
 } conn_t;
 
 static struct {
@@ -86,18 +117,20 @@ static struct {
     scenario_t sc;
     const char *path;
     char queue_url[256];
-    uint64_t *lat;
-    size_t nlat, caplat;
+    lat_t lat; /* the scenario's latencies */
     uint64_t msgs;
     uint64_t seq;
     int subs;
     double rate;
     char topic_arn[256];
     char sub_urls[64][256];
+    double speedup;      /* gw-replay: -x, 0 = as fast as the connections allow */
+    uint64_t codes[600]; /* gateway scenarios: answers per HTTP status */
 } B = {.conns = 64, .seconds = 10, .body = 100, .fill = 400000, .path = "/", .subs = 2, .rate = 1000};
 
-static const char *const scenario_names[] = {"static", "send", "send-batch", "recv-delete", "recv-delete-batch",
-                                             "fill", "publish", "publish-latency", "worker", "worker-latency"};
+static const char *const scenario_names[] = {
+    "static", "send", "send-batch", "recv-delete", "recv-delete-batch", "fill", "publish",
+    "publish-latency", "worker", "worker-latency", "gw-accept", "gw-e2e", "gw-replay"};
 #define NSCENARIOS (sizeof scenario_names / sizeof scenario_names[0])
 
 static uint64_t now_ns(void)
@@ -111,6 +144,36 @@ static void die(const char *what)
 {
     fprintf(stderr, "sluice-bench: %s: %s\n", what, strerror(errno));
     exit(1);
+}
+
+static void lat_add(lat_t *l, uint64_t ns)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 1 << 16;
+        l->v = realloc(l->v, l->cap * sizeof *l->v);
+        if (!l->v)
+            die("realloc");
+    }
+    l->v[l->n++] = ns;
+    l->sorted = 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The p-quantile (0..1; 1 is the max) in ms; 0 for an empty set. */
+static double lat_ms(lat_t *l, double p)
+{
+    if (!l->n)
+        return 0;
+    if (!l->sorted) {
+        qsort(l->v, l->n, sizeof *l->v, cmp_u64);
+        l->sorted = 1;
+    }
+    return (double)l->v[(size_t)(p * (double)(l->n - 1))] / 1e6;
 }
 
 static int dial(void)
@@ -227,6 +290,22 @@ static int req_delete(buf_t *out, const char *reply, size_t len)
     buf_free(&j);
     jv_doc_free(d);
     return (int)n;
+}
+
+/* The gateway scenarios' work: the seed's calculator request, alternating
+ * multiplication and division (by 1..7, never 0, so every request can
+ * succeed), so that both filtered queues and both workers are busy. */
+static void req_gw_post(buf_t *out)
+{
+    unsigned long long n = ++B.seq;
+    char body[160];
+    if (n % 2)
+        snprintf(body, sizeof body, "{\"operation\":\"multiplication\",\"number\":%llu,\"factor\":2}", n);
+    else
+        snprintf(body, sizeof body, "{\"operation\":\"division\",\"number\":%llu,\"divisor\":%llu}", n, 1 + n % 7);
+    buf_printf(out,
+               "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+               B.path, B.host, B.port, strlen(body), body);
 }
 
 /* ---- responses -------------------------------------------------------------------- */
@@ -394,8 +473,13 @@ static void next_request(conn_t *c, buf_t *out, const char *reply, size_t rlen)
             B.msgs++;
         req_publish(out, (int)(B.seq % (uint64_t)B.subs), 0);
         break;
+    case SC_GW_ACCEPT:
+        req_gw_post(out);
+        break;
     case SC_PUBLISH_LATENCY:
-        break; /* run_latency drives its own requests */
+    case SC_GW_E2E:
+    case SC_GW_REPLAY:
+        break; /* run_latency and run_flows drive their own requests */
     case SC_RECV_DELETE:
     case SC_RECV_DELETE_BATCH:
         if (reply && c->phase == 0 && (c->msgs_in_flight = req_delete(out, reply, rlen)) > 0) {
@@ -412,13 +496,40 @@ static void next_request(conn_t *c, buf_t *out, const char *reply, size_t rlen)
 
 static void record(uint64_t ns)
 {
-    if (B.nlat == B.caplat) {
-        B.caplat = B.caplat ? B.caplat * 2 : 1 << 20;
-        B.lat = realloc(B.lat, B.caplat * sizeof *B.lat);
-        if (!B.lat)
-            die("realloc");
+    lat_add(&B.lat, ns);
+}
+
+/* Counts an answer by status; returns how many had that status so far. */
+static uint64_t count_code(int status)
+{
+    return ++B.codes[status >= 0 && status < 600 ? status : 0];
+}
+
+/* "202:1234,500:3" (status 0: an answer that was not HTTP) */
+static void codes_text(char *out, size_t n)
+{
+    size_t k = 0;
+    out[0] = '\0';
+    for (int i = 0; i < 600 && k < n; i++)
+        if (B.codes[i])
+            k += (size_t)snprintf(out + k, n - k, "%s%d:%llu", k ? "," : "", i, (unsigned long long)B.codes[i]);
+}
+
+/* Whether a closed-loop answer lets the run go on. The gateway's accept
+ * counts whatever is not a 202 as an error and goes on (the first few are
+ * shown), so that a run under overload reports its errors; every other
+ * scenario stops at the first answer that is not a 200. */
+static int answer_ok(int status, const char *body, size_t blen)
+{
+    if (B.sc == SC_GW_ACCEPT) {
+        if (count_code(status) <= 3 && status != 202)
+            fprintf(stderr, "sluice-bench: HTTP %d: %.*s\n", status, (int)blen, body);
+        return 1;
     }
-    B.lat[B.nlat++] = ns;
+    if (status == 200)
+        return 1;
+    fprintf(stderr, "sluice-bench: HTTP %d: %.*s\n", status, (int)blen, body);
+    return 0;
 }
 
 static int outstanding; /* connections with a request in flight */
@@ -451,10 +562,8 @@ static void on_readable(conn_t *c, uint64_t stop_at)
     size_t blen, total;
     while ((total = response_complete(&c->in, &status, &body, &blen))) {
         uint64_t t = now_ns();
-        if (status != 200) {
-            fprintf(stderr, "sluice-bench: HTTP %d: %.*s\n", status, (int)blen, body);
+        if (!answer_ok(status, body, blen))
             exit(1);
-        }
         record(t - c->started);
         int closes = response_head_closes(c->in.data, (size_t)(body - c->in.data));
         int more = t < stop_at && !(B.sc == SC_FILL && B.msgs >= (uint64_t)B.fill);
@@ -474,16 +583,9 @@ static void on_readable(conn_t *c, uint64_t stop_at)
     }
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static double pct(double p)
 {
-    size_t i = (size_t)(p * (double)(B.nlat - 1));
-    return (double)B.lat[i] / 1e6;
+    return lat_ms(&B.lat, p);
 }
 
 static void run(void)
@@ -509,13 +611,21 @@ static void run(void)
             on_readable(evs[i].data.ptr, stop_at);
     }
     double secs = (double)(now_ns() - t0) / 1e9;
-    qsort(B.lat, B.nlat, sizeof *B.lat, cmp_u64);
     if (B.sc == SC_STATIC)
-        B.msgs = B.nlat;
+        B.msgs = B.lat.n;
+    if (B.sc == SC_GW_ACCEPT)
+        B.msgs = B.codes[202];
     printf("%-18s conns=%d secs=%.1f requests=%zu req/s=%.0f msgs/s=%.0f p50=%.2fms p90=%.2fms p99=%.2fms "
-           "max=%.2fms\n",
-           scenario_names[B.sc], B.conns, secs, B.nlat, (double)B.nlat / secs, (double)B.msgs / secs, pct(0.5), pct(0.9),
-           pct(0.99), (double)B.lat[B.nlat - 1] / 1e6);
+           "max=%.2fms",
+           scenario_names[B.sc], B.conns, secs, B.lat.n, (double)B.lat.n / secs, (double)B.msgs / secs, pct(0.5), pct(0.9),
+           pct(0.99), pct(1));
+    if (B.sc == SC_GW_ACCEPT) {
+        char codes[256];
+        codes_text(codes, sizeof codes);
+        printf(" accepted=%llu errors=%llu codes=%s", (unsigned long long)B.msgs,
+               (unsigned long long)(B.lat.n - B.msgs), codes);
+    }
+    putchar('\n');
 }
 
 /* ---- publish → receive latency --------------------------------------------------- */
@@ -619,14 +729,13 @@ static void run_latency(void)
             }
         }
     }
-    if (!B.nlat)
+    if (!B.lat.n)
         die("no message arrived");
-    qsort(B.lat, B.nlat, sizeof *B.lat, cmp_u64);
     double secs = B.seconds;
     printf("%-18s subs=%d publishers=%d target=%.0f/s achieved=%.0f/s received=%llu p50=%.3fms p90=%.3fms "
            "p99=%.3fms max=%.3fms\n",
            scenario_names[B.sc], B.subs, np, B.rate, (double)published / secs, (unsigned long long)B.msgs, pct(0.5),
-           pct(0.9), pct(0.99), (double)B.lat[B.nlat - 1] / 1e6);
+           pct(0.9), pct(0.99), pct(1));
 }
 
 /* ---- queue → function → table ------------------------------------------------------ */
@@ -748,12 +857,288 @@ static void run_worker_latency(void)
         }
     }
     pthread_join(probe, NULL);
-    if (!B.nlat)
+    if (!B.lat.n)
         die("no probe finished");
-    qsort(B.lat, B.nlat, sizeof *B.lat, cmp_u64);
     printf("%-18s senders=%d target=%.0f/s achieved=%.0f/s probes=%zu p50=%.3fms p90=%.3fms p99=%.3fms max=%.3fms\n",
-           scenario_names[B.sc], np, B.rate, (double)sent / B.seconds, B.nlat, pct(0.5), pct(0.9), pct(0.99),
-           (double)B.lat[B.nlat - 1] / 1e6);
+           scenario_names[B.sc], np, B.rate, (double)sent / B.seconds, B.lat.n, pct(0.5), pct(0.9), pct(0.99),
+           pct(1));
+}
+
+/* ---- gateway flows: POST the accept route, then long-poll the statusUrl ------------------- */
+
+/* A flow is one request's round trip through the gateway on one connection:
+ * POST PATH → 202 with a statusUrl, then GET statusUrl?wait=20 → 200 with
+ * the final record (a 202 means the wait passed with the request still
+ * pending: read again). When a flow may start is the scenario's: gw-e2e
+ * every 1/-r s (or as soon as a connection is free with -r 0, the closed
+ * loop that measures the peak), gw-replay on seed 002's artillery phases
+ * (sped up -x times, or with -x 0 as soon as a connection is free). A flow
+ * due while every connection is busy starts when one is free and is
+ * counted late; its latencies still count from its own POST. */
+
+enum { FLOW_IDLE, FLOW_POST, FLOW_GET };
+enum { FE_POST, FE_READ, FE_FINAL, FE_CLOSED, FE_UNFINISHED, FE_N };
+static const char *const flow_error_names[FE_N] = {"post", "read", "final", "closed", "unfinished"};
+#define FLOW_GRACE_NS 25000000000ull /* past -d, for flows still open: one whole long poll */
+#define LATE_NS 1000000ull           /* a flow that started this much after it was due is late */
+
+/* Seed 002's load: `artillery run -c tests/artillery-high-load-config.yml
+ * tests/artillery.yml` against RequestRide. The seed gives the command and
+ * its summary, not the files: 1,800 scenarios launched, each one request
+ * (1,800 requests, all 201), RPS sent 8.7; the workshop's earlier module
+ * says the same config "will run the command for 3 minutes" — one phase
+ * of 180 s at 10 arrivals/s. Here each scenario is that request made the
+ * Sluice way: the POST that RequestRide's API answered, then the read of
+ * its result, which Sluice's 202 defers. */
+static const struct {
+    double secs, arrival_rate;
+} replay_phases[] = {{180, 10}};
+#define NPHASES (sizeof replay_phases / sizeof replay_phases[0])
+
+static struct {
+    lat_t post, e2e, reqs; /* POST → 202; POST sent → final 200; every request */
+    uint64_t launched, completed, late, late_max, t_last;
+    uint64_t errors[FE_N];
+    conn_t *idle[MAX_CONNS];
+    int nidle;
+} F;
+
+static uint64_t replay_total(void)
+{
+    double n = 0;
+    for (size_t i = 0; i < NPHASES; i++)
+        n += replay_phases[i].secs * replay_phases[i].arrival_rate;
+    return (uint64_t)n;
+}
+
+/* When flow k is due, in ns after the start; UINT64_MAX: there is none. */
+static uint64_t flow_due(uint64_t k)
+{
+    if (B.sc == SC_GW_E2E)
+        return B.rate > 0 ? (uint64_t)((double)k * 1e9 / B.rate) : 0;
+    double t = 0;
+    for (size_t i = 0; i < NPHASES; i++) {
+        double n = replay_phases[i].secs * replay_phases[i].arrival_rate;
+        if ((double)k < n)
+            return B.speedup > 0 ? (uint64_t)((t + (double)k / replay_phases[i].arrival_rate) * 1e9 / B.speedup) : 0;
+        k -= (uint64_t)n;
+        t += replay_phases[i].secs;
+    }
+    return UINT64_MAX;
+}
+
+static int flow_paced(void)
+{
+    return B.sc == SC_GW_E2E ? B.rate > 0 : B.speedup > 0;
+}
+
+/* A string field of a JSON answer into out; 0 if there is none. */
+static int json_field(const char *body, size_t blen, const char *name, char *out, size_t n)
+{
+    jv_doc_t *d = jv_doc_new_small();
+    const char *v = jv_str(jv_get(jv_parse(d, body, blen, NULL, 0), name));
+    int ok = v && strlen(v) < n;
+    snprintf(out, n, "%s", ok ? v : "");
+    jv_doc_free(d);
+    return ok;
+}
+
+static void flow_send(conn_t *c, int phase)
+{
+    buf_reset(&c->req);
+    if (phase == FLOW_POST)
+        req_gw_post(&c->req);
+    else
+        buf_printf(&c->req, "GET %s?wait=20 HTTP/1.1\r\nHost: %s:%d\r\n\r\n", c->status_url, B.host, B.port);
+    c->phase = phase;
+    c->started = now_ns();
+    if (phase == FLOW_POST)
+        c->post_at = c->started;
+    send_all(c->fd, &c->req);
+}
+
+/* Ends the connection's flow: a success (error < 0) or an error of that kind. */
+static void flow_end(conn_t *c, int error)
+{
+    if (error < 0)
+        F.completed++;
+    else
+        F.errors[error]++;
+    c->phase = FLOW_IDLE;
+    F.idle[F.nidle++] = c;
+    F.t_last = now_ns();
+}
+
+static void flow_answer(conn_t *c, int status, const char *body, size_t blen)
+{
+    uint64_t t = now_ns();
+    char final[32];
+    lat_add(&F.reqs, t - c->started);
+    count_code(status);
+    if (c->phase == FLOW_POST) {
+        lat_add(&F.post, t - c->started);
+        if (status == 202 && json_field(body, blen, "statusUrl", c->status_url, sizeof c->status_url))
+            flow_send(c, FLOW_GET);
+        else
+            flow_end(c, FE_POST);
+    } else if (status == 202) {
+        flow_send(c, FLOW_GET);
+    } else if (status != 200) {
+        flow_end(c, FE_READ);
+    } else if (json_field(body, blen, "status", final, sizeof final) && strcmp(final, "SUCCEEDED") == 0) {
+        lat_add(&F.e2e, t - c->post_at);
+        flow_end(c, -1);
+    } else {
+        flow_end(c, FE_FINAL);
+    }
+}
+
+/* A connection the server closed ends its flow as an error, and is dialled again. */
+static void flow_closed(conn_t *c)
+{
+    if (c->phase != FLOW_IDLE)
+        flow_end(c, FE_CLOSED);
+    redial(c);
+}
+
+static void flow_readable(conn_t *c)
+{
+    buf_reserve(&c->in, 65536);
+    ssize_t n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1);
+    if (n <= 0) {
+        flow_closed(c);
+        return;
+    }
+    c->in.len += (size_t)n;
+    int status;
+    const char *body;
+    size_t blen, total;
+    while ((total = response_complete(&c->in, &status, &body, &blen))) {
+        int closes = response_head_closes(c->in.data, (size_t)(body - c->in.data));
+        flow_answer(c, status, body, blen);
+        buf_consume(&c->in, total);
+        if (closes) {
+            flow_closed(c);
+            return;
+        }
+    }
+}
+
+/* Starts a flow, due at `due`, on a free connection. */
+static void flow_launch(uint64_t now, uint64_t due)
+{
+    conn_t *c = F.idle[--F.nidle];
+    if (flow_paced() && now > due + LATE_NS) {
+        F.late++;
+        if (now - due > F.late_max)
+            F.late_max = now - due;
+    }
+    F.launched++;
+    flow_send(c, FLOW_POST);
+}
+
+/* Starts the flows as they fall due for -d seconds, then waits for the open
+ * ones (at most FLOW_GRACE_NS; those still open then count as unfinished).
+ * Returns the seconds over which to count the rate. */
+static double run_flows(void)
+{
+    static conn_t conns[MAX_CONNS];
+    epfd = epoll_create1(0);
+    for (int i = 0; i < B.conns; i++) {
+        conns[i].fd = dial();
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &conns[i]};
+        epoll_ctl(epfd, EPOLL_CTL_ADD, conns[i].fd, &ev);
+        F.idle[F.nidle++] = &conns[i];
+    }
+    uint64_t t0 = now_ns(), stop_at = t0 + (uint64_t)(B.seconds * 1e9), k = 0;
+    for (;;) {
+        uint64_t now = now_ns(), due = flow_due(k);
+        for (; F.nidle && now < stop_at && due != UINT64_MAX && t0 + due <= now; due = flow_due(++k))
+            flow_launch(now, t0 + due);
+        int more = now < stop_at && due != UINT64_MAX;
+        if ((!more && F.nidle == B.conns) || now >= stop_at + FLOW_GRACE_NS)
+            break;
+        int wait_ms = 100;
+        if (more && F.nidle)
+            wait_ms = t0 + due <= now ? 0 : (int)((t0 + due - now) / 1000000 < 100 ? (t0 + due - now) / 1000000 : 100);
+        struct epoll_event evs[256];
+        int n = epoll_wait(epfd, evs, 256, wait_ms);
+        for (int i = 0; i < n; i++)
+            flow_readable(evs[i].data.ptr);
+    }
+    F.errors[FE_UNFINISHED] = (uint64_t)(B.conns - F.nidle);
+    /* the seconds the flows took; a paced run offered its load for all of -d */
+    double secs = (double)((F.t_last > t0 ? F.t_last : now_ns()) - t0) / 1e9;
+    return flow_paced() && secs < B.seconds ? B.seconds : secs;
+}
+
+static uint64_t flow_errors(char *out, size_t n)
+{
+    uint64_t all = 0;
+    size_t k = 0;
+    out[0] = '\0';
+    for (int i = 0; i < FE_N; i++) {
+        all += F.errors[i];
+        if (F.errors[i] && k < n)
+            k += (size_t)snprintf(out + k, n - k, "%s%s:%llu", k ? "," : "", flow_error_names[i],
+                                  (unsigned long long)F.errors[i]);
+    }
+    return all;
+}
+
+/* gw-e2e: one line; p50… are POST sent → final 200, post_… the POST's own. */
+static void run_gw_e2e(void)
+{
+    char target[32], codes[256], errs[128];
+    double secs = run_flows();
+    uint64_t nerr = flow_errors(errs, sizeof errs);
+    codes_text(codes, sizeof codes);
+    snprintf(target, sizeof target, B.rate > 0 ? "%.0f/s" : "closed-loop", B.rate);
+    printf("%-18s conns=%d target=%s launched=%llu completed=%llu achieved/s=%.0f late=%llu late_max=%.2fms "
+           "p50=%.3fms p90=%.3fms p99=%.3fms max=%.3fms post_p50=%.3fms post_p90=%.3fms post_p99=%.3fms "
+           "post_max=%.3fms errors=%llu%s%s codes=%s\n",
+           scenario_names[B.sc], B.conns, target, (unsigned long long)F.launched, (unsigned long long)F.completed,
+           (double)F.completed / secs, (unsigned long long)F.late, (double)F.late_max / 1e6, lat_ms(&F.e2e, 0.5),
+           lat_ms(&F.e2e, 0.9), lat_ms(&F.e2e, 0.99), lat_ms(&F.e2e, 1), lat_ms(&F.post, 0.5), lat_ms(&F.post, 0.9),
+           lat_ms(&F.post, 0.99), lat_ms(&F.post, 1), (unsigned long long)nerr, *errs ? " errors_by=" : "", errs,
+           codes);
+}
+
+static void summary_latency(const char *title, lat_t *l)
+{
+    printf("  %s:\n    min: %.1f\n    max: %.1f\n    median: %.1f\n    p95: %.1f\n    p99: %.1f\n", title, lat_ms(l, 0),
+           lat_ms(l, 1), lat_ms(l, 0.5), lat_ms(l, 0.95), lat_ms(l, 0.99));
+}
+
+/* gw-replay: one line like the others (p50… are per scenario, req_… per
+ * request), then artillery's summary report, in ms as artillery gives it. */
+static void run_gw_replay(void)
+{
+    char speed[32], codes[256], errs[128];
+    double secs = run_flows();
+    uint64_t nerr = flow_errors(errs, sizeof errs);
+    codes_text(codes, sizeof codes);
+    snprintf(speed, sizeof speed, B.speedup > 0 ? "x%g" : "full", B.speedup);
+    printf("%-18s conns=%d speed=%s scenarios=%llu launched=%llu completed=%llu requests=%zu secs=%.2f "
+           "scenarios/s=%.0f req/s=%.0f p50=%.3fms p90=%.3fms p99=%.3fms max=%.3fms req_p50=%.3fms req_p95=%.3fms "
+           "req_p99=%.3fms req_max=%.3fms errors=%llu%s%s codes=%s\n",
+           scenario_names[B.sc], B.conns, speed, (unsigned long long)replay_total(), (unsigned long long)F.launched,
+           (unsigned long long)F.completed, F.reqs.n, secs, (double)F.completed / secs, (double)F.reqs.n / secs,
+           lat_ms(&F.e2e, 0.5), lat_ms(&F.e2e, 0.9), lat_ms(&F.e2e, 0.99), lat_ms(&F.e2e, 1), lat_ms(&F.reqs, 0.5),
+           lat_ms(&F.reqs, 0.95), lat_ms(&F.reqs, 0.99), lat_ms(&F.reqs, 1), (unsigned long long)nerr,
+           *errs ? " errors_by=" : "", errs, codes);
+    printf("Summary report (seed 002's load: %llu scenarios; speed %s over %d connections)\n"
+           "  Scenarios launched:  %llu\n  Scenarios completed: %llu\n  Requests completed:  %zu\n  RPS sent: %.1f\n",
+           (unsigned long long)replay_total(), speed, B.conns, (unsigned long long)F.launched,
+           (unsigned long long)F.completed, F.reqs.n, (double)F.reqs.n / secs);
+    summary_latency("Request latency", &F.reqs);
+    summary_latency("Scenario duration (POST sent to final answer)", &F.e2e);
+    printf("  Codes:\n");
+    for (int i = 0; i < 600; i++)
+        if (B.codes[i])
+            printf("    %d: %llu\n", i, (unsigned long long)B.codes[i]);
+    if (nerr)
+        printf("  Errors: %s\n", errs);
 }
 
 static scenario_t parse_scenario(const char *s)
@@ -768,7 +1153,7 @@ static scenario_t parse_scenario(const char *s)
 int main(int argc, char **argv)
 {
     int opt;
-    while ((opt = getopt(argc, argv, "c:d:s:n:S:r:")) != -1) {
+    while ((opt = getopt(argc, argv, "c:d:s:n:S:r:x:")) != -1) {
         if (opt == 'c')
             B.conns = atoi(optarg);
         else if (opt == 'd')
@@ -781,12 +1166,17 @@ int main(int argc, char **argv)
             B.subs = atoi(optarg);
         else if (opt == 'r')
             B.rate = atof(optarg);
+        else if (opt == 'x')
+            B.speedup = atof(optarg);
     }
+    if (argc - optind >= 2)
+        B.sc = parse_scenario(argv[optind + 1]);
+    int gateway = B.sc == SC_GW_ACCEPT || B.sc == SC_GW_E2E || B.sc == SC_GW_REPLAY;
     if (argc - optind < 2 || B.conns < 1 || B.conns > MAX_CONNS || B.body < 20 || B.body > 4000 || B.subs < 1 ||
-        B.subs > 64 || B.rate <= 0) {
+        B.subs > 64 || B.rate < 0 || (B.rate == 0 && B.sc != SC_GW_E2E) || B.speedup < 0) {
         fprintf(stderr, "usage: sluice-bench [-c conns<=1024] [-d secs] [-s bytes 20..4000] [-n fill] [-S subs<=64] "
-                        "[-r publishes/s] HOST:PORT static|send|send-batch|recv-delete|recv-delete-batch|fill|publish|"
-                        "publish-latency|worker|worker-latency [PATH]\n");
+                        "[-r rate/s] [-x speed-up] HOST:PORT static|send|send-batch|recv-delete|recv-delete-batch|fill|"
+                        "publish|publish-latency|worker|worker-latency|gw-accept|gw-e2e|gw-replay [PATH]\n");
         return 2;
     }
     static char host[64];
@@ -797,12 +1187,13 @@ int main(int argc, char **argv)
     *colon = '\0';
     B.host = host;
     B.port = atoi(colon + 1);
-    B.sc = parse_scenario(argv[optind + 1]);
     if (argc - optind > 2)
         B.path = argv[optind + 2];
+    else if (gateway)
+        B.path = "/inbound";
     if (B.sc == SC_PUBLISH || B.sc == SC_PUBLISH_LATENCY)
         setup_topic();
-    else if (B.sc != SC_STATIC)
+    else if (B.sc != SC_STATIC && !gateway)
         setup_queue();
     if (B.sc == SC_FILL)
         B.seconds = 3600; /* until -n messages are in */
@@ -812,6 +1203,10 @@ int main(int argc, char **argv)
         run_worker();
     else if (B.sc == SC_WORKER_LATENCY)
         run_worker_latency();
+    else if (B.sc == SC_GW_E2E)
+        run_gw_e2e();
+    else if (B.sc == SC_GW_REPLAY)
+        run_gw_replay();
     else
         run();
     return 0;

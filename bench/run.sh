@@ -8,66 +8,47 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 conns=${2:-64}
-fsync=${FSYNC:-always}
 make -s build/sluice build/sluice-bench build/filter-bench
-tmp=$(mktemp -d /tmp/sluice-bench.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
+. bench/lib.sh
 
-echo "# $(date -u +%F) $(uname -r) $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "# sluice --fsync $fsync, ${conns} connections, ${secs}s per scenario, 100-byte messages"
+bench_header "sluice --fsync $fsync, ${conns} connections, ${secs}s per scenario, 100-byte messages"
 
-# nginx: the static ceiling, one worker like Sluice's one loop thread
-cat > "$tmp/nginx.conf" <<NGX
-worker_processes 1; daemon off; pid $tmp/nginx.pid; error_log $tmp/nginx.err;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 100000000; keepalive_timeout 300s; server { listen 127.0.0.1:18080; location / { return 200 "ok"; } } }
-NGX
-nginx -c "$tmp/nginx.conf" & pids+=($!)
-sleep 0.5
+nginx_start 18080
 printf 'nginx       '; build/sluice-bench -c "$conns" -d "$secs" 127.0.0.1:18080 static /
 
 # each scenario on a fresh daemon and data directory, so none inherits the
 # previous one's backlog (or its checkpoint)
 for sc in send send-batch recv-delete recv-delete-batch; do
-    rm -rf "$tmp/data"
-    ./build/sluice serve --port 14566 --data "$tmp/data" --fsync "$fsync" --log-level warn & sp=$!
-    sleep 0.5
+    sluice_start 14566
     # the receive scenarios start on a queue holding more than they can take
     case $sc in recv-delete) fill=$((secs * 50000));; recv-delete-batch) fill=$((secs * 250000));; *) fill=0;; esac
     printf 'sluice      '; build/sluice-bench -c "$conns" -d "$secs" -n "$fill" 127.0.0.1:14566 "$sc"
     rss=$(awk '/VmRSS/ {print $2}' /proc/$sp/status)
-    kill $sp; wait $sp 2>/dev/null || true
+    sluice_stop
 done
 echo "# sluice RSS after the last scenario: ${rss} kB"
 
 # SNS: Publish to a topic whose S queue subscriptions each filter on their own
 # `operation` value (every message lands in one queue), then publish→receive
 # latency at half the 2-subscription rate
-fresh() {
-    rm -rf "$tmp/data"
-    ./build/sluice serve --port 14566 --data "$tmp/data" --fsync "$fsync" --log-level warn & sp=$!
-    sleep 0.5
-}
 for subs in 1 2 5 50; do
-    fresh
+    sluice_start 14566
     out=$(build/sluice-bench -c "$conns" -d "$secs" -S "$subs" 127.0.0.1:14566 publish)
     printf 'sluice      %s subs=%s\n' "$out" "$subs"
     [ "$subs" = 2 ] && rate2=$(sed -n 's/.*msgs\/s=\([0-9]*\).*/\1/p' <<<"$out")
-    kill $sp; wait $sp 2>/dev/null || true
+    sluice_stop
 done
-fresh
+sluice_start 14566
 printf 'sluice      '; build/sluice-bench -c "$conns" -d "$secs" -S 2 -r $((rate2 / 2)) 127.0.0.1:14566 publish-latency
-kill $sp; wait $sp 2>/dev/null || true
+sluice_stop
 
 if command -v moto_server >/dev/null; then
-    moto_server -p 15000 >/dev/null 2>&1 & pids+=($!)
+    moto_server -p 15000 >/dev/null 2>&1 & bench_pids+=($!)
     for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:15000/ && break; sleep 0.2; done
     printf 'moto_server '; build/sluice-bench -c 16 -d "$secs" 127.0.0.1:15000 send || true
 fi
 if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
-    redis-server --port 16379 --save "" --appendonly yes --appendfsync always --dir "$tmp" >/dev/null & pids+=($!)
+    redis-server --port 16379 --save "" --appendonly yes --appendfsync always --dir "$bench_tmp" >/dev/null & bench_pids+=($!)
     sleep 0.5
     echo "redis (appendfsync always, -c $conns):"
     redis-benchmark -p 16379 -c "$conns" -n 200000 -q -t lpush,rpop 2>&1 | tr '\r' '\n' | grep 'requests per second' | sed 's/^ */  /'

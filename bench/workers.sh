@@ -12,12 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 conns=${2:-64}
-fsync=${FSYNC:-always}
 make -s build/sluice build/sluice-bench build/examples/workers.so build/examples/runtime-c/bootstrap
-tmp=$(mktemp -d /tmp/sluice-workers.XXXXXX)
-sp=
-cleanup() { [ -n "$sp" ] && kill "$sp" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
+. bench/lib.sh
 
 # $1: plugin | process-c | process; $2: batch size; $3: function concurrency
 config() {
@@ -35,7 +31,7 @@ config() {
     dir: $PWD/examples/workers/python
     handler: calculator.multiplication"
     fi
-    cat > "$tmp/workers.yaml" <<YAML
+    cat > "$bench_tmp/workers.yaml" <<YAML
 queues:
   - name: bench
     attributes: { VisibilityTimeout: 60 }
@@ -56,19 +52,7 @@ mappings:
 YAML
 }
 
-start() {
-    rm -rf "$tmp/data"
-    ./build/sluice serve --config "$tmp/workers.yaml" --port 14567 --data "$tmp/data" --fsync "$fsync" \
-        --log-level warn 2>"$tmp/err" & sp=$!
-    for _ in $(seq 100); do curl -sf http://127.0.0.1:14567/health >/dev/null && return; sleep 0.05; done
-    echo "sluice did not start:"; cat "$tmp/err"; exit 1
-}
-# A daemon that died during a measurement is reported, not silently replaced.
-stop() {
-    local rc=0
-    if kill "$sp" 2>/dev/null; then wait "$sp" || rc=$?; else wait "$sp" || rc=$?; echo "sluice had exited (status $rc):"; tail -5 "$tmp/err"; fi
-    sp=
-}
+start() { sluice_start 14567 --config "$bench_tmp/workers.yaml"; }
 
 # $1 kind, $2 batch, $3 concurrency, $4 latency rate, $5 seconds of sending
 # for the throughput run (a slower kind gets less, so that draining what was
@@ -78,11 +62,11 @@ measure() {
     start
     printf 'sluice %-9s batch=%-2s conc=%s ' "$1" "$2" "$3"
     build/sluice-bench -c "$conns" -d "${5:-$secs}" 127.0.0.1:14567 worker | tail -1
-    stop
+    sluice_stop
     start
     printf 'sluice %-9s batch=%-2s conc=%s ' "$1" "$2" "$3"
     build/sluice-bench -c 16 -d "$secs" -r "$4" 127.0.0.1:14567 worker-latency
-    stop
+    sluice_stop
 }
 
 echo "# workers: $(date -u +%F) $(nproc) cores, --fsync $fsync, ${secs}s per scenario"
