@@ -32,7 +32,8 @@
  * Gateway scenarios (the daemon serving examples/seed.yaml; PATH, default
  * /inbound, is its accept route; the body is the seed's calculator request,
  * multiplication and division by 1..7 in turn):
- *   gw-accept     closed loop of POST PATH; counts 202s (anything else is
+ *   gw-accept     closed loop of POST PATH (-k KEY: with x-api-key, as
+ *                 every gateway scenario); counts 202s (anything else is
  *                 an error, counted by status, and the run goes on)
  *   gw-e2e        open loop at -r round trips/s over -c connections (-r 0:
  *                 closed loop, the peak): POST PATH, then GET statusUrl?wait=20
@@ -116,6 +117,7 @@ static struct {
     long fill;
     scenario_t sc;
     const char *path;
+    const char *api_key; /* -k: sent as x-api-key on the gateway's POSTs */
     char queue_url[256];
     lat_t lat; /* the scenario's latencies */
     uint64_t msgs;
@@ -303,9 +305,10 @@ static void req_gw_post(buf_t *out)
         snprintf(body, sizeof body, "{\"operation\":\"multiplication\",\"number\":%llu,\"factor\":2}", n);
     else
         snprintf(body, sizeof body, "{\"operation\":\"division\",\"number\":%llu,\"divisor\":%llu}", n, 1 + n % 7);
-    buf_printf(out,
-               "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-               B.path, B.host, B.port, strlen(body), body);
+    buf_printf(out, "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n", B.path, B.host, B.port);
+    if (B.api_key)
+        buf_printf(out, "x-api-key: %s\r\n", B.api_key);
+    buf_printf(out, "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
 }
 
 /* ---- responses -------------------------------------------------------------------- */
@@ -677,8 +680,8 @@ static void run_latency(void)
     static conn_t conns[MAXP + 64 * RECV_PER_QUEUE];
     int np = B.conns < MAXP ? B.conns : MAXP, n = np + B.subs * RECV_PER_QUEUE;
     int ep = epfd = epoll_create1(0);
-    /* the load arrives as the throughput scenario sends it: SendMessageBatch of 10 */
-    uint64_t t0 = now_ns(), stop_at = t0 + (uint64_t)(B.seconds * 1e9), gap = (uint64_t)(1e9 * np * 10 / B.rate);
+    /* one message per Publish: each publisher sends every np/rate seconds */
+    uint64_t t0 = now_ns(), stop_at = t0 + (uint64_t)(B.seconds * 1e9), gap = (uint64_t)(1e9 * np / B.rate);
     uint64_t next_pub[MAXP], published = 0;
     int busy[MAXP] = {0};
     for (int i = 0; i < n; i++) {
@@ -1153,7 +1156,7 @@ static scenario_t parse_scenario(const char *s)
 int main(int argc, char **argv)
 {
     int opt;
-    while ((opt = getopt(argc, argv, "c:d:s:n:S:r:x:")) != -1) {
+    while ((opt = getopt(argc, argv, "c:d:s:n:S:r:x:k:")) != -1) {
         if (opt == 'c')
             B.conns = atoi(optarg);
         else if (opt == 'd')
@@ -1168,6 +1171,8 @@ int main(int argc, char **argv)
             B.rate = atof(optarg);
         else if (opt == 'x')
             B.speedup = atof(optarg);
+        else if (opt == 'k')
+            B.api_key = optarg;
     }
     if (argc - optind >= 2)
         B.sc = parse_scenario(argv[optind + 1]);
@@ -1175,7 +1180,7 @@ int main(int argc, char **argv)
     if (argc - optind < 2 || B.conns < 1 || B.conns > MAX_CONNS || B.body < 20 || B.body > 4000 || B.subs < 1 ||
         B.subs > 64 || B.rate < 0 || (B.rate == 0 && B.sc != SC_GW_E2E) || B.speedup < 0) {
         fprintf(stderr, "usage: sluice-bench [-c conns<=1024] [-d secs] [-s bytes 20..4000] [-n fill] [-S subs<=64] "
-                        "[-r rate/s] [-x speed-up] HOST:PORT static|send|send-batch|recv-delete|recv-delete-batch|fill|"
+                        "[-r rate/s] [-x speed-up] [-k api-key] HOST:PORT static|send|send-batch|recv-delete|recv-delete-batch|fill|"
                         "publish|publish-latency|worker|worker-latency|gw-accept|gw-e2e|gw-replay [PATH]\n");
         return 2;
     }

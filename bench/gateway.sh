@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The gateway under load, in one run: nginx's static answer (the ceiling, at
-# the same connection count), then Sluice serving examples/seed.yaml as it
-# ships — POST /inbound validates, publishes to topic `requests`, filtered
+# the same connection count), then Sluice serving the calculator example
+# (examples/calculator/sluice.yaml, seed 000) — POST /inbound checks the API
+# key (the demo key, its plan's throttle and quota lifted for the run: the
+# bench measures Sluice, not the plan), validates, publishes to topic `requests`, filtered
 # into queues division and multiplication, each consumed by the C plugin
 # worker (build/examples/workers.so) that stores the result in table
 # `results` — on a fresh daemon and data directory per scenario:
@@ -29,7 +31,11 @@ make -s -j2 build/sluice build/sluice-bench build/examples/workers.so
 
 nginx_port=18082
 port=14568
-bench_header "sluice --fsync $fsync, examples/seed.yaml, ${conns} connections, ${secs}s per scenario"
+key=calculator-demo-key
+sed -e "s#\.\./\.\./build/#$PWD/build/#" -e 's/^      rate: 100$/      rate: 1000000/' \
+    -e 's/^      burst: 200$/      burst: 1000000/' -e 's/^      quota: 100000$/      quota: 10000000/' \
+    examples/calculator/sluice.yaml > "$bench_tmp/calculator.yaml"
+bench_header "sluice --fsync $fsync, examples/calculator/sluice.yaml, ${conns} connections, ${secs}s per scenario"
 
 # $1 label; the rest: sluice-bench arguments. Runs it on a fresh daemon,
 # prints its output and keeps its first line for the table.
@@ -38,8 +44,8 @@ labels=()
 measure() {
     local label=$1 out
     shift
-    sluice_start $port --config examples/seed.yaml
-    out=$(build/sluice-bench "$@")
+    sluice_start $port --config "$bench_tmp/calculator.yaml"
+    out=$(build/sluice-bench -k $key "$@")
     sluice_stop
     echo "$out"
     labels+=("$label")

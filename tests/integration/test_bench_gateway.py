@@ -17,11 +17,16 @@ BENCH = os.environ.get("SLUICE_BENCH_BIN", os.path.join(BUILD, "sluice-bench"))
 
 
 def seed_config(multiplication_symbol="multiplication"):
-    """examples/seed.yaml with the plugin's absolute path (the config is
-    written elsewhere); multiplication_symbol swaps that function's handler."""
-    with open(os.path.join(REPO, "examples", "seed.yaml")) as f:
+    """examples/calculator/sluice.yaml with the plugin's absolute path (the
+    config is written elsewhere) and the demo key's plan unthrottled, as
+    bench/gateway.sh runs it; multiplication_symbol swaps that function's
+    handler."""
+    with open(os.path.join(REPO, "examples", "calculator", "sluice.yaml")) as f:
         text = f.read()
-    text = text.replace("../build/examples/workers.so", WORKERS_SO)
+    text = text.replace("../../build/examples/workers.so", WORKERS_SO)
+    for small, big in (("rate: 100\n", "rate: 1000000\n"), ("burst: 200\n", "burst: 1000000\n"),
+                       ("quota: 100000\n", "quota: 10000000\n")):
+        text = text.replace("      " + small, "      " + big, 1)
     return text.replace("workers.so:multiplication", "workers.so:" + multiplication_symbol)
 
 
@@ -42,7 +47,7 @@ class BenchGatewayTest(FunctionsTestCase):
 
     def bench(self, s, scenario, *opts, path=None):
         """Runs sluice-bench against the daemon; (first line's fields, whole output)."""
-        argv = [BENCH] + list(opts) + ["127.0.0.1:%d" % s.port, scenario] + ([path] if path else [])
+        argv = [BENCH, "-k", "calculator-demo-key"] + list(opts) + ["127.0.0.1:%d" % s.port, scenario] + ([path] if path else [])
         out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=timeout(60)).stdout
         return fields(out.splitlines()[0]), out
 
