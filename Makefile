@@ -81,7 +81,7 @@ bench: $(BUILD)/sluice $(BUILD)/sluice-bench $(BUILD)/filter-bench
 asan-unit:
 	$(MAKE) BUILD=build-asan SANITIZE=address,undefined CFLAGS="-O1 -g" unit build-asan/sluice
 
-integration: $(BUILD)/sluice $(BUILD)/sluice-bench $(BUILD)/examples/workers.so $(BUILD)/examples/runtime-c/bootstrap
+integration: $(BUILD)/sluice $(BUILD)/sluice-bench $(BUILD)/examples/workers.so $(BUILD)/examples/runtime-c/bootstrap $(TEST_PLUGINS)
 	SLUICE_BIN=$(abspath $(BUILD)/sluice) tests/integration/run.sh
 
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))

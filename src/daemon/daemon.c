@@ -411,6 +411,29 @@ static int gateway_plan(const config_plan_t *cp, keys_plan_def_t *p, char *why, 
     return 0;
 }
 
+/* The route's integration and what it names (topic, queue, table, function). */
+static int gateway_route_kind(const config_route_t *cr, gw_route_def_t *r, char *why, size_t n, const char *file)
+{
+    const char *in = cr->integration ? cr->integration : "";
+    if (strcmp(in, "publish") == 0)
+        r->kind = GW_PUBLISH, r->target = cr->topic;
+    else if (strcmp(in, "enqueue") == 0)
+        r->kind = GW_ENQUEUE, r->target = cr->queue;
+    else if (strcmp(in, "result") == 0)
+        r->kind = GW_RESULT;
+    else if (strcmp(in, "item") == 0)
+        r->kind = GW_ITEM, r->target = cr->table;
+    else if (strcmp(in, "invoke") == 0)
+        r->kind = GW_INVOKE, r->target = cr->function;
+    else
+        return snprintf(why, n, "%s:%d: route %s: integration must be publish, enqueue, result, item or invoke",
+                        file, cr->line, cr->path), -1;
+    if (strcmp(cr->payload, "body") != 0 && strcmp(cr->payload, "proxy") != 0)
+        return snprintf(why, n, "%s:%d: route %s: payload must be body or proxy", file, cr->line, cr->path), -1;
+    r->payload = strcmp(cr->payload, "proxy") == 0 ? GW_PAYLOAD_PROXY : GW_PAYLOAD_BODY;
+    return 0;
+}
+
 static int declare_gateway_tables(daemon_t *d)
 {
     err_t err;
@@ -438,23 +461,13 @@ static int declare_gateway(daemon_t *d)
     for (size_t i = 0, a = 0; i < g->nroutes && !rc; i++) {
         const config_route_t *cr = &g->routes[i];
         gw_route_def_t *r = &routes[i];
-        const char *in = cr->integration ? cr->integration : "";
         *r = (gw_route_def_t){.method = cr->method, .path = cr->path, .id_from = cr->id_from, .schema = cr->schema,
                               .sla_s = (uint32_t)cr->sla, .api_key = (int)cr->api_key, .attrs = &attrs[a],
-                              .nattrs = cr->attributes.n};
+                              .nattrs = cr->attributes.n, .key_from = cr->key, .index = cr->index,
+                              .fields = (const char *const *)cr->fields.v, .nfields = cr->fields.n};
         for (size_t k = 0; k < cr->attributes.n; k++, a++)
             attrs[a] = (gw_attr_def_t){cr->attributes.v[k].key, cr->attributes.v[k].val};
-        if (strcmp(in, "publish") == 0)
-            r->kind = GW_PUBLISH, r->target = cr->topic;
-        else if (strcmp(in, "enqueue") == 0)
-            r->kind = GW_ENQUEUE, r->target = cr->queue;
-        else if (strcmp(in, "result") == 0)
-            r->kind = GW_RESULT;
-        else {
-            snprintf(why, sizeof why, "%s:%d: route %s: integration must be publish, enqueue or result",
-                     d->cfg->config_path, cr->line, cr->path);
-            rc = -1;
-        }
+        rc = gateway_route_kind(cr, r, why, sizeof why, d->cfg->config_path);
     }
     for (size_t i = 0; i < g->nplans && !rc; i++)
         rc = gateway_plan(&g->plans[i], &plans[i], why, sizeof why);
@@ -470,7 +483,7 @@ static int declare_gateway(daemon_t *d)
                            .results_table = g->results_table, .results_ttl_s = (uint32_t)g->results_ttl,
                            .routes = routes, .nroutes = g->nroutes, .plans = plans, .nplans = g->nplans,
                            .keys = keys, .nkeys = g->nkeys};
-    if (!rc && !(d->gw = gateway_new(&gc, d->loop, d->qs, d->tp, d->ts, &err))) {
+    if (!rc && !(d->gw = gateway_new(&gc, d->loop, d->qs, d->tp, d->ts, d->fs, &err))) {
         snprintf(why, sizeof why, "%s", err.msg);
         rc = -1;
     }

@@ -12,32 +12,23 @@
 #include <string.h>
 #include <time.h>
 
-#include "gateway/routes.h"
-#include "gateway/schema.h"
+#include "gateway/gateway_int.h"
 #include "queues/queues.h"
 #include "tables/tables.h"
 #include "topics/topics.h"
 #include "util/alloc.h"
 #include "util/clock.h"
-#include "util/hmap.h"
-#include "util/jv.h"
 #include "util/list.h"
 #include "util/logging.h"
 #include "util/rand.h"
 
 #define STATUS_PREFIX "/_sluice/requests/"
+#define KEYS_PATH "/_sluice/gateway/keys"
 #define WAIT_MAX_S 20
 #define IDEM_TTL_S (24 * 3600)
 #define IDEM_KEY_MAX 255
 #define ID_MAX 128
 #define ATTRS_MAX 10 /* SQS/SNS: at most 10 message attributes */
-
-typedef struct route {
-    gw_route_def_t def; /* strings owned */
-    gw_attr_def_t *attrs;
-    schema_t *schema;
-    char label[160]; /* "POST /inbound" for records and logs */
-} route_t;
 
 typedef struct waiter {
     gateway_t *gw;
@@ -52,21 +43,6 @@ typedef struct wait_list {
     list_t waiters;
 } wait_list_t;
 
-struct gateway {
-    loop_t *loop;
-    struct queues *qs;
-    topics_t *tp;
-    struct tables *ts;
-    char *region, *account;
-    char *results, *idem;
-    uint32_t ttl_s;
-    routes_t *routes;
-    route_t **list;
-    size_t n;
-    keys_t *keys;
-    hmap_t waiting; /* request id → wait_list_t */
-};
-
 static const char *const FINAL[] = {"SUCCEEDED", "FAILED", "DEAD_LETTERED", "EXPIRED"};
 
 static int is_final(const char *status)
@@ -79,7 +55,7 @@ static int is_final(const char *status)
 
 /* ---- replies ------------------------------------------------------------------------------ */
 
-static void reply_json(req_ctx_t *ctx, int status, const char *extra, const buf_t *b)
+void gateway__reply_json(req_ctx_t *ctx, int status, const char *extra, const buf_t *b)
 {
     router_reply(ctx, status, "application/json", extra, b->data, b->len);
 }
@@ -92,11 +68,11 @@ static void reply_wrapped(req_ctx_t *ctx, int status, const char *extra, const c
     buf_puts(&b, head);
     jv_write_string(&b, text, strlen(text));
     buf_puts(&b, tail);
-    reply_json(ctx, status, extra, &b);
+    gateway__reply_json(ctx, status, extra, &b);
     buf_free(&b);
 }
 
-static void reply_message(req_ctx_t *ctx, int status, const char *extra, const char *msg)
+void gateway__reply_message(req_ctx_t *ctx, int status, const char *extra, const char *msg)
 {
     reply_wrapped(ctx, status, extra, "{\"message\":", msg, "}");
 }
@@ -123,7 +99,7 @@ static void reply_record(req_ctx_t *ctx, const char *id, const char *item)
     buf_t b = BUF_INIT;
     if (is_final(status)) {
         buf_puts(&b, item);
-        reply_json(ctx, 200, NULL, &b);
+        gateway__reply_json(ctx, 200, NULL, &b);
     } else {
         uint64_t deadline = clock_iso8601_parse(jv_str(jv_get(v, "deadline")));
         int expired = deadline && clock_wall_ms() >= deadline;
@@ -131,7 +107,7 @@ static void reply_record(req_ctx_t *ctx, const char *id, const char *item)
             if (v->u.pairs[i].klen == 6 && memcmp(v->u.pairs[i].key, "status", 6) == 0)
                 v->u.pairs[i].val = jv_string(d, "EXPIRED");
         jv_write(v, &b);
-        reply_json(ctx, expired ? 200 : 202, expired ? NULL : "Retry-After: 1\r\n", &b);
+        gateway__reply_json(ctx, expired ? 200 : 202, expired ? NULL : "Retry-After: 1\r\n", &b);
     }
     buf_free(&b);
     jv_doc_free(d);
@@ -268,11 +244,11 @@ static void serve_status(gateway_t *gw, req_ctx_t *ctx, const char *id, const kv
 {
     uint32_t wait_s;
     if (!*id || strlen(id) >= ID_MAX) {
-        reply_message(ctx, 400, NULL, "A request id is 1 to 127 characters");
+        gateway__reply_message(ctx, 400, NULL, "A request id is 1 to 127 characters");
         return;
     }
     if (wait_param(query, &wait_s) != 0) {
-        reply_message(ctx, 400, NULL, "wait must be a whole number of seconds from 0 to 20");
+        gateway__reply_message(ctx, 400, NULL, "wait must be a whole number of seconds from 0 to 20");
         return;
     }
     buf_t b = BUF_INIT;
@@ -291,9 +267,8 @@ static void serve_status(gateway_t *gw, req_ctx_t *ctx, const char *id, const kv
     buf_free(&b);
 }
 
-/* Where a route takes a value from: header.X, path.X, query.X, value:X. */
-static const char *source(const req_ctx_t *ctx, const char *from, const kvv_t *params, const kvv_t *query,
-                          char *hdr, size_t hn)
+const char *gateway__source(const req_ctx_t *ctx, const char *from, const kvv_t *params, const kvv_t *query,
+                            char *hdr, size_t hn)
 {
     if (strncmp(from, "header.", 7) == 0) {
         router_header(ctx->ex->head, from + 7, hdr, hn);
@@ -310,17 +285,35 @@ static const char *source(const req_ctx_t *ctx, const char *from, const kvv_t *p
 
 /* ---- accepting ----------------------------------------------------------------------------- */
 
+int gateway__body(const route_t *r, req_ctx_t *ctx, jv_doc_t *d, int strict, jv_t **body)
+{
+    char why[512];
+    *body = ctx->ex->body_len ? jv_parse(d, ctx->ex->body, ctx->ex->body_len, why, sizeof why) : NULL;
+    if (!*body && (r->schema || (strict && ctx->ex->body_len))) {
+        reply_invalid(ctx, "$: the body is not JSON");
+        return -1;
+    }
+    if (r->schema && schema_validate(r->schema, *body, why, sizeof why) != 0) {
+        reply_invalid(ctx, why);
+        return -1;
+    }
+    return 0;
+}
+
 typedef struct accepted {
     char id[64];
+    char message_id[40]; /* enqueue: the SQS message id (seed 001's status key); else "" */
     char accepted_at[32], deadline[32];
     uint64_t accepted_ms;
 } accepted_t;
 
 static void accepted_body(const accepted_t *a, buf_t *b, const char *status)
 {
-    buf_printf(b, "{\"requestId\":\"%s\",\"status\":\"%s\",\"acceptedAt\":\"%s\",\"deadline\":\"%s\","
-                  "\"statusUrl\":\"" STATUS_PREFIX "%s\"}",
-               a->id, status, a->accepted_at, a->deadline, a->id);
+    buf_printf(b, "{\"requestId\":\"%s\",", a->id);
+    if (a->message_id[0])
+        buf_printf(b, "\"messageId\":\"%s\",", a->message_id);
+    buf_printf(b, "\"status\":\"%s\",\"acceptedAt\":\"%s\",\"deadline\":\"%s\",\"statusUrl\":\"" STATUS_PREFIX "%s\"}",
+               status, a->accepted_at, a->deadline, a->id);
 }
 
 static void reply_accepted(req_ctx_t *ctx, const accepted_t *a, const char *status)
@@ -329,7 +322,7 @@ static void reply_accepted(req_ctx_t *ctx, const accepted_t *a, const char *stat
     char loc[160];
     accepted_body(a, &b, status);
     snprintf(loc, sizeof loc, "Location: " STATUS_PREFIX "%s\r\n", a->id);
-    reply_json(ctx, 202, loc, &b);
+    gateway__reply_json(ctx, 202, loc, &b);
     buf_free(&b);
 }
 
@@ -352,6 +345,8 @@ static int idem_lookup(gateway_t *gw, const char *key, const route_t *r, accepte
             jv_t *rv = jv_parse_cstr(d, rec.data);
             snprintf(a->id, sizeof a->id, "%s", id);
             const char *at = jv_str(jv_get(rv, "acceptedAt")), *dl = jv_str(jv_get(rv, "deadline"));
+            const char *mid = jv_str(jv_get(rv, "messageId"));
+            snprintf(a->message_id, sizeof a->message_id, "%s", mid ? mid : "");
             snprintf(a->accepted_at, sizeof a->accepted_at, "%s", at ? at : "");
             snprintf(a->deadline, sizeof a->deadline, "%s", dl ? dl : "");
             rc = 0;
@@ -383,8 +378,11 @@ static void put_record(gateway_t *gw, const route_t *r, const accepted_t *a)
     table_t *t = tables_find(gw->ts, gw->results);
     buf_t b = BUF_INIT;
     err_t err;
-    buf_printf(&b, "{\"requestId\":\"%s\",\"status\":\"ACCEPTED\",\"acceptedAt\":\"%s\",\"deadline\":\"%s\",\"route\":",
-               a->id, a->accepted_at, a->deadline);
+    buf_printf(&b, "{\"requestId\":\"%s\",", a->id);
+    if (a->message_id[0])
+        buf_printf(&b, "\"messageId\":\"%s\",", a->message_id);
+    buf_printf(&b, "\"status\":\"ACCEPTED\",\"acceptedAt\":\"%s\",\"deadline\":\"%s\",\"route\":", a->accepted_at,
+               a->deadline);
     jv_write_string(&b, r->label, strlen(r->label));
     buf_printf(&b, ",\"expiresAt\":%llu}", (unsigned long long)(a->accepted_ms / 1000 + gw->ttl_s));
     table_cond_t cond = {.if_absent = 1};
@@ -420,7 +418,7 @@ static void attrs_collect(const route_t *r, const req_ctx_t *ctx, const jv_t *bo
                 val = f->boolean ? "true" : "false", len = strlen(val);
             }
         } else {
-            val = source(ctx, from, params, query, s->scratch[i], sizeof s->scratch[i]);
+            val = gateway__source(ctx, from, params, query, s->scratch[i], sizeof s->scratch[i]);
             len = val ? strlen(val) : 0;
         }
         if (!val || !len)
@@ -430,7 +428,9 @@ static void attrs_collect(const route_t *r, const req_ctx_t *ctx, const jv_t *bo
     }
 }
 
-static status_t send_work(gateway_t *gw, const route_t *r, req_ctx_t *ctx, const attr_set_t *s, err_t *err)
+/* Publishes or enqueues the body; an enqueued message's id goes to a->message_id. */
+static status_t send_work(gateway_t *gw, const route_t *r, req_ctx_t *ctx, const attr_set_t *s, accepted_t *a,
+                          err_t *err)
 {
     const char *body = ctx->ex->body;
     size_t blen = ctx->ex->body_len;
@@ -459,7 +459,10 @@ static status_t send_work(gateway_t *gw, const route_t *r, req_ctx_t *ctx, const
         sr.group_id = r->label;
         sr.dedup_id = s->value[0];
     }
-    return queue_send(q, &sr, &res, err);
+    status_t st = queue_send(q, &sr, &res, err);
+    if (st == ST_OK)
+        snprintf(a->message_id, sizeof a->message_id, "%s", res.message_id);
+    return st;
 }
 
 static void serve_accept(gateway_t *gw, const route_t *r, req_ctx_t *ctx, const kvv_t *params, const kvv_t *query)
@@ -470,26 +473,17 @@ static void serve_accept(gateway_t *gw, const route_t *r, req_ctx_t *ctx, const 
     int needs_body = r->schema != NULL;
     for (size_t i = 0; i < r->def.nattrs; i++)
         needs_body |= strncmp(r->attrs[i].from, "body.", 5) == 0;
-    if (needs_body) {
-        body = ctx->ex->body_len ? jv_parse(d, ctx->ex->body, ctx->ex->body_len, why, sizeof why) : NULL;
-        if (!body && r->schema) {
-            reply_invalid(ctx, "$: the body is not JSON");
-            goto out;
-        }
-    }
-    if (r->schema && schema_validate(r->schema, body, why, sizeof why) != 0) {
-        reply_invalid(ctx, why);
+    if (needs_body && gateway__body(r, ctx, d, 0, &body) != 0)
         goto out;
-    }
     router_header(ctx->ex->head, "Idempotency-Key", key, sizeof key);
     if (strlen(key) > IDEM_KEY_MAX) {
-        reply_message(ctx, 400, NULL, "Idempotency-Key is at most 255 characters");
+        gateway__reply_message(ctx, 400, NULL, "Idempotency-Key is at most 255 characters");
         goto out;
     }
     accepted_t a = {0};
     int again = key[0] ? idem_lookup(gw, key, r, &a, why, sizeof why) : -1;
     if (again == 1) {
-        reply_message(ctx, 422, NULL, why);
+        gateway__reply_message(ctx, 422, NULL, why);
         goto out;
     }
     if (again == 0) { /* the same request again: its id, nothing published */
@@ -503,10 +497,10 @@ static void serve_accept(gateway_t *gw, const route_t *r, req_ctx_t *ctx, const 
     attr_set_t s;
     err_t err;
     attrs_collect(r, ctx, body, params, query, a.id, &s);
-    status_t st = send_work(gw, r, ctx, &s, &err);
+    status_t st = send_work(gw, r, ctx, &s, &a, &err);
     if (st != ST_OK) {
         log_warn("gateway_refused", "route=\"%s\" request_id=%s reason=\"%s\"", r->label, a.id, err.msg);
-        reply_message(ctx, st == ST_NOT_FOUND ? 503 : 400, NULL, err.msg);
+        gateway__reply_message(ctx, st == ST_NOT_FOUND ? 503 : 400, NULL, err.msg);
         goto out;
     }
     put_record(gw, r, &a);
@@ -530,14 +524,50 @@ static int admit(gateway_t *gw, const route_t *r, req_ctx_t *ctx)
     if (a == KEYS_ADMIT_OK)
         return 1;
     if (a == KEYS_ADMIT_MISSING || a == KEYS_ADMIT_UNKNOWN) {
-        reply_message(ctx, 403, NULL, "Forbidden");
+        gateway__reply_message(ctx, 403, NULL, "Forbidden");
         return 0;
     }
     char extra[64];
     snprintf(extra, sizeof extra, "Retry-After: %llu\r\n", (unsigned long long)v.retry_after_s);
     log_debug("request_throttled", "route=\"%s\" key=%s reason=%s", r->label, v.key ? v.key : "-", keys_admit_name(a));
-    reply_message(ctx, 429, extra, a == KEYS_ADMIT_THROTTLED ? "Too Many Requests" : "Limit Exceeded");
+    gateway__reply_message(ctx, 429, extra, a == KEYS_ADMIT_THROTTLED ? "Too Many Requests" : "Limit Exceeded");
     return 0;
+}
+
+/* GET /_sluice/gateway/keys: every key's counters, bucket and quota. */
+static void serve_keys(gateway_t *gw, req_ctx_t *ctx, int get)
+{
+    buf_t b = BUF_INIT;
+    if (!get) {
+        gateway__reply_message(ctx, 405, "Allow: GET\r\n", "Method Not Allowed");
+        return;
+    }
+    keys_write_json(gw->keys, clock_wall_ms(), &b);
+    gateway__reply_json(ctx, 200, NULL, &b);
+    buf_free(&b);
+}
+
+/* A route of a matched method, its key admitted. */
+static void serve_route(gateway_t *gw, const route_t *r, req_ctx_t *ctx, const kvv_t *params, const kvv_t *query)
+{
+    char hdr[ID_MAX + 2];
+    const char *id;
+    switch (r->def.kind) {
+    case GW_RESULT:
+        if (!(id = gateway__source(ctx, r->def.id_from, params, query, hdr, sizeof hdr)))
+            gateway__reply_message(ctx, 400, NULL, "The request id is missing");
+        else
+            serve_status(gw, ctx, id, query);
+        break;
+    case GW_ITEM:
+        gateway__serve_item(gw, r, ctx, params, query);
+        break;
+    case GW_INVOKE:
+        gateway__serve_invoke(gw, r, ctx, params, query);
+        break;
+    default:
+        serve_accept(gw, r, ctx, params, query);
+    }
 }
 
 int gateway_handle(gateway_t *gw, req_ctx_t *ctx)
@@ -548,11 +578,15 @@ int gateway_handle(gateway_t *gw, req_ctx_t *ctx)
     char why[128];
     snprintf(method, sizeof method, "%.*s", (int)(h->method_len < 15 ? h->method_len : 15), h->method);
     int get = strcmp(method, "GET") == 0;
+    if (strcmp(ctx->path, KEYS_PATH) == 0) {
+        serve_keys(gw, ctx, get);
+        return 1;
+    }
     if (strncmp(ctx->path, STATUS_PREFIX, strlen(STATUS_PREFIX)) == 0) {
         if (!get)
-            reply_message(ctx, 405, "Allow: GET\r\n", "Method Not Allowed");
+            gateway__reply_message(ctx, 405, "Allow: GET\r\n", "Method Not Allowed");
         else if (router_query(ctx->ex, &query, why, sizeof why) != 0)
-            reply_message(ctx, 400, NULL, why);
+            gateway__reply_message(ctx, 400, NULL, why);
         else
             serve_status(gw, ctx, ctx->path + strlen(STATUS_PREFIX), &query);
         kvv_free(&query);
@@ -568,20 +602,11 @@ int gateway_handle(gateway_t *gw, req_ctx_t *ctx)
     if (m == ROUTES_NO_METHOD) {
         char extra[128];
         snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);
-        reply_message(ctx, 405, extra, "Method Not Allowed");
+        gateway__reply_message(ctx, 405, extra, "Method Not Allowed");
     } else if (router_query(ctx->ex, &query, why, sizeof why) != 0) {
-        reply_message(ctx, 400, NULL, why);
+        gateway__reply_message(ctx, 400, NULL, why);
     } else if (admit(gw, r, ctx)) {
-        if (r->def.kind == GW_RESULT) {
-            char hdr[ID_MAX + 2];
-            const char *id = source(ctx, r->def.id_from, &params, &query, hdr, sizeof hdr);
-            if (!id)
-                reply_message(ctx, 400, NULL, "The request id is missing");
-            else
-                serve_status(gw, ctx, id, &query);
-        } else {
-            serve_accept(gw, r, ctx, &params, &query);
-        }
+        serve_route(gw, r, ctx, &params, &query);
     }
     kvv_free(&params);
     kvv_free(&query);
@@ -609,7 +634,12 @@ static void route_free(route_t *r)
     free((char *)r->def.path);
     free((char *)r->def.target);
     free((char *)r->def.id_from);
+    free((char *)r->def.key_from);
+    free((char *)r->def.index);
     free((char *)r->def.schema);
+    for (size_t i = 0; i < r->def.nfields; i++)
+        free(r->fields[i]);
+    free(r->fields);
     for (size_t i = 0; i < r->def.nattrs; i++) {
         free((char *)r->attrs[i].name);
         free((char *)r->attrs[i].from);
@@ -628,15 +658,35 @@ static int source_ok(const char *from, int body_allowed)
     return 0;
 }
 
+/* Whether a route template has the parameter {name} (or greedy {name+}). */
+static int template_has_param(const char *tmpl, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = tmpl ? strchr(tmpl, '{') : NULL; p; p = strchr(p + 1, '{'))
+        if (strncmp(p + 1, name, n) == 0 && (p[n + 1] == '}' || (p[n + 1] == '+' && p[n + 2] == '}')))
+            return 1;
+    return 0;
+}
+
 static status_t route_check(gateway_t *gw, const gw_route_def_t *d, route_t *r, err_t *err)
 {
     const char *label = r->label;
     if (gateway_reserved_path(d->path ? d->path : ""))
         return err_set(err, ST_VALIDATION_ERROR, "route %s: the path is Sluice's own", label);
-    if (d->kind == GW_RESULT) {
-        if (!source_ok(d->id_from, 0) || strncmp(d->id_from, "value:", 6) == 0)
-            return err_set(err, ST_VALIDATION_ERROR, "route %s: id_from must be header.<name>, path.<param> or "
-                                                     "query.<name>", label);
+    status_t st = ST_OK;
+    if (d->kind == GW_RESULT || d->kind == GW_ITEM) { /* a value taken from the request */
+        const char *from = d->kind == GW_RESULT ? d->id_from : d->key_from;
+        const char *what = d->kind == GW_RESULT ? "id_from" : "key";
+        if (!source_ok(from, 0) || strncmp(from, "value:", 6) == 0)
+            return err_set(err, ST_VALIDATION_ERROR, "route %s: %s must be header.<name>, path.<param> or "
+                                                     "query.<name>", label, what);
+        if (strncmp(from, "path.", 5) == 0 && !template_has_param(d->path, from + 5))
+            return err_set(err, ST_VALIDATION_ERROR, "route %s: %s %s: the path has no {%s}", label, what, from,
+                           from + 5);
+        if (d->kind == GW_ITEM)
+            st = gateway__item_check(gw, r, err);
+    } else if (d->kind == GW_INVOKE) {
+        st = gateway__invoke_check(gw, r, err);
     } else {
         char arn[400];
         snprintf(arn, sizeof arn, "arn:aws:sns:%s:%s:%s", gw->region, gw->account, d->target ? d->target : "");
@@ -645,6 +695,8 @@ static status_t route_check(gateway_t *gw, const gw_route_def_t *d, route_t *r, 
         if (d->kind == GW_ENQUEUE && (!d->target || !queues_find(gw->qs, d->target)))
             return err_set(err, ST_VALIDATION_ERROR, "route %s: no queue named %s", label, d->target ? d->target : "");
     }
+    if (st != ST_OK)
+        return st;
     if (d->nattrs > ATTRS_MAX - 1)
         return err_set(err, ST_VALIDATION_ERROR, "route %s: at most %d attributes (requestId is one of the 10)", label,
                        ATTRS_MAX - 1);
@@ -675,6 +727,12 @@ static route_t *route_new(const gw_route_def_t *d)
     r->def.path = xstrdup(d->path ? d->path : "");
     r->def.target = xstrdup_opt(d->target);
     r->def.id_from = xstrdup_opt(d->id_from);
+    r->def.key_from = xstrdup_opt(d->key_from);
+    r->def.index = xstrdup_opt(d->index);
+    r->fields = xcalloc(d->nfields ? d->nfields : 1, sizeof *r->fields);
+    for (size_t i = 0; i < d->nfields; i++)
+        r->fields[i] = xstrdup(d->fields[i] ? d->fields[i] : "");
+    r->def.fields = (const char *const *)r->fields;
     r->def.schema = xstrdup_opt(d->schema);
     r->def.sla_s = d->sla_s ? d->sla_s : 30;
     r->attrs = xcalloc(d->nattrs ? d->nattrs : 1, sizeof *r->attrs);
@@ -709,10 +767,11 @@ status_t gateway_declare_tables(struct tables *ts, const char *results_table, er
 }
 
 gateway_t *gateway_new(const gateway_config_t *cfg, loop_t *loop, struct queues *qs, topics_t *tp,
-                       struct tables *ts, err_t *err)
+                       struct tables *ts, struct functions *fs, err_t *err)
 {
     gateway_t *gw = xcalloc(1, sizeof *gw);
     gw->loop = loop;
+    gw->fs = fs;
     gw->qs = qs;
     gw->tp = tp;
     gw->ts = ts;

@@ -9,6 +9,13 @@
  *   enqueue  the body goes to a queue, with attributes the same way
  *   result   the status and result of the request whose id the route takes
  *            from a header, a path parameter or a query parameter
+ *   item     an item of a table, by partition key or through a secondary
+ *            index, the key taken from the request like result's id;
+ *            optionally projected to some attributes (gateway/item.c)
+ *   invoke   a synchronous call of a function: the body, or an API Gateway
+ *            REST proxy event, goes in; the result (or, for proxy, the
+ *            {statusCode, headers, body} it describes) comes out
+ *            (gateway/invoke.c)
  * Every accepted request carries its id as the String message attribute
  * "requestId", which mappings and destinations already use: the worker's
  * outcome lands in the results table under that id.
@@ -20,7 +27,8 @@
  * the results table gets {requestId, status: ACCEPTED, acceptedAt, deadline,
  * route, expiresAt}; the reply is 202 with {requestId, status, acceptedAt,
  * deadline, statusUrl} and Location: statusUrl, and like every reply it
- * leaves once both records are durable.
+ * leaves once both records are durable. An enqueue route's record and reply
+ * also carry messageId, the SQS message id (seed 001 polls by it).
  *
  * Statuses: ACCEPTED until a destination writes SUCCEEDED or FAILED; a
  * pending request read after its deadline is EXPIRED. Reading: 200 with the
@@ -32,6 +40,9 @@
  * API keys (gateway/keys.h): a route with api_key set wants x-api-key:
  * 403 {"message":"Forbidden"} when missing or unknown, 429 with Retry-After
  * when throttled or over quota, as API Gateway answers.
+ *
+ * Admin: GET /_sluice/gateway/keys answers keys_write_json — each key's
+ * plan, counters, bucket and quota, never its hash.
  *
  * Threads: loop thread only.
  */
@@ -46,6 +57,7 @@
 #include "proto/router.h"
 #include "util/status.h"
 
+struct functions;
 struct queues;
 struct tables;
 
@@ -53,7 +65,13 @@ typedef struct gateway gateway_t;
 
 #define GATEWAY_RESULTS_DEFAULT "requests"
 
-typedef enum { GW_PUBLISH, GW_ENQUEUE, GW_RESULT } gw_kind_t;
+typedef enum { GW_PUBLISH, GW_ENQUEUE, GW_RESULT, GW_ITEM, GW_INVOKE } gw_kind_t;
+
+/* What an invoke route hands its function. */
+typedef enum {
+    GW_PAYLOAD_BODY, /* the request body (JSON; empty: {}) */
+    GW_PAYLOAD_PROXY /* API Gateway's REST proxy event; the result is a proxy response */
+} gw_payload_t;
 
 /* A message attribute of an accepted request: name and where its value
  * comes from — "body.<field>" (a top-level string, number or boolean of the
@@ -68,11 +86,18 @@ typedef struct gw_route_def {
     const char *method;      /* GET, POST, …, ANY */
     const char *path;        /* template: /users/{userId} */
     gw_kind_t kind;
-    const char *target;      /* publish: topic name; enqueue: queue name */
+    /* publish: topic name; enqueue: queue name; item: table name; invoke:
+     * function name */
+    const char *target;
     const gw_attr_def_t *attrs;
     size_t nattrs;
     const char *id_from;     /* result: header.<name> | path.<param> | query.<name> */
-    const char *schema;      /* JSON Schema subset (JSON text), or NULL */
+    const char *key_from;    /* item: the partition key (or index value), sourced as id_from */
+    const char *index;       /* item: the indexed attribute key_from is looked up in, or NULL */
+    const char *const *fields; /* item: the attributes answered (projection); none: all */
+    size_t nfields;
+    gw_payload_t payload;    /* invoke */
+    const char *schema;      /* JSON Schema subset (JSON text), or NULL; enqueue, publish, invoke */
     uint32_t sla_s;          /* accepted → deadline; default 30 */
     int api_key;             /* x-api-key required */
 } gw_route_def_t;
@@ -89,12 +114,15 @@ typedef struct gateway_config {
     size_t nkeys;
 } gateway_config_t;
 
-/* Checks and builds the gateway: every route's target must exist, schemas
- * must compile, keys name existing plans. Creates the results table (and
- * its idempotency companion) when absent; call after recovery. NULL with
- * ST_VALIDATION_ERROR in err. Takes the tables' change callback. */
+/* Checks and builds the gateway: every route's target must exist (an item
+ * route's table with the index it names and no sort key; an invoke route's
+ * function), schemas must compile, keys name existing plans. Creates the
+ * results table (and its idempotency companion) when absent; call after
+ * recovery and after tables and functions are declared. NULL with
+ * ST_VALIDATION_ERROR in err. Takes the tables' change callback. fs may be
+ * NULL when no route invokes. */
 gateway_t *gateway_new(const gateway_config_t *cfg, loop_t *loop, struct queues *qs, topics_t *tp,
-                       struct tables *ts, err_t *err);
+                       struct tables *ts, struct functions *fs, err_t *err);
 void gateway_free(gateway_t *gw);
 
 /* Creates the results table and its idempotency companion when absent

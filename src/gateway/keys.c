@@ -274,14 +274,19 @@ static uint64_t retry_seconds(uint64_t ms)
 /* Brings the bucket to now. A clock that went back refills nothing and the
  * refill restarts from the new time, so the jump neither mints tokens nor
  * starves the key until the old time comes round again. */
-static void bucket_refill(apikey_t *a, uint64_t now)
+static uint64_t bucket_at(const apikey_t *a, uint64_t now)
 {
     const plan_t *p = a->plan;
-    if (a->started && now > a->refilled_ms) {
-        uint64_t elapsed = now - a->refilled_ms, room = p->cap_u - a->tokens_u;
-        /* elapsed <= room / rate keeps elapsed * rate <= room: no overflow */
-        a->tokens_u = elapsed > room / p->rate_u ? p->cap_u : a->tokens_u + elapsed * p->rate_u;
-    }
+    if (!a->started || now <= a->refilled_ms)
+        return a->tokens_u;
+    uint64_t elapsed = now - a->refilled_ms, room = p->cap_u - a->tokens_u;
+    /* elapsed <= room / rate keeps elapsed * rate <= room: no overflow */
+    return elapsed > room / p->rate_u ? p->cap_u : a->tokens_u + elapsed * p->rate_u;
+}
+
+static void bucket_refill(apikey_t *a, uint64_t now)
+{
+    a->tokens_u = bucket_at(a, now);
     a->started = 1;
     a->refilled_ms = now;
 }
@@ -354,6 +359,11 @@ static void usage_of(const apikey_t *a, uint64_t now, keys_usage_t *u)
     u->admitted = a->admitted;
     u->throttled = a->throttled;
     u->over_quota = a->over_quota;
+    if (p->rate_u) {
+        u->rate = (double)p->rate_u / 1e6; /* units per ms back to requests per second */
+        u->burst = (uint32_t)(p->cap_u / UNITS_PER_TOKEN);
+        u->tokens = bucket_at(a, now) / UNITS_PER_TOKEN;
+    }
     if (!p->limit)
         return;
     u->period = p->period;
@@ -390,6 +400,11 @@ static void write_usage(const keys_usage_t *u, buf_t *out)
     jv_write_string(out, u->plan, strlen(u->plan));
     buf_printf(out, ",\"enabled\":%s,\"admitted\":%" PRIu64 ",\"throttled\":%" PRIu64 ",\"overQuota\":%" PRIu64,
                u->enabled ? "true" : "false", u->admitted, u->throttled, u->over_quota);
+    if (u->burst)
+        buf_printf(out, ",\"throttle\":{\"rate\":%.12g,\"burst\":%" PRIu32 ",\"tokens\":%" PRIu64 "}", u->rate,
+                   u->burst, u->tokens);
+    else
+        buf_puts(out, ",\"throttle\":null");
     if (u->period == KEYS_PERIOD_NONE) {
         buf_puts(out, ",\"quota\":null}");
         return;

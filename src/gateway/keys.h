@@ -110,6 +110,12 @@ typedef struct keys_usage {
     const char *plan;
     int enabled;
     uint64_t admitted, throttled, over_quota; /* since start (in memory) */
+    /* Throttle (all 0 when the plan has none): the plan's rate and burst,
+     * and the whole tokens the bucket holds at that time (requests that
+     * would be admitted now, quota aside). */
+    double rate;
+    uint32_t burst;
+    uint64_t tokens;
     /* Quota (all 0 / KEYS_PERIOD_NONE when the plan has none). The period
      * is the one admission would count in at that time. */
     keys_period_t period;
@@ -144,8 +150,10 @@ int keys_usage(const keys_t *k, const char *name, uint64_t now_ms, keys_usage_t 
 
 /* Appends {"keys":[…]} with every key in name order (bytewise):
  *   {"name":…,"plan":…,"enabled":true,"admitted":N,"throttled":N,"overQuota":N,
+ *    "throttle":{"rate":R,"burst":N,"tokens":N},
  *    "quota":{"limit":N,"period":"DAY","used":N,"remaining":N,"resetsAt":"<ISO-8601 UTC>"}}
- * with "quota":null for a plan without quota. Never writes a hash. */
+ * with "throttle":null / "quota":null for a plan without one. Never writes
+ * a hash. (The gateway serves it at GET /_sluice/gateway/keys.) */
 void keys_write_json(const keys_t *k, uint64_t now_ms, buf_t *out);
 
 /* "sha256:<64 lowercase hex>" of a key, NUL-terminated (for `sluice hash-key`). */

@@ -60,12 +60,18 @@ static req_ctx_t *ctx_new(router_t *rt, http_ex_t *ex)
 
 void router_reply(req_ctx_t *ctx, int status, const char *ctype, const char *extra, const char *body, size_t len)
 {
-    char hdrs[1024];
-    snprintf(hdrs, sizeof hdrs, "x-amzn-RequestId: %s\r\n%s", ctx->request_id, extra ? extra : "");
+    char small[1024], *hdrs = small;
+    size_t need = sizeof "x-amzn-RequestId: \r\n" + strlen(ctx->request_id) + (extra ? strlen(extra) : 0);
+    if (need > sizeof small) /* rare: many headers (a gateway function's own) */
+        hdrs = xmalloc(need);
+    snprintf(hdrs, need > sizeof small ? need : sizeof small, "x-amzn-RequestId: %s\r\n%s", ctx->request_id,
+             extra ? extra : "");
     /* Everything this reply reports was appended before now: it may leave
      * once the store has made the log durable up to here. */
     uint64_t lsn = ctx->rt->store ? store_last_lsn(ctx->rt->store) : 0;
     http_ex_reply(ctx->ex, status, ctype, hdrs, body, len, lsn);
+    if (hdrs != small)
+        free(hdrs);
     free(ctx);
 }
 

@@ -587,14 +587,21 @@ TEST(json_report_is_exact_in_name_order)
     CHECK_STR(out.data,
               "{\"keys\":["
               "{\"name\":\"a-key\",\"plan\":\"free\",\"enabled\":true,\"admitted\":2,\"throttled\":0,"
-              "\"overQuota\":0,\"quota\":null},"
+              "\"overQuota\":0,\"throttle\":null,\"quota\":null},"
               "{\"name\":\"b-key\",\"plan\":\"gold\",\"enabled\":true,\"admitted\":1,\"throttled\":1,"
-              "\"overQuota\":0,\"quota\":{\"limit\":10,\"period\":\"DAY\",\"used\":1,\"remaining\":9,"
+              "\"overQuota\":0,\"throttle\":{\"rate\":1,\"burst\":1,\"tokens\":0},"
+              "\"quota\":{\"limit\":10,\"period\":\"DAY\",\"used\":1,\"remaining\":9,"
               "\"resetsAt\":\"2024-03-01T00:00:00.000Z\"}},"
               "{\"name\":\"c-key\",\"plan\":\"gold\",\"enabled\":false,\"admitted\":0,\"throttled\":0,"
-              "\"overQuota\":0,\"quota\":{\"limit\":10,\"period\":\"DAY\",\"used\":0,\"remaining\":10,"
+              "\"overQuota\":0,\"throttle\":{\"rate\":1,\"burst\":1,\"tokens\":1},"
+              "\"quota\":{\"limit\":10,\"period\":\"DAY\",\"used\":0,\"remaining\":10,"
               "\"resetsAt\":\"2024-03-01T00:00:00.000Z\"}}"
               "]}");
+    /* the bucket refills in the report as it would on admission, without changing it */
+    buf_reset(&out);
+    keys_write_json(k, t + 1500, &out);
+    CHECK(strstr(out.data, "\"b-key\"") && strstr(strstr(out.data, "\"b-key\""), "\"tokens\":1}") != NULL);
+    CHECK_INT(admit(k, "key-b", t + 999, NULL), KEYS_ADMIT_THROTTLED);
     CHECK(strstr(out.data, "sha256") == NULL && strstr(out.data, h + 7) == NULL);
     /* the next day the count shows as reset */
     buf_reset(&out);
