@@ -104,6 +104,7 @@ typedef struct http_conn {
     http_ex_t *ex;
     buf_t out;
     size_t out_sent;
+    size_t out_ready; /* end of the output whose holds are released (it may be written) */
     hold_t *holds;
     size_t nholds, capholds;
     char peer[INET6_ADDRSTRLEN + 8];
@@ -155,20 +156,32 @@ static const char *status_reason(int status)
     switch (status) {
     case 100: return "Continue";
     case 200: return "OK";
+    case 201: return "Created";
     case 202: return "Accepted";
     case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 409: return "Conflict";
+    case 410: return "Gone";
     case 413: return "Content Too Large";
     case 429: return "Too Many Requests";
+    case 422: return "Unprocessable Content";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
     case 505: return "HTTP Version Not Supported";
     default: return "Status";
     }
@@ -277,14 +290,14 @@ static void conn_push_hold(http_conn_t *c, uint64_t lsn)
 /* The end of the output that may be written now. */
 static size_t conn_writable_end(http_conn_t *c)
 {
-    size_t i = 0, end = c->out_sent;
+    size_t i = 0;
     while (i < c->nholds && c->holds[i].lsn <= c->srv->durable)
-        end = c->holds[i++].end;
+        c->out_ready = c->holds[i++].end; /* kept: a reply bigger than the socket takes several writes */
     if (i) {
         memmove(c->holds, c->holds + i, (c->nholds - i) * sizeof *c->holds);
         c->nholds -= i;
     }
-    return end > c->out_sent ? end : c->out_sent;
+    return c->out_ready > c->out_sent ? c->out_ready : c->out_sent;
 }
 
 static void conn_set_closing(http_conn_t *c)
@@ -316,7 +329,7 @@ static void conn_end(http_conn_t *c)
 static int conn_output_done(http_conn_t *c)
 {
     buf_reset(&c->out); /* every hold has been released */
-    c->out_sent = 0;
+    c->out_sent = c->out_ready = 0;
     if (c->out.cap > BUF_KEEP)
         buf_free(&c->out);
     if (c->state == CONN_CLOSING || (c->state == CONN_HEAD && !c->keep_alive)) {
@@ -334,6 +347,7 @@ static void conn_compact_out(http_conn_t *c)
     buf_consume(&c->out, c->out_sent);
     for (size_t i = 0; i < c->nholds; i++)
         c->holds[i].end -= c->out_sent;
+    c->out_ready = c->out_ready > c->out_sent ? c->out_ready - c->out_sent : 0;
     c->out_sent = 0;
 }
 
