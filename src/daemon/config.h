@@ -69,9 +69,9 @@ typedef struct config_mapping {
 
 /* gateway: (see config_parts.c) */
 typedef struct config_route {
-    char *method, *path, *integration, *topic, *queue, *id_from, *schema;
+    char *method, *path, *integration, *topic, *queue, *id_from, *schema, *upstream;
     kvv_t attributes;
-    long sla, api_key;
+    long sla, api_key, timeout;
     int line;
 } config_route_t;
 

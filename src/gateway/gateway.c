@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gateway/proxy.h"
 #include "gateway/routes.h"
 #include "gateway/schema.h"
 #include "queues/queues.h"
@@ -36,6 +37,7 @@ typedef struct route {
     gw_route_def_t def; /* strings owned */
     gw_attr_def_t *attrs;
     schema_t *schema;
+    proxy_route_t proxy; /* proxy routes: strings of def */
     char label[160]; /* "POST /inbound" for records and logs */
 } route_t;
 
@@ -64,6 +66,7 @@ struct gateway {
     route_t **list;
     size_t n;
     keys_t *keys;
+    http_client_t *client; /* proxy routes' (the daemon's) */
     hmap_t waiting; /* request id → wait_list_t */
 };
 
@@ -569,6 +572,9 @@ int gateway_handle(gateway_t *gw, req_ctx_t *ctx)
         char extra[128];
         snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);
         reply_message(ctx, 405, extra, "Method Not Allowed");
+    } else if (r->def.kind == GW_PROXY) { /* the query goes on as it came, parsed or not */
+        if (admit(gw, r, ctx))
+            proxy_forward(gw->client, &r->proxy, ctx, &params);
     } else if (router_query(ctx->ex, &query, why, sizeof why) != 0) {
         reply_message(ctx, 400, NULL, why);
     } else if (admit(gw, r, ctx)) {
@@ -610,6 +616,7 @@ static void route_free(route_t *r)
     free((char *)r->def.target);
     free((char *)r->def.id_from);
     free((char *)r->def.schema);
+    free((char *)r->def.upstream);
     for (size_t i = 0; i < r->def.nattrs; i++) {
         free((char *)r->attrs[i].name);
         free((char *)r->attrs[i].from);
@@ -628,11 +635,33 @@ static int source_ok(const char *from, int body_allowed)
     return 0;
 }
 
+/* A proxy route forwards the request as it is: attributes and a schema
+ * would be silently ignored, so they are refused. */
+static status_t proxy_route_check(gateway_t *gw, const gw_route_def_t *d, const char *label, err_t *err)
+{
+    char why[600];
+    if (!gw->client)
+        return err_set(err, ST_VALIDATION_ERROR, "route %s: proxy routes need the daemon's HTTP client", label);
+    if (!d->upstream || !*d->upstream)
+        return err_set(err, ST_VALIDATION_ERROR, "route %s: a proxy route needs upstream: <http(s) URL>", label);
+    if (d->timeout_s > PROXY_TIMEOUT_MAX_S)
+        return err_set(err, ST_VALIDATION_ERROR, "route %s: timeout must be 1..%d seconds", label,
+                       PROXY_TIMEOUT_MAX_S);
+    if (d->nattrs || d->schema)
+        return err_set(err, ST_VALIDATION_ERROR, "route %s: a proxy route forwards the request as it is (no "
+                                                 "attributes, no schema)", label);
+    if (proxy_check(d->upstream, d->path, why, sizeof why) != 0)
+        return err_set(err, ST_VALIDATION_ERROR, "route %s: %s", label, why);
+    return ST_OK;
+}
+
 static status_t route_check(gateway_t *gw, const gw_route_def_t *d, route_t *r, err_t *err)
 {
     const char *label = r->label;
     if (gateway_reserved_path(d->path ? d->path : ""))
         return err_set(err, ST_VALIDATION_ERROR, "route %s: the path is Sluice's own", label);
+    if (d->kind == GW_PROXY)
+        return proxy_route_check(gw, d, label, err);
     if (d->kind == GW_RESULT) {
         if (!source_ok(d->id_from, 0) || strncmp(d->id_from, "value:", 6) == 0)
             return err_set(err, ST_VALIDATION_ERROR, "route %s: id_from must be header.<name>, path.<param> or "
@@ -676,7 +705,9 @@ static route_t *route_new(const gw_route_def_t *d)
     r->def.target = xstrdup_opt(d->target);
     r->def.id_from = xstrdup_opt(d->id_from);
     r->def.schema = xstrdup_opt(d->schema);
+    r->def.upstream = xstrdup_opt(d->upstream);
     r->def.sla_s = d->sla_s ? d->sla_s : 30;
+    r->def.timeout_s = d->timeout_s ? d->timeout_s : PROXY_TIMEOUT_DEFAULT_S;
     r->attrs = xcalloc(d->nattrs ? d->nattrs : 1, sizeof *r->attrs);
     for (size_t i = 0; i < d->nattrs; i++) {
         r->attrs[i].name = xstrdup_opt(d->attrs[i].name);
@@ -684,6 +715,7 @@ static route_t *route_new(const gw_route_def_t *d)
     }
     r->def.attrs = r->attrs;
     snprintf(r->label, sizeof r->label, "%s %s", r->def.method, r->def.path);
+    r->proxy = (proxy_route_t){r->def.upstream, r->def.path, r->def.timeout_s, r->label};
     return r;
 }
 
@@ -716,6 +748,7 @@ gateway_t *gateway_new(const gateway_config_t *cfg, loop_t *loop, struct queues 
     gw->qs = qs;
     gw->tp = tp;
     gw->ts = ts;
+    gw->client = cfg->client;
     gw->region = xstrdup(cfg->region ? cfg->region : "us-east-1");
     gw->account = xstrdup(cfg->account ? cfg->account : "000000000000");
     gw->results = xstrdup(cfg->results_table ? cfg->results_table : GATEWAY_RESULTS_DEFAULT);
