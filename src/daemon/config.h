@@ -69,11 +69,11 @@ typedef struct config_mapping {
 
 /* gateway: (see config_parts.c) */
 typedef struct config_route {
-    char *method, *path, *integration, *topic, *queue, *id_from, *schema;
+    char *method, *path, *integration, *topic, *queue, *id_from, *schema, *upstream;
     char *table, *key, *index, *function, *payload; /* item; invoke */
     strv_t fields;                                  /* item */
     kvv_t attributes;
-    long sla, api_key;
+    long sla, api_key, timeout;
     int line;
 } config_route_t;
 

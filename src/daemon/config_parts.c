@@ -121,6 +121,8 @@ static const field_t ROUTE_FIELDS[] = {
     {"schema", F_JSON, RF(schema), 0, 0, NULL},
     {"sla", F_INT, RF(sla), 1, 86400, "30"},
     {"api_key", F_BOOL, RF(api_key), 0, 1, "false"},
+    {"upstream", F_STR, RF(upstream), 0, 0, NULL},
+    {"timeout", F_INT, RF(timeout), 1, 300, "29"},
 };
 
 #define PF(f) offsetof(config_plan_t, f)

@@ -29,6 +29,7 @@
 #include "functions/functions.h"
 #include "functions/mappings.h"
 #include "gateway/gateway.h"
+#include "gateway/proxy.h"
 #include "net/http_server.h"
 #include "proto/router.h"
 #include "queues/queues.h"
@@ -56,6 +57,7 @@ typedef struct daemon {
     sqs_api_t *sqs;
     router_t router;
     gateway_t *gw;
+    http_client_t *gw_client; /* the gateway's proxy routes' */
     http_server_t *http;
     loop_io_t sig_io;
     int sig_fd;
@@ -425,8 +427,10 @@ static int gateway_route_kind(const config_route_t *cr, gw_route_def_t *r, char 
         r->kind = GW_ITEM, r->target = cr->table;
     else if (strcmp(in, "invoke") == 0)
         r->kind = GW_INVOKE, r->target = cr->function;
+    else if (strcmp(in, "proxy") == 0)
+        r->kind = GW_PROXY, r->upstream = cr->upstream, r->timeout_s = (uint32_t)cr->timeout;
     else
-        return snprintf(why, n, "%s:%d: route %s: integration must be publish, enqueue, result, item or invoke",
+        return snprintf(why, n, "%s:%d: route %s: integration must be publish, enqueue, result, item, invoke or proxy",
                         file, cr->line, cr->path), -1;
     if (strcmp(cr->payload, "body") != 0 && strcmp(cr->payload, "proxy") != 0)
         return snprintf(why, n, "%s:%d: route %s: payload must be body or proxy", file, cr->line, cr->path), -1;
@@ -443,11 +447,29 @@ static int declare_gateway_tables(daemon_t *d)
     return -1;
 }
 
+/* The proxy routes' client: bodies up to API Gateway's payload limit, each
+ * request's deadline the route's timeout. */
+static http_client_t *gateway_client_new(loop_t *loop)
+{
+    http_client_config_t cfg;
+    http_client_config_defaults(&cfg);
+    cfg.max_conns_per_host = 64;
+    cfg.max_response_body = PROXY_BODY_MAX;
+    cfg.timeout_ms = (uint64_t)PROXY_TIMEOUT_DEFAULT_S * 1000;
+    cfg.user_agent = "Sluice-Gateway";
+    http_client_t *c = http_client_new(loop, &cfg);
+    if (!c)
+        log_error("config_gateway_rejected", "reason=\"cannot create the proxy routes' HTTP client\"");
+    return c;
+}
+
 static int declare_gateway(daemon_t *d)
 {
     const config_gateway_t *g = &d->cfg->gateway;
     if (!g->nroutes)
         return 0;
+    if (!(d->gw_client = gateway_client_new(d->loop)))
+        return -1;
     gw_route_def_t *routes = xcalloc(g->nroutes, sizeof *routes);
     keys_plan_def_t *plans = xcalloc(g->nplans ? g->nplans : 1, sizeof *plans);
     keys_key_def_t *keys = xcalloc(g->nkeys ? g->nkeys : 1, sizeof *keys);
@@ -482,7 +504,7 @@ static int declare_gateway(daemon_t *d)
     gateway_config_t gc = {.region = d->cfg->region, .account = d->cfg->account,
                            .results_table = g->results_table, .results_ttl_s = (uint32_t)g->results_ttl,
                            .routes = routes, .nroutes = g->nroutes, .plans = plans, .nplans = g->nplans,
-                           .keys = keys, .nkeys = g->nkeys};
+                           .keys = keys, .nkeys = g->nkeys, .client = d->gw_client};
     if (!rc && !(d->gw = gateway_new(&gc, d->loop, d->qs, d->tp, d->ts, d->fs, &err))) {
         snprintf(why, sizeof why, "%s", err.msg);
         rc = -1;
@@ -620,6 +642,7 @@ static void teardown(daemon_t *d)
     if (d->http)
         http_server_free(d->http); /* long polls of the gateway are dropped here */
     gateway_free(d->gw);
+    http_client_free(d->gw_client); /* after the server: aborted exchanges cancelled their requests */
     if (d->store)
         store_close(d->store); /* hands over the last batch and fsyncs it */
     sqs_api_free(d->sqs);

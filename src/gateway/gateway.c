@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "gateway/gateway_int.h"
+#include "gateway/proxy.h"
 #include "queues/queues.h"
 #include "tables/tables.h"
 #include "topics/topics.h"
@@ -603,6 +604,9 @@ int gateway_handle(gateway_t *gw, req_ctx_t *ctx)
         char extra[128];
         snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);
         gateway__reply_message(ctx, 405, extra, "Method Not Allowed");
+    } else if (r->def.kind == GW_PROXY) { /* the query goes on as it came, parsed or not */
+        if (admit(gw, r, ctx))
+            proxy_forward(gw->client, &r->proxy, ctx, &params);
     } else if (router_query(ctx->ex, &query, why, sizeof why) != 0) {
         gateway__reply_message(ctx, 400, NULL, why);
     } else if (admit(gw, r, ctx)) {
@@ -640,6 +644,7 @@ static void route_free(route_t *r)
     for (size_t i = 0; i < r->def.nfields; i++)
         free(r->fields[i]);
     free(r->fields);
+    free((char *)r->def.upstream);
     for (size_t i = 0; i < r->def.nattrs; i++) {
         free((char *)r->attrs[i].name);
         free((char *)r->attrs[i].from);
@@ -668,11 +673,33 @@ static int template_has_param(const char *tmpl, const char *name)
     return 0;
 }
 
+/* A proxy route forwards the request as it is: attributes and a schema
+ * would be silently ignored, so they are refused. */
+static status_t proxy_route_check(gateway_t *gw, const gw_route_def_t *d, const char *label, err_t *err)
+{
+    char why[600];
+    if (!gw->client)
+        return err_set(err, ST_VALIDATION_ERROR, "route %s: proxy routes need the daemon's HTTP client", label);
+    if (!d->upstream || !*d->upstream)
+        return err_set(err, ST_VALIDATION_ERROR, "route %s: a proxy route needs upstream: <http(s) URL>", label);
+    if (d->timeout_s > PROXY_TIMEOUT_MAX_S)
+        return err_set(err, ST_VALIDATION_ERROR, "route %s: timeout must be 1..%d seconds", label,
+                       PROXY_TIMEOUT_MAX_S);
+    if (d->nattrs || d->schema)
+        return err_set(err, ST_VALIDATION_ERROR, "route %s: a proxy route forwards the request as it is (no "
+                                                 "attributes, no schema)", label);
+    if (proxy_check(d->upstream, d->path, why, sizeof why) != 0)
+        return err_set(err, ST_VALIDATION_ERROR, "route %s: %s", label, why);
+    return ST_OK;
+}
+
 static status_t route_check(gateway_t *gw, const gw_route_def_t *d, route_t *r, err_t *err)
 {
     const char *label = r->label;
     if (gateway_reserved_path(d->path ? d->path : ""))
         return err_set(err, ST_VALIDATION_ERROR, "route %s: the path is Sluice's own", label);
+    if (d->kind == GW_PROXY)
+        return proxy_route_check(gw, d, label, err);
     status_t st = ST_OK;
     if (d->kind == GW_RESULT || d->kind == GW_ITEM) { /* a value taken from the request */
         const char *from = d->kind == GW_RESULT ? d->id_from : d->key_from;
@@ -734,7 +761,9 @@ static route_t *route_new(const gw_route_def_t *d)
         r->fields[i] = xstrdup(d->fields[i] ? d->fields[i] : "");
     r->def.fields = (const char *const *)r->fields;
     r->def.schema = xstrdup_opt(d->schema);
+    r->def.upstream = xstrdup_opt(d->upstream);
     r->def.sla_s = d->sla_s ? d->sla_s : 30;
+    r->def.timeout_s = d->timeout_s ? d->timeout_s : PROXY_TIMEOUT_DEFAULT_S;
     r->attrs = xcalloc(d->nattrs ? d->nattrs : 1, sizeof *r->attrs);
     for (size_t i = 0; i < d->nattrs; i++) {
         r->attrs[i].name = xstrdup_opt(d->attrs[i].name);
@@ -742,6 +771,7 @@ static route_t *route_new(const gw_route_def_t *d)
     }
     r->def.attrs = r->attrs;
     snprintf(r->label, sizeof r->label, "%s %s", r->def.method, r->def.path);
+    r->proxy = (proxy_route_t){r->def.upstream, r->def.path, r->def.timeout_s, r->label};
     return r;
 }
 
@@ -775,6 +805,7 @@ gateway_t *gateway_new(const gateway_config_t *cfg, loop_t *loop, struct queues 
     gw->qs = qs;
     gw->tp = tp;
     gw->ts = ts;
+    gw->client = cfg->client;
     gw->region = xstrdup(cfg->region ? cfg->region : "us-east-1");
     gw->account = xstrdup(cfg->account ? cfg->account : "000000000000");
     gw->results = xstrdup(cfg->results_table ? cfg->results_table : GATEWAY_RESULTS_DEFAULT);

@@ -16,6 +16,8 @@
  *            REST proxy event, goes in; the result (or, for proxy, the
  *            {statusCode, headers, body} it describes) comes out
  *            (gateway/invoke.c)
+ *   proxy    the request goes to an upstream HTTP service and its answer
+ *            comes back as is: seed 003's strangler facade (gateway/proxy.h)
  * Every accepted request carries its id as the String message attribute
  * "requestId", which mappings and destinations already use: the worker's
  * outcome lands in the results table under that id.
@@ -60,12 +62,13 @@
 struct functions;
 struct queues;
 struct tables;
+struct http_client;
 
 typedef struct gateway gateway_t;
 
 #define GATEWAY_RESULTS_DEFAULT "requests"
 
-typedef enum { GW_PUBLISH, GW_ENQUEUE, GW_RESULT, GW_ITEM, GW_INVOKE } gw_kind_t;
+typedef enum { GW_PUBLISH, GW_ENQUEUE, GW_RESULT, GW_ITEM, GW_INVOKE, GW_PROXY } gw_kind_t;
 
 /* What an invoke route hands its function. */
 typedef enum {
@@ -100,6 +103,8 @@ typedef struct gw_route_def {
     const char *schema;      /* JSON Schema subset (JSON text), or NULL; enqueue, publish, invoke */
     uint32_t sla_s;          /* accepted → deadline; default 30 */
     int api_key;             /* x-api-key required */
+    const char *upstream;    /* proxy: URL template (gateway/proxy.h) */
+    uint32_t timeout_s;      /* proxy: 1..300; default 29 */
 } gw_route_def_t;
 
 typedef struct gateway_config {
@@ -112,6 +117,8 @@ typedef struct gateway_config {
     size_t nplans;
     const keys_key_def_t *keys;
     size_t nkeys;
+    struct http_client *client;  /* proxy routes' upstream requests (the caller's;
+                                    outlives the gateway); NULL: no proxy routes */
 } gateway_config_t;
 
 /* Checks and builds the gateway: every route's target must exist (an item
@@ -123,6 +130,8 @@ typedef struct gateway_config {
  * NULL when no route invokes. */
 gateway_t *gateway_new(const gateway_config_t *cfg, loop_t *loop, struct queues *qs, topics_t *tp,
                        struct tables *ts, struct functions *fs, err_t *err);
+/* Requests on proxy routes must be answered or aborted before (the daemon
+ * frees the HTTP server first, which cancels them). */
 void gateway_free(gateway_t *gw);
 
 /* Creates the results table and its idempotency companion when absent

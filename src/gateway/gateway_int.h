@@ -7,6 +7,7 @@
 #define SLUICE_GATEWAY_INT_H
 
 #include "gateway/gateway.h"
+#include "gateway/proxy.h"
 #include "gateway/routes.h"
 #include "gateway/schema.h"
 #include "util/hmap.h"
@@ -17,6 +18,7 @@ typedef struct route {
     gw_attr_def_t *attrs;
     char **fields;      /* item: def.fields, owned */
     schema_t *schema;
+    proxy_route_t proxy; /* proxy routes: strings of def */
     char label[160];    /* "POST /inbound" for records and logs */
 } route_t;
 
@@ -33,6 +35,7 @@ struct gateway {
     route_t **list;
     size_t n;
     keys_t *keys;
+    http_client_t *client; /* proxy routes' (the daemon's) */
     hmap_t waiting; /* request id → wait_list_t */
 };
 

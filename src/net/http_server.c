@@ -104,6 +104,7 @@ typedef struct http_conn {
     http_ex_t *ex;
     buf_t out;
     size_t out_sent;
+    size_t out_ready; /* end of the output whose holds are released (it may be written) */
     hold_t *holds;
     size_t nholds, capholds;
     char peer[INET6_ADDRSTRLEN + 8];
@@ -290,14 +291,14 @@ static void conn_push_hold(http_conn_t *c, uint64_t lsn)
 /* The end of the output that may be written now. */
 static size_t conn_writable_end(http_conn_t *c)
 {
-    size_t i = 0, end = c->out_sent;
+    size_t i = 0;
     while (i < c->nholds && c->holds[i].lsn <= c->srv->durable)
-        end = c->holds[i++].end;
+        c->out_ready = c->holds[i++].end; /* kept: a reply bigger than the socket takes several writes */
     if (i) {
         memmove(c->holds, c->holds + i, (c->nholds - i) * sizeof *c->holds);
         c->nholds -= i;
     }
-    return end > c->out_sent ? end : c->out_sent;
+    return c->out_ready > c->out_sent ? c->out_ready : c->out_sent;
 }
 
 static void conn_set_closing(http_conn_t *c)
@@ -329,7 +330,7 @@ static void conn_end(http_conn_t *c)
 static int conn_output_done(http_conn_t *c)
 {
     buf_reset(&c->out); /* every hold has been released */
-    c->out_sent = 0;
+    c->out_sent = c->out_ready = 0;
     if (c->out.cap > BUF_KEEP)
         buf_free(&c->out);
     if (c->state == CONN_CLOSING || (c->state == CONN_HEAD && !c->keep_alive)) {
@@ -347,6 +348,7 @@ static void conn_compact_out(http_conn_t *c)
     buf_consume(&c->out, c->out_sent);
     for (size_t i = 0; i < c->nholds; i++)
         c->holds[i].end -= c->out_sent;
+    c->out_ready = c->out_ready > c->out_sent ? c->out_ready - c->out_sent : 0;
     c->out_sent = 0;
 }
 

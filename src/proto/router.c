@@ -60,18 +60,19 @@ static req_ctx_t *ctx_new(router_t *rt, http_ex_t *ex)
 
 void router_reply(req_ctx_t *ctx, int status, const char *ctype, const char *extra, const char *body, size_t len)
 {
-    char small[1024], *hdrs = small;
-    size_t need = sizeof "x-amzn-RequestId: \r\n" + strlen(ctx->request_id) + (extra ? strlen(extra) : 0);
-    if (need > sizeof small) /* rare: many headers (a gateway function's own) */
-        hdrs = xmalloc(need);
-    snprintf(hdrs, need > sizeof small ? need : sizeof small, "x-amzn-RequestId: %s\r\n%s", ctx->request_id,
-             extra ? extra : "");
+    char small[1024];
+    buf_t big = BUF_INIT; /* a proxied answer's headers may be many */
+    const char *hdrs = small;
+    if (snprintf(small, sizeof small, "x-amzn-RequestId: %s\r\n%s", ctx->request_id, extra ? extra : "") >=
+        (int)sizeof small) {
+        buf_printf(&big, "x-amzn-RequestId: %s\r\n%s", ctx->request_id, extra);
+        hdrs = big.data;
+    }
     /* Everything this reply reports was appended before now: it may leave
      * once the store has made the log durable up to here. */
     uint64_t lsn = ctx->rt->store ? store_last_lsn(ctx->rt->store) : 0;
     http_ex_reply(ctx->ex, status, ctype, hdrs, body, len, lsn);
-    if (hdrs != small)
-        free(hdrs);
+    buf_free(&big);
     free(ctx);
 }
 
@@ -186,7 +187,10 @@ void router_handle(http_ex_t *ex, void *arg)
             reply_simple(ctx, 404, "{\"message\":\"SNS message signing is off (server.sns_signing)\"}");
         return;
     }
-    if (rt->gateway && gateway_handle(rt->gateway, ctx))
+    /* A request signed for SQS or SNS is never the gateway's, so a catch-all
+     * proxy route (/{proxy+}) leaves queue URLs to the SQS query protocol. */
+    int aws = !strcmp(ctx->service, "sqs") || !strcmp(ctx->service, "sns");
+    if (rt->gateway && !aws && gateway_handle(rt->gateway, ctx))
         return;
     if (tables_http_match(ctx->path)) {
         tables_http_handle(ctx, rt->tables);

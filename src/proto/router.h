@@ -6,7 +6,8 @@
  *   /2015-03-31/functions…, /2015-03-31/event-source-mappings…
  *                                              → lambda_api (REST-JSON)
  *   GET /health                                → liveness answer
- *   a gateway route's path, /_sluice/requests/…  → gateway (routes from config)
+ *   a gateway route's path, /_sluice/requests/…  → gateway (routes from config),
+ *                                                unless SigV4-signed for sqs or sns
  * Front-ends share the request context defined here: the request id, the
  * caller's access key and the Host, and reply through router_reply so that
  * every response carries x-amzn-RequestId and waits for durability.
@@ -62,7 +63,8 @@ void router_header(const http_head_t *h, const char *name, char *out, size_t n);
 /* Appends the URL's query parameters to out; 0, or -1 with why (form.h rules). */
 int router_query(const http_ex_t *ex, kvv_t *out, char *why, size_t n);
 
-/* Sends a reply for ctx and frees ctx. extra: more "Name: value\r\n" lines. */
+/* Sends a reply for ctx and frees ctx. extra: more "Name: value\r\n" lines
+ * (any number), or NULL. */
 void router_reply(req_ctx_t *ctx, int status, const char *ctype, const char *extra, const char *body, size_t len);
 
 /* Arms cancellation for a reply that comes later: if the client goes first,

@@ -374,6 +374,12 @@ static void t_handler(http_ex_t *ex, void *arg)
         t_reply(ex, "waker", 0);
     } else if (strcmp(target, "/echo") == 0) {
         http_ex_reply(ex, 200, "text/plain", NULL, ex->body, ex->body_len, 0);
+    } else if (strncmp(target, "/big/", 5) == 0) { /* that many bytes, held until LSN 1 is durable */
+        size_t n = strtoul(target + 5, NULL, 10);
+        char *big = malloc(n);
+        memset(big, 'z', n);
+        http_ex_reply(ex, 200, "text/plain", NULL, big, n, 1);
+        free(big);
     } else {
         snprintf(body, sizeof body, "ok:%s", target);
         t_reply(ex, body, 0);
@@ -904,6 +910,32 @@ TEST(http_unread_replies_do_not_block_others)
     CHECK_STR(r[0].body, "ok:/other");
     CHECK_INT(t->handled, handled + 1);
     client_close(hog);
+    client_close(c);
+    tsrv_free(t);
+}
+
+/* A reply far bigger than the socket buffers leaves in many writes, each
+ * when the client has read the last: its release by the store is
+ * remembered past the first write. */
+TEST(http_reply_bigger_than_the_socket_is_written_whole)
+{
+    tsrv_t *t = tsrv_start();
+    client_t *c = client_open(t->port);
+    int small = 65536;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    client_send(c, GET("/big/4000000"));
+    run_for(t->loop, 20);
+    http_server_durable(t->srv, 1);
+    static char scratch[65536];
+    size_t got = 0;
+    uint64_t t0 = clock_mono_ms();
+    while (got < 4000000 && clock_mono_ms() - t0 < 5000) { /* bounded: a stall fails the check below */
+        run_for(t->loop, 1);
+        ssize_t n;
+        while ((n = recv(c->fd, scratch, sizeof scratch, MSG_DONTWAIT)) > 0)
+            got += (size_t)n;
+    }
+    CHECK(got > 4000000); /* the head and every byte of the body */
     client_close(c);
     tsrv_free(t);
 }
