@@ -363,7 +363,7 @@ gateway:
         self.refuse("{ path: /f, integration: invoke }", "an invoke route needs function")
         self.refuse("{ path: /f, integration: invoke, function: fn, payload: xml }", "payload must be body or proxy")
         self.refuse("{ path: /f, integration: teleport }",
-                    "integration must be publish, enqueue, result, item or invoke")
+                    "integration must be publish, enqueue, result, item, invoke or proxy")
 
     def test_a_good_config_starts(self):
         s = self.daemon(self.HEAD + "    - { method: GET, path: '/a/{id}', integration: item, table: tab, key: path.id }\n"
