@@ -1,7 +1,7 @@
 # Sluice build. `make` builds build/sluice; `make check` builds and runs every test.
 #   make SANITIZE=address,undefined BUILD=build-asan ...   same tests under sanitizers
 #   make fuzz        libFuzzer targets (clang) in build-fuzz/
-#   make bench       the benchmark program, build/sluice-bench
+#   make bench       the benchmark programs: build/sluice-bench, filter-bench, table-bench
 
 CC       ?= cc
 BUILD    ?= build
@@ -68,13 +68,17 @@ $(BUILD)/sluice-bench: bench/bench.c $(BUILD)/libsluice.a
 $(BUILD)/filter-bench: bench/filter_bench.c $(BUILD)/libsluice.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# A table's put/replace/get/scan cost at 1M UUID keys (not part of check): build/table-bench
+$(BUILD)/table-bench: bench/table_bench.c $(BUILD)/libsluice.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 unit: $(UNIT_BIN) $(TEST_PLUGINS)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 run: all
 	./$(BUILD)/sluice serve --config examples/calculator/sluice.yaml
 
-bench: $(BUILD)/sluice $(BUILD)/sluice-bench $(BUILD)/filter-bench
+bench: $(BUILD)/sluice $(BUILD)/sluice-bench $(BUILD)/filter-bench $(BUILD)/table-bench
 
 # The sanitizer pass: the same unit tests and the integration suite against
 # an ASan+UBSan daemon, in a build tree of their own.

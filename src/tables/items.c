@@ -17,9 +17,15 @@
  * JSON jv_write makes of it; when the JSON repeats an attribute, the last
  * one counts (as jv_get reads it).
  *
- * A put builds the new item fully before it touches the table; a replace
- * unlinks the old item and links the new one, and the old text stays alive
- * until the change callback has seen it.
+ * A put builds the new item fully before it touches the table. A replace
+ * (same key) moves the new text and expiry into the item already in the
+ * table, whose places in the key map and the key order depend only on the
+ * key, and relinks its index buckets; the replaced text stays alive until
+ * the change callback has seen it.
+ *
+ * The key order and each index bucket are B+ trees (bptree.h) keyed by
+ * tables__item_key; iterations over them never mutate the table, and scans
+ * resume by re-seeking after a key, never by holding a position.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +64,7 @@ int tables__item_cmp(const void *a, const void *b)
     return c ? c : tval_cmp(&x->sk, &y->sk);
 }
 
-/* The skip lists' key (see skiplist.h): the first 8 bytes of the partition
+/* The ordered sets' key (see bptree.h): the first 8 bytes of the partition
  * key, big-endian, zero-padded — the order tables__item_cmp starts with. A
  * shorter key that is a prefix of a longer one ties and is left to cmp. */
 uint64_t tables__item_key(const void *a)
@@ -131,7 +137,7 @@ static ix_bucket_t *bucket_get(tindex_t *ix, char type, const char *s, size_t n,
     if (!b && create) {
         b = xcalloc(1, sizeof *b);
         b->key = buf_detach(&key, &b->klen);
-        skiplist_init(&b->items, tables__item_cmp, tables__item_key);
+        bptree_init(&b->items, tables__item_cmp, tables__item_key);
         hmap_put(&ix->buckets, b->key, b->klen, b);
     }
     buf_free(&key);
@@ -140,7 +146,7 @@ static ix_bucket_t *bucket_get(tindex_t *ix, char type, const char *s, size_t n,
 
 static void bucket_free(ix_bucket_t *b)
 {
-    skiplist_free(&b->items);
+    bptree_free(&b->items);
     free(b->key);
     free(b);
 }
@@ -152,7 +158,7 @@ static void index_link(table_t *t, titem_t *it, const jv_t *v)
         if (!jv_is(a, JV_STRING) && !jv_is(a, JV_NUMBER))
             continue;
         it->bkt[i] = bucket_get(&t->ix[i], a->type == JV_STRING ? TV_STR : TV_NUM, a->u.str, a->len, 1);
-        skiplist_insert(&it->bkt[i]->items, it);
+        bptree_insert(&it->bkt[i]->items, it);
     }
 }
 
@@ -162,7 +168,7 @@ static void index_unlink(table_t *t, titem_t *it)
         ix_bucket_t *b = it->bkt[i];
         if (!b)
             continue;
-        skiplist_remove(&b->items, it);
+        bptree_remove(&b->items, it);
         it->bkt[i] = NULL;
         if (!b->items.n) {
             hmap_del(&t->ix[i].buckets, b->key, b->klen);
@@ -179,7 +185,7 @@ static void item_link(table_t *t, titem_t *it, const jv_t *v)
         t->sk_type = it->sk.type;
     }
     hmap_put(&t->items, it->key, it->klen, it);
-    it->at = skiplist_insert(&t->order, it);
+    bptree_insert(&t->order, it);
     index_link(t, it, v);
     t->ts->stats.items++;
     if (it->expires) {
@@ -191,7 +197,7 @@ static void item_link(table_t *t, titem_t *it, const jv_t *v)
 static void item_unlink(table_t *t, titem_t *it)
 {
     hmap_del(&t->items, it->key, it->klen);
-    skiplist_remove(&t->order, it);
+    bptree_remove(&t->order, it);
     index_unlink(t, it);
     heap_remove(&t->ts->ttl, &it->ttl);
     t->ts->stats.items--;
@@ -199,34 +205,39 @@ static void item_unlink(table_t *t, titem_t *it)
         t->pk_type = t->sk_type = 0;
 }
 
-/* A put over an item of the same key: the new item takes the old one's
- * node in the key order (same key, same place), which saves the two walks
- * of an unlink and a link — the common case of a result stored over its
- * request's record. */
-static void item_replace(table_t *t, titem_t *old, titem_t *it, const jv_t *v)
+/* A put over cur, the item with fresh's key: cur stays in the table and
+ * takes fresh's text and expiry, fresh gets the replaced text (for the
+ * change callback; the caller frees it). Neither the key map nor the key
+ * order is touched — the common case of a result stored over its request's
+ * record costs no walk down the order. */
+static void item_replace(table_t *t, titem_t *cur, titem_t *fresh, const jv_t *v)
 {
-    hmap_put(&t->items, it->key, it->klen, it);
-    it->at = old->at;
-    it->at->val = it;
-    old->at = NULL;
-    index_unlink(t, old);
-    index_link(t, it, v);
-    heap_remove(&t->ts->ttl, &old->ttl);
-    if (it->expires) {
-        heap_set(&t->ts->ttl, &it->ttl, it->expires);
-        tables__ask_deadline(t->ts);
+    char *text = cur->text;
+    size_t len = cur->len;
+    index_unlink(t, cur);
+    cur->text = fresh->text;
+    cur->len = fresh->len;
+    cur->expires = fresh->expires;
+    fresh->text = text;
+    fresh->len = len;
+    index_link(t, cur, v);
+    if (!cur->expires) {
+        heap_remove(&t->ts->ttl, &cur->ttl);
+        return;
     }
+    heap_set(&t->ts->ttl, &cur->ttl, cur->expires);
+    tables__ask_deadline(t->ts);
 }
 
 void tables__free_items(table_t *t)
 {
-    for (skiplist_node_t *n = skiplist_first(&t->order); n; n = skiplist_next(n)) {
-        titem_t *it = n->val;
+    bptree_iter_t at = bptree_first(&t->order);
+    for (titem_t *it; (it = bptree_next(&at));) {
         heap_remove(&t->ts->ttl, &it->ttl);
         item_free(it);
     }
     t->ts->stats.items -= t->order.n;
-    skiplist_free(&t->order);
+    bptree_free(&t->order);
     for (size_t i = 0; i < t->def.nindexes; i++) {
         void *b;
         for (size_t k = 0; hmap_next(&t->ix[i].buckets, &k, &b);)
@@ -380,19 +391,21 @@ static void emit_item(table_t *t, uint8_t type, const char *p, size_t n)
     buf_free(&b);
 }
 
-static void commit_put(table_t *t, titem_t *old, titem_t *it, const jv_t *v, int live)
+/* cur: the item with it's key, or NULL. */
+static void commit_put(table_t *t, titem_t *cur, titem_t *it, const jv_t *v, int live)
 {
     if (live)
         emit_item(t, REC_ITEM_PUT, it->text, it->len);
-    if (old)
-        item_replace(t, old, it, v);
+    if (cur)
+        item_replace(t, cur, it, v); /* it has the replaced text now */
     else
         item_link(t, it, v);
     if (live) {
         t->ts->stats.puts++;
-        tables__changed(t, old ? old->text : NULL, it->text);
+        tables__changed(t, cur ? it->text : NULL, cur ? cur->text : it->text);
     }
-    item_free(old);
+    if (cur)
+        item_free(it);
 }
 
 status_t tables__put(table_t *t, const char *text, size_t len, const table_cond_t *cond, int live, err_t *err)
@@ -430,8 +443,8 @@ status_t table_put(table_t *t, const char *item, size_t len, const table_cond_t 
 void tables__dump_items(const table_t *t, store_snap_t *snap)
 {
     buf_t b = BUF_INIT;
-    for (skiplist_node_t *n = skiplist_first(&t->order); n; n = skiplist_next(n)) {
-        const titem_t *it = n->val;
+    bptree_iter_t at = bptree_first(&t->order);
+    for (const titem_t *it; (it = bptree_next(&at));) {
         buf_reset(&b);
         buf_put_str(&b, t->def.name);
         buf_put_bytes(&b, it->text, (uint32_t)it->len);
@@ -508,9 +521,9 @@ status_t table_query(const table_t *t, const char *pk, size_t max, strv_t *items
         return err_set(err, ST_VALIDATION_ERROR, "The provided key element does not match the schema");
     titem_t p;
     probe_init(t, &p, pk, NULL);
-    skiplist_node_t *n = skiplist_seek(&t->order, &p, 0);
-    for (size_t k = 0; n && (!max || k < max); n = skiplist_next(n), k++) {
-        const titem_t *it = n->val;
+    bptree_iter_t i = bptree_seek(&t->order, &p, 0);
+    const titem_t *it;
+    for (size_t k = 0; (!max || k < max) && (it = bptree_next(&i)); k++) {
         if (bytes_cmp(it->pk.s, it->pk.n, p.pk.s, p.pk.n) != 0)
             break;
         strv_add(items, it->text);
@@ -526,10 +539,10 @@ static const tindex_t *index_of(const table_t *t, const char *attr)
     return NULL;
 }
 
-static skiplist_node_t *bucket_first(const tindex_t *ix, char type, const char *value)
+static bptree_iter_t bucket_first(const tindex_t *ix, char type, const char *value)
 {
     const ix_bucket_t *b = bucket_get((tindex_t *)ix, type, value, strlen(value), 0);
-    return b ? skiplist_first(&b->items) : NULL;
+    return b ? bptree_first(&b->items) : (bptree_iter_t){NULL, 0};
 }
 
 /* Index values are not type-locked: a text names the string and the number
@@ -543,11 +556,11 @@ status_t table_query_index(const table_t *t, const char *attr, const char *value
                        attr ? attr : "(none)");
     if (!value)
         return err_set(err, ST_VALIDATION_ERROR, "An index query needs a value");
-    skiplist_node_t *a = bucket_first(ix, TV_STR, value), *b = bucket_first(ix, TV_NUM, value);
-    for (size_t k = 0; (a || b) && (!max || k < max); k++) {
-        skiplist_node_t **pick = !b || (a && tables__item_cmp(a->val, b->val) < 0) ? &a : &b;
-        strv_add(items, ((const titem_t *)(*pick)->val)->text);
-        *pick = skiplist_next(*pick);
+    bptree_iter_t s = bucket_first(ix, TV_STR, value), n = bucket_first(ix, TV_NUM, value);
+    for (size_t k = 0; (s.leaf || n.leaf) && (!max || k < max); k++) {
+        const titem_t *a = bptree_peek(&s), *b = bptree_peek(&n);
+        bptree_iter_t *pick = !b || (a && tables__item_cmp(a, b) < 0) ? &s : &n;
+        strv_add(items, ((const titem_t *)bptree_next(pick))->text);
     }
     return ST_OK;
 }
@@ -555,7 +568,7 @@ status_t table_query_index(const table_t *t, const char *attr, const char *value
 status_t table_scan(const table_t *t, const char *after_pk, const char *after_sk, size_t max, strv_t *items,
                     int *more, err_t *err)
 {
-    skiplist_node_t *n = skiplist_first(&t->order);
+    bptree_iter_t i = bptree_first(&t->order);
     *more = 0;
     if (after_pk) {
         status_t st = key_args(t, after_pk, after_sk, err);
@@ -563,11 +576,11 @@ status_t table_scan(const table_t *t, const char *after_pk, const char *after_sk
             return st;
         titem_t p;
         probe_init(t, &p, after_pk, after_sk);
-        n = skiplist_seek(&t->order, &p, 1);
+        i = bptree_seek(&t->order, &p, 1);
     }
-    for (size_t k = 0; n && (!max || k < max); n = skiplist_next(n), k++)
-        strv_add(items, ((const titem_t *)n->val)->text);
-    *more = n != NULL;
+    for (size_t k = 0; i.leaf && (!max || k < max); k++)
+        strv_add(items, ((const titem_t *)bptree_next(&i))->text);
+    *more = i.leaf != NULL;
     return ST_OK;
 }
 
@@ -582,8 +595,8 @@ static int verify_item_index(const table_t *t, const titem_t *it, const jv_t *v,
     char type = a->type == JV_STRING ? TV_STR : TV_NUM;
     if (!b || b != bucket_get(&t->ix[i], type, a->u.str, a->len, 0))
         return -1;
-    skiplist_node_t *n = skiplist_seek(&b->items, it, 0);
-    return n && n->val == it ? 0 : -1;
+    bptree_iter_t at = bptree_seek(&b->items, it, 0);
+    return bptree_peek(&at) == it ? 0 : -1;
 }
 
 static int verify_item(const table_t *t, const titem_t *it)
@@ -600,32 +613,35 @@ static int verify_item(const table_t *t, const titem_t *it)
     return rc;
 }
 
-/* Each bucket is non-empty, ordered, and holds only items that point to it. */
+/* Each bucket is a non-empty, well-formed ordered set (bptree_verify also
+ * checks the order) holding only items that point to it. */
 static int verify_buckets(const table_t *t, size_t i)
 {
     void *v;
     for (size_t k = 0; hmap_next(&t->ix[i].buckets, &k, &v);) {
         const ix_bucket_t *b = v;
-        const titem_t *prev = NULL;
-        if (!b->items.n)
+        if (!b->items.n || bptree_verify(&b->items))
             return -1;
-        for (skiplist_node_t *n = skiplist_first(&b->items); n; prev = n->val, n = skiplist_next(n))
-            if (((const titem_t *)n->val)->bkt[i] != b || (prev && tables__item_cmp(prev, n->val) >= 0))
+        bptree_iter_t at = bptree_first(&b->items);
+        for (const titem_t *it; (it = bptree_next(&at));)
+            if (it->bkt[i] != b)
                 return -1;
     }
     return 0;
 }
 
+/* The key order is a well-formed set in key order (bptree_verify) of
+ * exactly the table's items. */
 static int verify_table(const table_t *t, size_t *nttl)
 {
-    const titem_t *prev = NULL;
     size_t n = 0;
-    for (skiplist_node_t *node = skiplist_first(&t->order); node; node = skiplist_next(node), n++) {
-        const titem_t *it = node->val;
-        if (verify_item(t, it) || (prev && tables__item_cmp(prev, it) >= 0))
+    if (bptree_verify(&t->order))
+        return -1;
+    bptree_iter_t at = bptree_first(&t->order);
+    for (const titem_t *it; (it = bptree_next(&at)); n++) {
+        if (verify_item(t, it))
             return -1;
         *nttl += it->expires != 0;
-        prev = it;
     }
     if (n != t->items.n || n != t->order.n || (!n && (t->pk_type || t->sk_type)))
         return -1;

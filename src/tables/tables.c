@@ -260,7 +260,7 @@ static table_t *table_new(tables_t *ts, const table_def_t *def)
     t->ts = ts;
     def_copy(&t->def, def);
     hmap_init(&t->items);
-    skiplist_init(&t->order, tables__item_cmp, tables__item_key);
+    bptree_init(&t->order, tables__item_cmp, tables__item_key);
     t->ix = t->def.nindexes ? xcalloc(t->def.nindexes, sizeof *t->ix) : NULL;
     for (size_t i = 0; i < t->def.nindexes; i++) {
         t->ix[i].attr = t->def.indexes[i];

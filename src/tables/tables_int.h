@@ -9,7 +9,8 @@
  * buckets and the TTL heap hold pointers to items and never own them.
  *
  * Invariants (tables__verify checks them):
- *   - every item is in t->items (by key) and in t->order (key order);
+ *   - every item is in t->items (by key) and in t->order (key order), and
+ *     t->order and every bucket's set are well-formed B+ trees;
  *   - every item holding a string or number at an indexed attribute is in
  *     exactly that value's bucket of the index; buckets are never empty;
  *   - an item is in ts->ttl exactly when it has an expiry;
@@ -19,7 +20,7 @@
 #ifndef SLUICE_TABLES_INT_H
 #define SLUICE_TABLES_INT_H
 
-#include "tables/skiplist.h"
+#include "tables/bptree.h"
 #include "tables/tables.h"
 #include "util/buf.h"
 #include "util/heap.h"
@@ -48,7 +49,7 @@ typedef struct tval {
 typedef struct ix_bucket {
     char *key; /* type byte + value bytes: the hmap key */
     size_t klen;
-    skiplist_t items; /* the items holding the value, in key order */
+    bptree_t items; /* the items holding the value, in key order */
 } ix_bucket_t;
 
 typedef struct tindex {
@@ -64,19 +65,18 @@ typedef struct titem {
      * sk type, sk bytes; NUL-terminated. The hmap key, and ITEM_DEL's. */
     char *key;
     size_t klen;
-    tval_t pk, sk;       /* point into key; sk.type 0 without a sort key */
-    ix_bucket_t **bkt;   /* per index: the bucket holding the item, or NULL */
-    skiplist_node_t *at; /* its node in t->order: a replace takes it over */
-    uint64_t expires;    /* wall ms, or 0: none */
-    heap_node_t ttl;     /* in ts->ttl while expires != 0 */
+    tval_t pk, sk;     /* point into key; sk.type 0 without a sort key */
+    ix_bucket_t **bkt; /* per index: the bucket holding the item, or NULL */
+    uint64_t expires;  /* wall ms, or 0: none */
+    heap_node_t ttl;   /* in ts->ttl while expires != 0 */
 } titem_t;
 
 struct table {
     tables_t *ts;
     table_def_t def; /* its strings and array are owned */
     hmap_t items;    /* typed key → titem_t */
-    skiplist_t order; /* every item, in key order */
-    tindex_t *ix;     /* def.nindexes */
+    bptree_t order;  /* every item, in key order */
+    tindex_t *ix;    /* def.nindexes */
     char pk_type, sk_type;
 };
 
@@ -103,7 +103,7 @@ void tables__changed(table_t *t, const char *old_item, const char *new_item);
 
 /* items.c */
 int tables__item_cmp(const void *a, const void *b);
-/* Its 64-bit order summary for the skip lists (see skiplist.h). */
+/* Its 64-bit order summary for the ordered sets (see bptree.h). */
 uint64_t tables__item_key(const void *a);
 /* Puts item text: validates, (live) checks cond and writes ITEM_PUT, links
  * it in place of the item with its key; live puts call the change callback. */

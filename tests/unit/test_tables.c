@@ -21,7 +21,7 @@
 #include "queues_fixture.h"
 #include "store/store.h"
 #include "tables/tables.h"
-#include "tables/skiplist.h"
+#include "tables/bptree.h"
 #include "tables/tables_int.h"
 #include "util/buf.h"
 #include "util/logging.h"
@@ -557,8 +557,11 @@ TEST(scan_pages_in_key_order_and_resumes_after_a_key)
     tables_free(ts);
 }
 
-/* Keys are byte strings over {0, 'a', 'b'} of length 0..11 (many share
- * their first 8 bytes, many are prefixes of others). */
+/* ---- the ordered set (bptree) against a reference ---- */
+
+/* Keys are byte strings over {0, 'a', 'b', 'c'} of length 4..11: many share
+ * their first 8 bytes (the set's inline key) and many are prefixes of
+ * others, so both the key compare and the tie-breaking cmp are exercised. */
 typedef struct bkey {
     char s[12];
     size_t n;
@@ -580,48 +583,277 @@ static uint64_t bkey_key(const void *a)
     return k;
 }
 
-TEST(keyed_skiplist_orders_and_seeks_as_its_comparator)
+static uint64_t bt_rand(uint64_t *x)
 {
-    enum { N = 3000 };
-    static bkey_t keys[N], probes[200];
-    static const char alphabet[] = {0, 'a', 'b'};
+    *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+    return *x;
+}
+
+static void bkey_random(bkey_t *k, uint64_t *x)
+{
+    static const char alphabet[] = {0, 'a', 'b', 'c'};
+    uint64_t r = bt_rand(x);
+    k->n = 4 + r % 8;
+    for (size_t j = 0; j < k->n; j++)
+        k->s[j] = alphabet[(r >> (8 + 2 * j)) & 3];
+}
+
+/* The reference: a sorted array of distinct keys, twice (two objects per
+ * key, equal but not the same pointer, so the set is seen to keep the one
+ * inserted and to find it by an equal probe), and which of the two is in
+ * the set (-1: neither). */
+typedef struct bt_ref {
+    bkey_t *keys[2];
+    int *in;
+    size_t n, present;
+} bt_ref_t;
+
+static void bt_ref_init(bt_ref_t *r, size_t want, uint64_t *x)
+{
+    bkey_t *k = calloc(want, sizeof *k);
+    for (size_t i = 0; i < want; i++)
+        bkey_random(&k[i], x);
+    qsort(k, want, sizeof *k, bkey_cmp);
+    r->n = 0;
+    for (size_t i = 0; i < want; i++)
+        if (!r->n || bkey_cmp(&k[r->n - 1], &k[i]) != 0)
+            k[r->n++] = k[i];
+    r->keys[0] = k;
+    r->keys[1] = malloc(r->n * sizeof *k);
+    memcpy(r->keys[1], k, r->n * sizeof *k);
+    r->in = malloc(r->n * sizeof *r->in);
+    for (size_t i = 0; i < r->n; i++)
+        r->in[i] = -1;
+    r->present = 0;
+}
+
+static void bt_ref_free(bt_ref_t *r)
+{
+    free(r->keys[0]);
+    free(r->keys[1]);
+    free(r->in);
+}
+
+/* The object in the set at reference index i, or NULL. */
+static const bkey_t *bt_ref_at(const bt_ref_t *r, size_t i)
+{
+    return r->in[i] < 0 ? NULL : &r->keys[r->in[i]][i];
+}
+
+/* The first present index whose key is >= probe (strict: > probe), or r->n. */
+static size_t bt_ref_seek(const bt_ref_t *r, const bkey_t *probe, int strict)
+{
+    size_t lo = 0, hi = r->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = bkey_cmp(&r->keys[0][mid], probe);
+        if (c < 0 || (strict && c == 0))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    while (lo < r->n && r->in[lo] < 0)
+        lo++;
+    return lo;
+}
+
+/* The whole set walks as the reference's present objects, in order. */
+static int bt_same(const bptree_t *t, const bt_ref_t *r)
+{
+    bptree_iter_t it = bptree_first(t);
+    for (size_t i = 0; i < r->n; i++)
+        if (r->in[i] >= 0 && bptree_next(&it) != bt_ref_at(r, i))
+            return 0;
+    return !bptree_peek(&it) && t->n == r->present && bptree_verify(t) == 0;
+}
+
+/* One operation on index i — 0: insert, 1: remove, 2: seek — checked
+ * against the reference. */
+static int bt_op(bptree_t *t, bt_ref_t *r, unsigned op, size_t i, uint64_t *x)
+{
+    int w = (int)(bt_rand(x) & 1), was = r->in[i];
+    const bkey_t *old = bt_ref_at(r, i);
+    if (op == 0) { /* insert: refused when an equal key is in */
+        if (bptree_insert(t, &r->keys[w][i]) != (old ? -1 : 0))
+            return 0;
+        r->in[i] = old ? was : w;
+        r->present += !old;
+    } else if (op == 1) { /* remove by an equal probe, whichever object is in */
+        if (bptree_remove(t, &r->keys[w][i]) != old)
+            return 0;
+        r->in[i] = -1;
+        r->present -= old != NULL;
+    } else { /* seek a fresh key or a present one, then walk a few steps */
+        bkey_t fresh;
+        bkey_random(&fresh, x);
+        const bkey_t *probe = w ? &fresh : &r->keys[0][i];
+        int strict = (int)(bt_rand(x) & 1);
+        bptree_iter_t it = bptree_seek(t, probe, strict);
+        size_t j = bt_ref_seek(r, probe, strict);
+        for (int step = 0; step < 5; step++) {
+            if (bptree_next(&it) != (j < r->n ? bt_ref_at(r, j) : NULL))
+                return 0;
+            for (j++; j < r->n && r->in[j] < 0; j++)
+                ;
+        }
+    }
+    return 1;
+}
+
+TEST(ordered_set_matches_a_sorted_array_under_random_changes)
+{
+    enum { KEYS = 20000, OPS = 400000, VERIFY_EVERY = 2000 };
     uint64_t x = 88172645463325252ull;
-    skiplist_t plain, keyed;
-    skiplist_init(&plain, bkey_cmp, NULL);
-    skiplist_init(&keyed, bkey_cmp, bkey_key);
-    size_t distinct = 0;
-    for (int i = 0; i < N + 200; i++) {
-        bkey_t *k = i < N ? &keys[distinct] : &probes[i - N];
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        k->n = 6 + x % 6; /* 6..11: around the 8-byte summary */
-        for (size_t j = 0; j < k->n; j++)
-            k->s[j] = alphabet[(x >> (8 + 2 * j)) % 3];
-        skiplist_node_t *at = i < N ? skiplist_seek(&plain, k, 0) : NULL;
-        if (i < N && !(at && bkey_cmp(at->val, k) == 0)) { /* a new key */
-            skiplist_insert(&plain, k);
-            skiplist_insert(&keyed, k);
-            distinct++;
-        }
+    bt_ref_t r;
+    bt_ref_init(&r, KEYS, &x);
+    CHECK(r.n > KEYS / 2);
+    bptree_t t;
+    bptree_init(&t, bkey_cmp, bkey_key);
+    unsigned tallest = 0;
+    for (long n = 0; n < OPS; n++) {
+        /* first half mostly inserts (splits), second half mostly removes (merges) */
+        unsigned roll = (unsigned)(bt_rand(&x) % 10), grow = n < OPS / 2;
+        unsigned op = roll < 5 ? (grow ? 0 : 1) : roll < 7 ? (grow ? 1 : 0) : 2;
+        CHECK(bt_op(&t, &r, op, (size_t)(bt_rand(&x) % r.n), &x));
+        tallest = t.height > tallest ? t.height : tallest;
+        if (n % VERIFY_EVERY == 0)
+            CHECK(bt_same(&t, &r));
     }
-    CHECK(distinct > 1000);
-    CHECK_INT(keyed.n, plain.n);
-    size_t walked = 0;
-    for (skiplist_node_t *a = skiplist_first(&plain), *b = skiplist_first(&keyed); a || b;
-         a = skiplist_next(a), b = skiplist_next(b), walked++) {
-        CHECK(a && b && a->val == b->val);
-        CHECK(!skiplist_next(a) || bkey_cmp(a->val, skiplist_next(a)->val) < 0);
-    }
-    CHECK_INT(walked, plain.n);
-    for (int i = 0; i < 200; i++)
-        for (int strict = 0; strict < 2; strict++) {
-            skiplist_node_t *a = skiplist_seek(&plain, &probes[i], strict), *b = skiplist_seek(&keyed, &probes[i], strict);
-            CHECK(a == NULL ? b == NULL : b && a->val == b->val);
+    CHECK(bt_same(&t, &r));
+    CHECK(tallest >= 2); /* inner nodes split and merged, not only leaves */
+    for (size_t i = 0; i < r.n; i++)
+        CHECK(bt_op(&t, &r, 1, i, &x));
+    CHECK(bt_same(&t, &r));
+    CHECK(t.root == NULL && t.height == 0);
+    bptree_free(&t);
+    bt_ref_free(&r);
+}
+
+TEST(ordered_set_keeps_order_under_sorted_runs)
+{
+    uint64_t x = 2463534242ull;
+    bt_ref_t r;
+    bt_ref_init(&r, 6000, &x);
+    bptree_t t;
+    bptree_init(&t, bkey_cmp, bkey_key);
+    for (int round = 0; round < 2; round++) {
+        /* round 0: insert ascending, remove descending; round 1 the other way */
+        for (size_t k = 0; k < r.n; k++)
+            CHECK(bt_op(&t, &r, 0, round ? r.n - 1 - k : k, &x));
+        CHECK(bt_same(&t, &r));
+        CHECK(t.height >= 1);
+        for (size_t k = 0; k < r.n; k++) {
+            CHECK(bt_op(&t, &r, 1, round ? k : r.n - 1 - k, &x));
+            if (k % 500 == 0)
+                CHECK(bt_same(&t, &r));
         }
-    for (size_t i = 0; i < distinct; i += 2)
-        CHECK(skiplist_remove(&keyed, &keys[i]) == &keys[i]);
-    CHECK_INT(keyed.n, distinct / 2);
-    skiplist_free(&plain);
-    skiplist_free(&keyed);
+        CHECK(bt_same(&t, &r) && !t.root);
+    }
+    bptree_free(&t);
+    bt_ref_free(&r);
+}
+
+/* ---- reads across many leaves ---- */
+
+enum { DEEP_PARTS = 10, DEEP_SORTS = 400 };
+
+typedef struct deep {
+    int in[DEEP_PARTS][DEEP_SORTS];    /* present */
+    int group[DEEP_PARTS][DEEP_SORTS]; /* the indexed attribute's value */
+} deep_t;
+
+static const char *deep_text(const deep_t *d, int p, int s)
+{
+    static char out[96];
+    snprintf(out, sizeof out, "{\"p\":\"partition-%d\",\"s\":%d,\"g\":\"g%d\"}", p, s, d->group[p][s]);
+    return out;
+}
+
+/* Whether items are exactly the present items in key order (partition part
+ * only, group g only, when not -1), then frees them. */
+static int deep_same(const deep_t *d, strv_t *items, int part, int g)
+{
+    size_t k = 0;
+    int ok = 1;
+    for (int p = 0; p < DEEP_PARTS; p++)
+        for (int s = 0; s < DEEP_SORTS; s++)
+            if (d->in[p][s] && (part < 0 || p == part) && (g < 0 || d->group[p][s] == g))
+                ok = ok && k < items->n && strcmp(items->v[k++], deep_text(d, p, s)) == 0;
+    ok = ok && k == items->n;
+    strv_free(items);
+    return ok;
+}
+
+/* Scans in pages of max, resuming after the last key of each page, into all. */
+static int deep_scan(const table_t *t, size_t max, strv_t *all)
+{
+    char pk[32] = "", sk[16] = "";
+    int more = 1, first = 1;
+    for (int pages = 0; more; pages++, first = 0) {
+        strv_t page = {0};
+        if (pages > DEEP_PARTS * DEEP_SORTS ||
+            table_scan(t, first ? NULL : pk, first ? NULL : sk, max, &page, &more, NULL) != ST_OK)
+            return -1;
+        for (size_t i = 0; i < page.n; i++)
+            strv_add(all, page.v[i]);
+        if (page.n && sscanf(page.v[page.n - 1], "{\"p\":\"%31[^\"]\",\"s\":%15[0-9]", pk, sk) != 2)
+            return -1;
+        strv_free(&page);
+    }
+    return 0;
+}
+
+/* Thousands of items, partition keys that share their first 8 bytes (every
+ * comparison in the order is a tie on the inline key), puts in shuffled
+ * order, replaces that move items between index values, deletes: scans,
+ * queries and index queries walk many leaves and come out in key order. */
+TEST(reads_walk_many_leaves_in_key_order)
+{
+    static deep_t d;
+    const char *ix[] = {"g"};
+    tables_t *ts = engine();
+    table_t *t = mk_table(ts, "deep", "p", "s", ix, 1, NULL);
+    char pk[32];
+    uint64_t x = 362436069;
+    memset(&d, 0, sizeof d);
+    for (long n = 0; n < DEEP_PARTS * DEEP_SORTS; n++) {
+        long k = n * 7919 % (DEEP_PARTS * DEEP_SORTS); /* a prime stride: each key once */
+        int p = (int)(k / DEEP_SORTS), s = (int)(k % DEEP_SORTS);
+        d.group[p][s] = (int)(bt_rand(&x) % 5);
+        d.in[p][s] = 1;
+        CHECK_ST(put(t, deep_text(&d, p, s)), ST_OK);
+    }
+    for (int p = 0; p < DEEP_PARTS; p++)
+        for (int s = 0; s < DEEP_SORTS; s++) {
+            if ((p + s) % 3 == 0) {
+                d.group[p][s] = (d.group[p][s] + 1) % 5;
+                CHECK_ST(put(t, deep_text(&d, p, s)), ST_OK);
+            }
+            if ((p * DEEP_SORTS + s) % 5 == 0) {
+                char sk[16];
+                snprintf(pk, sizeof pk, "partition-%d", p);
+                snprintf(sk, sizeof sk, "%d", s);
+                CHECK_ST(table_delete_item(t, pk, sk, NULL, NULL), ST_OK);
+                d.in[p][s] = 0;
+            }
+        }
+    CHECK_OK(ts);
+    CHECK(t->order.height >= 1);
+    strv_t items = {0};
+    CHECK_INT(deep_scan(t, 37, &items), 0);
+    CHECK(deep_same(&d, &items, -1, -1));
+    for (int p = 0; p < DEEP_PARTS; p++) {
+        snprintf(pk, sizeof pk, "partition-%d", p);
+        CHECK_ST(table_query(t, pk, 0, &items, NULL), ST_OK);
+        CHECK(deep_same(&d, &items, p, -1));
+    }
+    for (int g = 0; g < 5; g++) {
+        char value[8];
+        snprintf(value, sizeof value, "g%d", g);
+        CHECK_ST(table_query_index(t, "g", value, 0, &items, NULL), ST_OK);
+        CHECK(deep_same(&d, &items, -1, g));
+    }
+    tables_free(ts);
 }
 
 TEST(partition_keys_sharing_long_prefixes_keep_bytewise_order)
