@@ -489,6 +489,8 @@ static int complain_record(const call_answer_t *a, const char *status)
 {
     buf_t m = BUF_INIT;
     const jv_t *err = jv_get(a->json, "error");
+    if (!err) /* DEAD_LETTERED, or EXPIRED after failed attempts: the last attempt's error */
+        err = jv_get(a->json, "lastError");
     buf_puts(&m, "request ");
     put_oneline(&m, "", jv_str(jv_get(a->json, "requestId")));
     buf_printf(&m, " %s", status);

@@ -1,6 +1,6 @@
 /*
- * dest — where outcomes go: "table:<name>" stores the result (or error)
- * under the request id; "queue:<name>" and "topic:<name>" (or their ARNs)
+ * dest — where outcomes go: "table:<name>" keeps the request's record
+ * (below); "queue:<name>" and "topic:<name>" (or their ARNs)
  * receive Lambda's destination record:
  *
  *   {"version":"1.0","timestamp":…,"requestContext":{"requestId":…,
@@ -12,13 +12,21 @@
  * "items:<name>" puts a successful result, which must be a JSON object
  * holding the table's key, as the item itself.
  *
- * The table item is {<pk>: request id, "status": "SUCCEEDED"|"FAILED",
- * "result"|"error": …, "function": name, "attempts": n, "completedAt": ISO
- * time}, plus whatever other attributes the item it replaces had (the
- * gateway's acceptedAt, deadline, route and expiresAt). A put never replaces
- * an item whose status is already final — SUCCEEDED, DEAD_LETTERED or
- * EXPIRED — so each request's result is written at most once however often
- * its message is processed (a redelivery after a crash, a duplicate).
+ * "table:<name>" writes the request's record (tables/outcome.h: statuses,
+ * final ones never rewritten, merging into the gateway's record, EXPIRED
+ * past its deadline) under the request id:
+ *
+ *   success                       SUCCEEDED, "result", function, attempts, completedAt
+ *   failure, a retry follows      RUNNING, "lastError", function, attempts
+ *     (a mapping's failed record: its queue delivers it again, or moves it
+ *      to its dead-letter queue, which writes DEAD_LETTERED)
+ *   failure, nothing retries      FAILED, "error", function, attempts, completedAt
+ *     (an asynchronous invocation whose retries are exhausted)
+ *   an invocation starts          RUNNING, attempts, startedAt (fn_dest__running:
+ *                                 only into an existing record, skipped past its deadline)
+ *
+ * Queue and topic destinations get Lambda's record for every outcome they
+ * are named for (a mapping's on_failure: each failed attempt).
  *
  * A destination that does not exist when an outcome arrives (deleted since
  * it was checked) drops the record and logs why; the invocation is not
@@ -30,6 +38,7 @@
 
 #include "functions/functions_int.h"
 #include "queues/queues.h"
+#include "tables/outcome.h"
 #include "tables/tables.h"
 #include "topics/topics.h"
 #include "util/clock.h"
@@ -106,50 +115,24 @@ static void put_json(buf_t *b, const char *p, size_t n)
         buf_puts(b, "null");
 }
 
-/* Appends the attributes of the item being replaced that the outcome does
- * not set itself (the request's record as the gateway wrote it). */
-static void carry_over(buf_t *b, const table_t *t, const table_def_t *def, const char *id)
+table_t *fn_dest__table(const functions_t *fs, const char *dest)
 {
-    static const char *const own[] = {"status", "result", "error", "function", "attempts", "completedAt"};
-    buf_t old = BUF_INIT;
-    err_t err;
-    if (table_get(t, id, NULL, &old, &err) != ST_OK)
-        return;
-    jv_doc_t *d = jv_doc_new_small();
-    jv_t *v = jv_parse_cstr(d, old.data);
-    for (size_t i = 0; jv_is(v, JV_OBJECT) && i < v->len; i++) {
-        const jv_pair_t *p = &v->u.pairs[i];
-        int skip = strlen(def->pk) == p->klen && !memcmp(def->pk, p->key, p->klen);
-        for (size_t k = 0; k < sizeof own / sizeof own[0] && !skip; k++)
-            skip = strlen(own[k]) == p->klen && !memcmp(own[k], p->key, p->klen);
-        if (skip)
-            continue;
-        buf_putc(b, ',');
-        jv_write_string(b, p->key, p->klen);
-        buf_putc(b, ':');
-        jv_write(p->val, b);
-    }
-    jv_doc_free(d);
-    buf_free(&old);
+    char name[260];
+    return fs->ts && dest && dest_parse(dest, name, sizeof name) == DEST_TABLE ? tables_find(fs->ts, name) : NULL;
 }
 
-static void table_item(buf_t *b, const table_t *t, const table_def_t *def, const fn_outcome_t *o)
+/* "2026-11-24T05:00:00.123Z" with its quotes: a JSON value. */
+static const char *json_now(char out[40])
 {
-    char ts[32];
-    clock_iso8601(clock_wall_ms(), ts);
-    buf_putc(b, '{');
-    jv_write_string(b, def->pk, strlen(def->pk));
-    buf_putc(b, ':');
-    jv_write_string(b, o->request_id, strlen(o->request_id));
-    buf_printf(b, ",\"status\":\"%s\",\"%s\":", o->res->ok ? "SUCCEEDED" : "FAILED", o->res->ok ? "result" : "error");
-    put_json(b, o->res->payload, o->res->len);
-    buf_puts(b, ",\"function\":");
-    jv_write_string(b, o->f->def.name, strlen(o->f->def.name));
-    buf_printf(b, ",\"attempts\":%d,\"completedAt\":\"%s\"", o->attempts, ts);
-    carry_over(b, t, def, o->request_id);
-    buf_putc(b, '}');
+    out[0] = '"';
+    clock_iso8601(clock_wall_ms(), out + 1);
+    strcat(out, "\"");
+    return out;
 }
 
+/* The record's new status and attributes: SUCCEEDED with the result; a
+ * failure that will be retried leaves it RUNNING with lastError; a failure
+ * nothing retries is FAILED with the error. */
 static int send_table(functions_t *fs, const char *name, const fn_outcome_t *o)
 {
     table_t *t = fs->ts ? tables_find(fs->ts, name) : NULL;
@@ -157,25 +140,40 @@ static int send_table(functions_t *fs, const char *name, const fn_outcome_t *o)
         log_warn("destination_missing", "function=%s table=%s request_id=%s", o->f->def.name, name, o->request_id);
         return -1;
     }
-    const table_def_t *def = table_def(t);
-    if (def->sk) {
-        log_warn("destination_refused", "function=%s table=%s reason=\"a result table has no sort key\"",
-                 o->f->def.name, name);
-        return -1;
-    }
-    buf_t b = BUF_INIT;
-    static const char *const final[] = {"SUCCEEDED", "DEAD_LETTERED", "EXPIRED", NULL};
-    table_item(&b, t, def, o);
-    table_cond_t cond = {.unless_attr = "status", .unless_values = final};
+    char ts[40], num[16];
+    buf_t fname = BUF_INIT;
+    jv_write_string(&fname, o->f->def.name, strlen(o->f->def.name));
+    snprintf(num, sizeof num, "%d", o->attempts);
+    int retried = !o->res->ok && o->retried;
+    const char *status = o->res->ok ? "SUCCEEDED" : retried ? "RUNNING" : "FAILED";
+    const char *key = o->res->ok ? "result" : retried ? "lastError" : "error";
+    const char *value = o->res->len ? o->res->payload : "null"; /* JSON by the contract, see put_json */
+    outcome_attr_t a[] = {{key, value, o->res->len ? o->res->len : 4},
+                          {"function", fname.data, fname.len},
+                          {"attempts", num, strlen(num)},
+                          {"completedAt", json_now(ts), strlen(ts)}};
     err_t err;
-    status_t st = table_put(t, b.data, b.len, &cond, &err);
-    buf_free(&b);
-    if (st != ST_OK && st != ST_CONDITION_FAILED) {
+    outcome_res_t r = outcome_write(t, o->request_id, status, a, retried ? 3 : 4, OUTCOME_CREATE, &err);
+    buf_free(&fname);
+    if (r == OUTCOME_REFUSED) {
         log_warn("destination_refused", "function=%s table=%s request_id=%s reason=\"%s\"", o->f->def.name, name,
                  o->request_id, err.msg);
         return -1;
     }
+    if (r == OUTCOME_EXPIRED)
+        log_info("request_expired", "function=%s table=%s request_id=%s outcome=%s reason=\"after its deadline\"",
+                 o->f->def.name, name, o->request_id, status);
     return 0;
+}
+
+void fn_dest__running(table_t *t, const char *request_id, uint32_t attempts)
+{
+    char ts[40], num[16];
+    snprintf(num, sizeof num, "%u", attempts);
+    outcome_attr_t a[] = {{"attempts", num, strlen(num)}, {"startedAt", json_now(ts), strlen(ts)}};
+    err_t err;
+    if (outcome_write(t, request_id, "RUNNING", a, 2, OUTCOME_PROGRESS, &err) == OUTCOME_REFUSED)
+        log_warn("destination_refused", "table=%s request_id=%s reason=\"%s\"", table_name(t), request_id, err.msg);
 }
 
 /* items:<table> — the result is the item itself (an entity the handler

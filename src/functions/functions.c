@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "queues/queues.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/jv.h"
@@ -63,6 +64,8 @@ functions_t *functions_new(const functions_config_t *cfg, loop_t *loop, store_t 
     list_init(&fs->esms);
     fs->next_call = 1;
     fs->next_async = 1;
+    if (qs) /* a request whose message is dead-lettered has its record say so */
+        queues_add_dead_letter_cb(qs, fn_esm__dead_lettered, fs);
     return fs;
 }
 
@@ -96,6 +99,8 @@ void functions_free(functions_t *fs)
 {
     if (!fs)
         return;
+    if (fs->qs)
+        queues_remove_dead_letter_cb(fs->qs, fn_esm__dead_lettered, fs);
     fn_esm__free(fs);
     fn_async__free(fs);
     uint64_t key = 0;

@@ -13,6 +13,10 @@
 #include "util/list.h"
 #include "util/seqmap.h"
 
+struct queue;
+struct message;
+struct table;
+
 /* Record types (FUNCTIONS_REC_MIN..MAX). */
 enum {
     FN_REC_ASYNC_PUT = 80, /* id, function, request id, accepted ts, event */
@@ -65,11 +69,11 @@ void fn_async__free(functions_t *fs);
 /* dest.c — destinations: "table:<name>", "queue:<name>", "topic:<name>" or
  * the ARN of a queue, topic or table (arn:aws:dynamodb:...:table/<name>). */
 int fn_dest__valid(const functions_t *fs, const char *dest, char *why, size_t why_len);
-/* Stores a result under request_id in a table destination, or sends the
- * Lambda destination record to a queue or topic. ok selects the success
- * or failure shape; payload is the result or error document; event the
- * request payload. Returns 0, or -1 when the destination refused it (the
- * reason is logged). */
+/* Stores a result under request_id in a table destination (see dest.c for
+ * the record's statuses), or sends the Lambda destination record to a queue
+ * or topic. res->ok selects the success or failure shape; its payload is
+ * the result or error document; event the request payload. Returns 0, or
+ * -1 when the destination refused it (the reason is logged). */
 typedef struct fn_outcome {
     const function_t *f;
     const char *request_id;
@@ -78,13 +82,24 @@ typedef struct fn_outcome {
     const fn_result_t *res;
     const char *condition; /* "Success", "RetriesExhausted", ... */
     int attempts;
+    int retried; /* a failure that will be tried again (a mapping's record): not final */
 } fn_outcome_t;
 int fn_dest__send(functions_t *fs, const char *dest, const fn_outcome_t *o);
+/* The table of a "table:" destination, or NULL (another kind, or no such table). */
+struct table *fn_dest__table(const functions_t *fs, const char *dest);
+/* An invocation of the request starts: its existing, not final record in t
+ * becomes RUNNING with attempts and startedAt (nothing past its deadline). */
+void fn_dest__running(struct table *t, const char *request_id, uint32_t attempts);
 
 /* mapping.c */
 int fn_esm__apply(functions_t *fs, uint8_t type, const void *p, size_t len);
 int fn_esm__dump(functions_t *fs, store_snap_t *snap);
 void fn_esm__start(functions_t *fs);
 void fn_esm__free(functions_t *fs);
+/* The queues' dead-letter hook (queues_add_dead_letter_cb, arg fs): the
+ * request's record in the table destinations of src's mappings becomes
+ * DEAD_LETTERED. */
+void fn_esm__dead_lettered(void *arg, struct queue *src, struct queue *dlq, const struct message *msg,
+                           const char *request_id);
 
 #endif

@@ -50,7 +50,12 @@
  * "requestId" string in a JSON body, else the message id). A result object
  * with "batchItemResults": {messageId: value} gives each record its own
  * value; otherwise every record stores the whole result. Every failed
- * attempt of a record goes to on_failure.
+ * attempt of a record goes to on_failure — to a table as RUNNING with its
+ * error, since the queue retries it (dest.c). As a batch is invoked, each
+ * record that carries a request id marks its existing record in the
+ * mapping's table destinations RUNNING; when the queue dead-letters a
+ * message, the dead-letter hook (fn_esm__dead_lettered) marks it
+ * DEAD_LETTERED there.
  */
 #include "functions/mappings.h"
 
@@ -61,6 +66,7 @@
 
 #include "functions/functions_int.h"
 #include "queues/queues.h"
+#include "tables/outcome.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/jv.h"
@@ -69,12 +75,14 @@
 #include "util/text.h"
 
 #define THROTTLE_MS 1000
+#define LOG_FAILED_MAX 10
 
 typedef struct rec {
     char id[37];
     char receipt[RECEIPT_MAX];
     char *group;      /* FIFO group, or NULL */
     char *request_id; /* see the header comment */
+    int has_rid;      /* the message carries it (else request_id is the message id) */
     uint32_t recv_count;
     size_t off, len;  /* the record's JSON in the batch's text */
     size_t body_off, body_len; /* its body in the batch's bodies */
@@ -186,20 +194,6 @@ static void put_attributes(buf_t *b, const message_t *msg)
     buf_putc(b, '}');
 }
 
-static char *body_request_id(const message_t *msg)
-{
-    if (msg->body_len < 2 || msg->body[0] != '{')
-        return NULL;
-    jv_doc_t *d = jv_doc_new_small();
-    char why[64], *out = NULL;
-    jv_t *v = jv_parse(d, msg->body, msg->body_len, why, sizeof why);
-    const char *s = jv_str(jv_get(v, "requestId"));
-    if (s && *s)
-        out = xstrdup(s);
-    jv_doc_free(d);
-    return out;
-}
-
 static void batch_add(batch_t *bt, const message_t *msg, const char *receipt, const char *arn, const char *region)
 {
     if (bt->n == bt->cap) {
@@ -230,7 +224,8 @@ static void batch_add(batch_t *bt, const message_t *msg, const char *receipt, co
     put_attributes(b, msg);
     put_msg_attrs(b, msg, &r->request_id, md5a);
     if (!r->request_id)
-        r->request_id = body_request_id(msg);
+        r->request_id = msg_body_request_id(msg->body, msg->body_len);
+    r->has_rid = r->request_id != NULL;
     if (!r->request_id)
         r->request_id = xstrdup(msg->id);
     if (md5a[0])
@@ -327,13 +322,27 @@ static int record_failures(const struct esm *m, const batch_t *bt, const fn_resu
     return 0;
 }
 
+/* A line per failed record (at most LOG_FAILED_MAX a batch; the batch's
+ * own line counts them all), naming the request it belongs to. */
+static void log_failed(const struct esm *m, const rec_t *rec, size_t *logged)
+{
+    if ((*logged)++ >= LOG_FAILED_MAX)
+        return;
+    log_warn("mapping_record_failed", "uuid=%s function=%s message_id=%s attempts=%u%s%.128s", m->def.uuid,
+             m->def.function, rec->id, rec->recv_count, rec->has_rid ? " request_id=" : "",
+             rec->has_rid ? rec->request_id : "");
+}
+
 static void send_outcomes(struct esm *m, const batch_t *bt, const fn_result_t *r, const jv_t *v,
                           const char *failed)
 {
     function_t *f = functions_find(m->fs, m->def.function);
     jv_t *results = jv_get(v, "batchItemResults");
+    size_t logged = 0;
     for (size_t i = 0; f && i < bt->n; i++) {
         const char *dest = failed[i] ? m->def.on_failure : m->def.on_success;
+        if (failed[i])
+            log_failed(m, &bt->recs[i], &logged);
         if (!dest)
             continue;
         buf_t val = BUF_INIT;
@@ -358,7 +367,8 @@ static void send_outcomes(struct esm *m, const batch_t *bt, const fn_result_t *r
                           .event_len = bt->recs[i].len,
                           .res = &rr,
                           .condition = failed[i] ? "RetriesExhausted" : "Success",
-                          .attempts = (int)bt->recs[i].recv_count};
+                          .attempts = (int)bt->recs[i].recv_count,
+                          .retried = failed[i]}; /* the queue delivers it again, or dead-letters it */
         fn_dest__send(m->fs, dest, &o);
         buf_free(&val);
     }
@@ -456,6 +466,21 @@ static void esm_destroy(struct esm *m)
     free(m);
 }
 
+/* The batch's invocation has started: the records of requests whose record
+ * is in a table destination read RUNNING (fn_dest__running writes only
+ * existing records: a mapping without the gateway in front costs one
+ * lookup per record). */
+static void mark_running(struct esm *m, const batch_t *bt)
+{
+    table_t *t[2] = {fn_dest__table(m->fs, m->def.on_success), fn_dest__table(m->fs, m->def.on_failure)};
+    if (t[1] == t[0])
+        t[1] = NULL;
+    for (size_t i = 0; (t[0] || t[1]) && i < bt->n; i++)
+        for (int k = 0; k < 2 && bt->recs[i].has_rid; k++)
+            if (t[k])
+                fn_dest__running(t[k], bt->recs[i].request_id, bt->recs[i].recv_count);
+}
+
 /* Invokes the open batch. -1 when the function refused it (its backlog is
  * full, or it is gone): the records go back to the queue at once and the
  * pump rests THROTTLE_MS, rather than taking and refusing the whole queue. */
@@ -488,6 +513,7 @@ static int dispatch(struct esm *m)
     list_push_back(&m->out_batches, &bt->link);
     m->stats.batches++;
     m->stats.records += bt->n;
+    mark_running(m, bt); /* done never runs from inside the invoke: bt is still ours here */
     return 0;
 }
 
@@ -786,6 +812,28 @@ void esm_get_stats(const esm_t *m, esm_stats_t *out)
 {
     *out = m->stats;
     out->inflight_batches = m->out;
+}
+
+/* ---- dead letters ------------------------------------------------------------------------------ */
+
+void fn_esm__dead_lettered(void *arg, queue_t *src, queue_t *dlq, const message_t *msg, const char *request_id)
+{
+    functions_t *fs = arg;
+    err_t err;
+    if (!request_id)
+        return;
+    list_for_each(pos, &fs->esms)
+    {
+        struct esm *m = list_entry(pos, struct esm, link);
+        if (strcmp(m->def.queue, queue_name(src)) != 0)
+            continue;
+        table_t *t[2] = {fn_dest__table(fs, m->def.on_success), fn_dest__table(fs, m->def.on_failure)};
+        for (int k = 0; k < 2; k++)
+            if (t[k] && (k == 0 || t[1] != t[0]) &&
+                outcome_dead_lettered(t[k], request_id, queue_name(dlq), msg->recv_count, &err) == OUTCOME_REFUSED)
+                log_warn("destination_refused", "function=%s table=%s request_id=%s reason=\"%s\"",
+                         m->def.function, table_name(t[k]), request_id, err.msg);
+    }
 }
 
 /* ---- store and lifecycle ------------------------------------------------------------------------- */

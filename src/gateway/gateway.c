@@ -3,7 +3,10 @@
  * restart keeps them and destinations write into them); Idempotency-Key
  * mappings live in a companion table "<results>.idempotency" with a 24 h
  * TTL. Long polls wait in a hash map by request id, woken by the tables'
- * change callback when an item of the results table becomes final.
+ * change callback when an item of the results table becomes final. The
+ * records' statuses and how they are written are tables/outcome.h's; the
+ * gateway writes ACCEPTED (here) and DEAD_LETTERED (the queues' dead-letter
+ * hook), destinations the rest.
  */
 #include "gateway/gateway.h"
 
@@ -15,6 +18,7 @@
 #include "gateway/gateway_int.h"
 #include "gateway/proxy.h"
 #include "queues/queues.h"
+#include "tables/outcome.h"
 #include "tables/tables.h"
 #include "topics/topics.h"
 #include "util/alloc.h"
@@ -44,15 +48,6 @@ typedef struct wait_list {
     list_t waiters;
 } wait_list_t;
 
-static const char *const FINAL[] = {"SUCCEEDED", "FAILED", "DEAD_LETTERED", "EXPIRED"};
-
-static int is_final(const char *status)
-{
-    for (size_t i = 0; status && i < sizeof FINAL / sizeof FINAL[0]; i++)
-        if (strcmp(status, FINAL[i]) == 0)
-            return 1;
-    return 0;
-}
 
 /* ---- replies ------------------------------------------------------------------------------ */
 
@@ -98,7 +93,7 @@ static void reply_record(req_ctx_t *ctx, const char *id, const char *item)
     jv_t *v = jv_parse_cstr(d, item);
     const char *status = jv_str(jv_get(v, "status"));
     buf_t b = BUF_INIT;
-    if (is_final(status)) {
+    if (outcome_is_final(status)) {
         buf_puts(&b, item);
         gateway__reply_json(ctx, 200, NULL, &b);
     } else {
@@ -193,7 +188,8 @@ static void on_change(void *arg, table_t *t, const char *old_item, const char *n
     jv_doc_t *d = jv_doc_new_small();
     jv_t *v = jv_parse_cstr(d, new_item);
     const char *id = jv_str(jv_get(v, "requestId"));
-    wait_list_t *l = id && is_final(jv_str(jv_get(v, "status"))) ? hmap_get(&gw->waiting, id, strlen(id)) : NULL;
+    int final = outcome_is_final(jv_str(jv_get(v, "status")));
+    wait_list_t *l = id && final ? hmap_get(&gw->waiting, id, strlen(id)) : NULL;
     while (l) { /* answering the last waiter frees the list */
         int last = l->waiters.next->next == &l->waiters;
         waiter_answer(list_entry(l->waiters.next, waiter_t, link), new_item);
@@ -203,10 +199,26 @@ static void on_change(void *arg, table_t *t, const char *old_item, const char *n
     jv_doc_free(d);
 }
 
+/* The queues' dead-letter hook: a request whose message reached a
+ * dead-letter queue will not be retried; its record (when the request is
+ * ours, and not final) says so, and the change callback above answers its
+ * long polls. */
+static void on_dead_letter(void *arg, queue_t *src, queue_t *dlq, const message_t *m, const char *request_id)
+{
+    gateway_t *gw = arg;
+    table_t *t = request_id ? tables_find(gw->ts, gw->results) : NULL;
+    err_t err;
+    (void)src;
+    if (t && outcome_dead_lettered(t, request_id, queue_name(dlq), m->recv_count, &err) == OUTCOME_REFUSED)
+        log_warn("gateway_record_refused", "request_id=%s reason=\"%s\"", request_id, err.msg);
+}
+
 void gateway_wake_all(gateway_t *gw)
 {
     if (!gw)
         return;
+    if (gw->qs)
+        queues_remove_dead_letter_cb(gw->qs, on_dead_letter, gw);
     size_t it = 0;
     void *v;
     wait_list_t **lists = xcalloc(gw->waiting.n + 1, sizeof *lists);
@@ -260,7 +272,7 @@ static void serve_status(gateway_t *gw, req_ctx_t *ctx, const char *id, const kv
     uint64_t now = clock_wall_ms(), wait_ms = (uint64_t)wait_s * 1000;
     if (deadline > now && deadline - now < wait_ms) /* a pending request expires at its deadline: answer then */
         wait_ms = deadline - now + 5;                /* (+5: the loop's timers and the wall clock differ by < 1 ms) */
-    if (found && wait_s && !is_final(status) && !(deadline && deadline <= now))
+    if (found && wait_s && !outcome_is_final(status) && !(deadline && deadline <= now))
         wait_for(gw, ctx, id, wait_ms);
     else
         reply_record(ctx, id, found ? b.data : NULL);
@@ -838,6 +850,8 @@ gateway_t *gateway_new(const gateway_config_t *cfg, loop_t *loop, struct queues 
         return NULL;
     }
     tables_set_change_cb(ts, on_change, gw);
+    if (qs && queues_add_dead_letter_cb(qs, on_dead_letter, gw) != 0)
+        log_warn("gateway_dead_letters_unwatched", "reason=\"no free dead-letter hook\"");
     return gw;
 }
 
@@ -845,6 +859,8 @@ void gateway_free(gateway_t *gw)
 {
     if (!gw)
         return;
+    if (gw->qs)
+        queues_remove_dead_letter_cb(gw->qs, on_dead_letter, gw);
     size_t it = 0;
     void *v;
     while (hmap_next(&gw->waiting, &it, &v)) { /* the router answers or drops their requests */

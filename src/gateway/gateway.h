@@ -32,8 +32,12 @@
  * leaves once both records are durable. An enqueue route's record and reply
  * also carry messageId, the SQS message id (seed 001 polls by it).
  *
- * Statuses: ACCEPTED until a destination writes SUCCEEDED or FAILED; a
- * pending request read after its deadline is EXPIRED. Reading: 200 with the
+ * Statuses (tables/outcome.h): ACCEPTED → RUNNING (a mapping took the
+ * message; again, with lastError, after a failed attempt that will be
+ * retried) → SUCCEEDED or FAILED (a table destination), DEAD_LETTERED (the
+ * message reached a dead-letter queue: the queues' dead-letter hook) or
+ * EXPIRED (the deadline passed: a pending record reads so, and a late
+ * outcome is stored so). Final statuses are never rewritten. Reading: 200 with the
  * item when final, 202 with Retry-After while pending, 404 for an unknown
  * id; ?wait=N (N ≤ 20 s) holds the request until the status is final or N
  * passes (the results table's change callback wakes it). Items expire
@@ -126,8 +130,9 @@ typedef struct gateway_config {
  * function), schemas must compile, keys name existing plans. Creates the
  * results table (and its idempotency companion) when absent; call after
  * recovery and after tables and functions are declared. NULL with
- * ST_VALIDATION_ERROR in err. Takes the tables' change callback. fs may be
- * NULL when no route invokes. */
+ * ST_VALIDATION_ERROR in err. Takes the tables' change callback and adds a
+ * queues dead-letter hook (removed by gateway_free). fs may be NULL when no
+ * route invokes. */
 gateway_t *gateway_new(const gateway_config_t *cfg, loop_t *loop, struct queues *qs, topics_t *tp,
                        struct tables *ts, struct functions *fs, err_t *err);
 /* Requests on proxy routes must be answered or aborted before (the daemon

@@ -12,6 +12,10 @@
  *
  * A receipt handle carries (queue id, seq, nonce): the nonce changes on every
  * receive, so an older handle for the same message is recognisably stale.
+ *
+ * The request id (msg_request_id) is Sluice's convention for tying a message
+ * to the request it carries (queues.h); it reads a body only when no
+ * attribute names it, and is not on any SQS path.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +24,7 @@
 #include "queues/queue_int.h"
 #include "util/alloc.h"
 #include "util/digest.h"
+#include "util/jv.h"
 #include "util/rand.h"
 #include "util/text.h"
 
@@ -299,6 +304,37 @@ int msg_attrs_next(const uint8_t *p, uint32_t len, size_t *off, msg_attr_t *a)
     a->value_len = vl;
     *off = vo + 4 + vl;
     return 1;
+}
+
+/* ---- the request id ------------------------------------------------------ */
+
+char *msg_body_request_id(const char *body, size_t len)
+{
+    if (len < 2 || body[0] != '{')
+        return NULL;
+    jv_doc_t *d = jv_doc_new_small();
+    char *out = NULL;
+    jv_t *v = jv_parse(d, body, len, NULL, 0);
+    const char *s = jv_str(jv_get(v, "requestId")), *type = jv_str(jv_get(v, "Type"));
+    if (!s && type && strcmp(type, "Notification") == 0) {
+        jv_t *a = jv_get(jv_get(v, "MessageAttributes"), "requestId");
+        const char *at = jv_str(jv_get(a, "Type"));
+        s = at && strncmp(at, "String", 6) == 0 ? jv_str(jv_get(a, "Value")) : NULL;
+    }
+    if (s && *s)
+        out = xstrdup(s);
+    jv_doc_free(d);
+    return out;
+}
+
+char *msg_request_id(const message_t *m)
+{
+    msg_attr_t a;
+    size_t off = 0;
+    while (msg_attrs_next(m->attrs, m->attrs_len, &off, &a))
+        if (strcmp(a.name, "requestId") == 0 && strncmp(a.type, "String", 6) == 0 && a.value_len)
+            return xmemdup(a.value, a.value_len);
+    return msg_body_request_id(m->body, m->body_len);
 }
 
 static int attr_cmp(const void *x, const void *y)

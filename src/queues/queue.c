@@ -310,6 +310,7 @@ static int maybe_dead_letter(queue_t *q, message_t *m)
     if (!dlq || dlq == q)
         return 0; /* a missing DLQ keeps the message where it is, as AWS does */
     redrive__move(q, m, dlq, 1);
+    queues__dead_lettered(q->qs, q, dlq, m);
     return 1;
 }
 

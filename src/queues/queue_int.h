@@ -116,6 +116,10 @@ struct queues {
     uint64_t next_task;
     int replaying;
     uint64_t next_sweep;
+    struct {
+        queues_dead_letter_fn cb;
+        void *arg;
+    } dl_hooks[QUEUES_DEAD_LETTER_HOOKS];
 };
 
 /* A name deleted at `at` (wall ms): CreateQueue refuses it for 60 s. */
@@ -125,6 +129,8 @@ typedef struct deleted_name {
 } deleted_name_t;
 
 /* queues.c */
+/* Logs a dead-letter move and runs the dead-letter hooks (live moves only). */
+void queues__dead_lettered(queues_t *qs, queue_t *src, queue_t *dlq, const message_t *m);
 void queues__remember_deleted(queues_t *qs, const char *name, uint64_t at);
 void queues__notify(queue_t *q);
 void queues__flush_notify(queues_t *qs);

@@ -18,6 +18,7 @@
 #include "queues/queue_int.h"
 #include "util/alloc.h"
 #include "util/clock.h"
+#include "util/logging.h"
 #include "util/rand.h"
 
 #define SWEEP_INTERVAL_MS 1000
@@ -86,6 +87,41 @@ void queues_set_deadline_cb(queues_t *qs, void (*cb)(void *, uint64_t), void *ar
 {
     qs->deadline_cb = cb;
     qs->deadline_arg = arg;
+}
+
+int queues_add_dead_letter_cb(queues_t *qs, queues_dead_letter_fn cb, void *arg)
+{
+    for (size_t i = 0; i < QUEUES_DEAD_LETTER_HOOKS; i++)
+        if (!qs->dl_hooks[i].cb) {
+            qs->dl_hooks[i].cb = cb;
+            qs->dl_hooks[i].arg = arg;
+            return 0;
+        }
+    return -1;
+}
+
+void queues_remove_dead_letter_cb(queues_t *qs, queues_dead_letter_fn cb, void *arg)
+{
+    for (size_t i = 0; i < QUEUES_DEAD_LETTER_HOOKS; i++)
+        if (qs->dl_hooks[i].cb == cb && qs->dl_hooks[i].arg == arg) {
+            /* keep the order of the rest: hooks run in the order added */
+            memmove(&qs->dl_hooks[i], &qs->dl_hooks[i + 1],
+                    (QUEUES_DEAD_LETTER_HOOKS - 1 - i) * sizeof qs->dl_hooks[0]);
+            qs->dl_hooks[QUEUES_DEAD_LETTER_HOOKS - 1].cb = NULL;
+            return;
+        }
+}
+
+/* A request that reached a dead-letter queue has failed for good: worth a
+ * line, with the request id that ties it to the client's 202. */
+void queues__dead_lettered(queues_t *qs, queue_t *src, queue_t *dlq, const message_t *m)
+{
+    char *rid = msg_request_id(m);
+    log_warn("message_dead_lettered", "queue=%s dead_letter_queue=%s message_id=%s receive_count=%u%s%.128s",
+             queue_name(src), queue_name(dlq), m->id, m->recv_count, rid ? " request_id=" : "", rid ? rid : "");
+    for (size_t i = 0; i < QUEUES_DEAD_LETTER_HOOKS && qs->dl_hooks[i].cb; i++)
+        qs->dl_hooks[i].cb(qs->dl_hooks[i].arg, src, dlq, m, rid);
+    free(rid);
 }
 
 const char *queues_account(const queues_t *qs)

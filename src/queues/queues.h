@@ -20,6 +20,13 @@
  * What the engine knows nothing of: HTTP, JSON/XML wire shapes, URLs. It
  * takes names, C strings and numbers, and returns status_t with the AWS
  * message text in err_t. Protocol front-ends map status_t to wire errors.
+ * (One exception, outside every SQS path: msg_request_id reads the request
+ * id a body carries, for mappings, the gateway and the dead-letter log line.)
+ *
+ * Dead-letter moves (a receive that would exceed maxReceiveCount) are
+ * logged with the message's request id and reported to the dead-letter
+ * hooks (queues_add_dead_letter_cb): that is how a request's record learns
+ * that its message will not be retried.
  */
 #ifndef SLUICE_QUEUES_H
 #define SLUICE_QUEUES_H
@@ -194,6 +201,36 @@ status_t queue_change_visibility(queue_t *q, const char *receipt, long timeout, 
 int msg_attrs_next(const uint8_t *p, uint32_t len, size_t *off, msg_attr_t *a);
 /* MD5 over the given attributes in AWS's encoding (name-sorted), as hex. */
 void msg_attrs_md5(const msg_attr_t *attrs, size_t n, char out[33]);
+
+/* Sluice's request id of a message, the one convention shared by mappings,
+ * the gateway and log lines: its String message attribute "requestId";
+ * else, for a body that is an SNS envelope (a non-raw subscription's
+ * {"Type":"Notification",…,"MessageAttributes":{"requestId":{"Type":
+ * "String","Value":…}}}), that attribute's value; else a "requestId" string
+ * of a JSON object body. malloc'd (caller frees), or NULL when there is none. */
+char *msg_request_id(const message_t *m);
+/* The body half of msg_request_id (one parse, only of a body that starts
+ * with '{'), for a caller that has looked at the attributes itself. */
+char *msg_body_request_id(const char *body, size_t len);
+
+/* ---- dead-letter hook --------------------------------------------------- */
+
+/* Called when a receive moves m from src to its dead-letter queue dlq
+ * because m had already been received maxReceiveCount times. m is the
+ * message as it now sits in dlq (body, attributes, recv_count = the
+ * receives it had in src); request_id is msg_request_id(m) or NULL. Both
+ * are valid during the call only. It runs on the loop thread inside the
+ * receive that moved m, so it must not call back into the queues engine.
+ * Not called for moves replayed at recovery, nor for move tasks (redrive
+ * out of a dead-letter queue). */
+typedef void (*queues_dead_letter_fn)(void *arg, queue_t *src, queue_t *dlq, const message_t *m,
+                                      const char *request_id);
+#define QUEUES_DEAD_LETTER_HOOKS 4
+/* Adds a hook; hooks run in the order added. -1 when QUEUES_DEAD_LETTER_HOOKS
+ * are set already. */
+int queues_add_dead_letter_cb(queues_t *qs, queues_dead_letter_fn cb, void *arg);
+/* Removes the hook added with exactly cb and arg (if any). */
+void queues_remove_dead_letter_cb(queues_t *qs, queues_dead_letter_fn cb, void *arg);
 
 /* ---- long polling ------------------------------------------------------- */
 

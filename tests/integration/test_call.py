@@ -1,7 +1,7 @@
 """`sluice call`, the gateway's client, run as a subprocess against a real
 daemon: the seed's calculator request prints the 202 and then the SUCCEEDED
 record (exit 0); -d @file; a schema failure (400), a missing key (403) and a
-failed worker (FAILED) exit 1 naming the cause; a request nothing consumes
+failed worker (DEAD_LETTERED after its retries) exit 1 naming the cause; a request nothing consumes
 ends EXPIRED (exit 1) or, with a --timeout before its deadline, exits 3;
 --no-wait; reading a status by id (200, 404, and a pending one followed);
 headers pass through (-H). Without a daemon: an unreachable endpoint (exit
@@ -33,8 +33,10 @@ KEY = "call-client-key-0001"
 
 CONFIG = """
 queues:
+  - name: division-dlq
   - name: division
     attributes: { VisibilityTimeout: 1 }
+    redrive: { dead_letter_queue: division-dlq, max_receive_count: 2 }
   - name: multiplication
   - name: jobs
   - name: slow
@@ -230,8 +232,9 @@ class CallGateway(CallTestCase):
                       '{"operation": "division", "number": 1, "divisor": 0}')
         self.assertExit(p, 1)
         answers = blocks(p.stdout)
-        self.assertEqual((answers[-1][0], answers[-1][1]["status"]), (200, "FAILED"))
-        self.assertIn("FAILED", p.stderr)
+        # two attempts (VisibilityTimeout 1 s), then the dead-letter queue; the last error is named
+        self.assertEqual((answers[-1][0], answers[-1][1]["status"]), (200, "DEAD_LETTERED"))
+        self.assertIn("DEAD_LETTERED", p.stderr)
         self.assertIn("division by zero", p.stderr)
         self.assertIn(answers[0][1]["requestId"], p.stderr)
 

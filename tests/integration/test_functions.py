@@ -155,10 +155,11 @@ class Seed000:
         self.assertEqual(dead[0]["MessageAttributes"]["requestId"]["StringValue"], zero)
         failed = self.item(s, "results", zero)
         self.assertIsNotNone(failed, "the failed request left no trace in results")
-        self.assertEqual(failed["status"], "FAILED", failed)
+        self.assertEqual(failed["status"], "DEAD_LETTERED", failed)  # the DLQ move is what makes it final
         self.assertEqual(failed["attempts"], 3, failed)
+        self.assertEqual(failed["deadLetterQueue"], "division-dlq", failed)
         self.assertEqual(failed["function"], "division", failed)
-        self.assertIn("errorType", failed["error"], failed)
+        self.assertIn("errorType", failed["lastError"], failed)
         self.assertNotIn("result", failed)
 
         # nothing else was written, and nothing is left anywhere
@@ -269,10 +270,12 @@ class HttpFunction(FunctionsTestCase):
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"n": 2}),
                          MessageAttributes={"requestId": str_attr("steady")})
         self.assertEqual(self.wait_item(s, "results", "steady", "SUCCEEDED")["result"], {"n": 2})
-        # the first two answers are 500: the record fails (recorded as such) and stays queued
-        failed = self.wait_item(s, "results", "flaky", "FAILED")
-        self.assertEqual(failed["function"], "web")
-        self.assertIn("errorMessage", failed["error"], failed)
+        # the first two answers are 500: the record fails and stays queued; its
+        # request reads RUNNING with the error (a retry follows, so not FAILED)
+        failed = self.wait(lambda: (lambda it: it if it and "lastError" in it and it["status"] != "SUCCEEDED"
+                                    else None)(self.item(s, "results", "flaky")), 15, "flaky RUNNING with lastError")
+        self.assertEqual((failed["status"], failed["function"]), ("RUNNING", "web"), failed)
+        self.assertIn("errorMessage", failed["lastError"], failed)
         item = self.wait_item(s, "results", "flaky", "SUCCEEDED", seconds=15)
         self.assertEqual(item["result"], {"n": 1})
         self.assertEqual(item["attempts"], 3, item)

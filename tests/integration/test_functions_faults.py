@@ -72,9 +72,9 @@ class RuntimeFaults(FunctionsTestCase):
         dead = drain(sqs, dlq, 1)
         self.assertEqual([json.loads(m["Body"]) for m in dead], [{"action": action}])
         failed = self.item(s, "results", "poison")
-        self.assertEqual(failed["status"], "FAILED", failed)
+        self.assertEqual(failed["status"], "DEAD_LETTERED", failed)
         self.assertEqual(failed["attempts"], 2, failed)
-        self.assertEqual(failed["error"]["errorType"], error_type, failed)
+        self.assertEqual(failed["lastError"]["errorType"], error_type, failed)
 
         send("after", {"action": "ok", "n": 2})
         after = self.wait_item(s, "results", "after", "SUCCEEDED", seconds=20)["result"]
@@ -112,7 +112,7 @@ class RuntimeFaults(FunctionsTestCase):
         sqs.send_message(QueueUrl=work, MessageBody=json.dumps({"action": "garbage"}),
                          MessageAttributes={"requestId": str_attr("poison")})
         self.wait(lambda: queue_counts(sqs, dlq)[0] == 1, 30, "the garbage message in the DLQ")
-        self.assertEqual(self.item(s, "results", "poison")["status"], "FAILED")
+        self.assertEqual(self.item(s, "results", "poison")["status"], "DEAD_LETTERED")
         sqs.send_message(QueueUrl=work, MessageBody=json.dumps({"action": "ok", "n": 7}),
                          MessageAttributes={"requestId": str_attr("after")})
         self.assertEqual(self.wait_item(s, "results", "after", "SUCCEEDED")["result"], {"n": 7})
@@ -219,8 +219,8 @@ class PartialBatchFailure(FunctionsTestCase):
         for i in range(10):
             item = self.item(s, "results", "r%d" % i)
             if i in failing:
-                self.assertEqual(item["status"], "FAILED", item)
-                self.assertEqual(item["error"]["errorType"], "BatchItemFailure", item)
+                self.assertEqual(item["status"], "DEAD_LETTERED", item)
+                self.assertEqual(item["lastError"]["errorType"], "BatchItemFailure", item)
             else:
                 self.assertEqual(item["status"], "SUCCEEDED", item)
                 self.assertEqual(item["result"], {"i": i}, item)

@@ -202,10 +202,11 @@ class Gateway(FunctionsTestCase):
         self.assertEqual(status, 202)
         sqs = s.client()
         dlq = queue_url(sqs, "division-dlq")
-        # three receives, then the dead-letter queue; the request itself stays pending meanwhile
+        # three receives, then the dead-letter queue: the request reads DEAD_LETTERED, its last error kept
         self.wait(lambda: queue_counts(sqs, dlq)[0] == 1, 30, "the division by zero in the DLQ")
-        status, _, pending = call(s, "GET", doc["statusUrl"])
-        self.assertEqual((status, pending["status"]), (202, "ACCEPTED"))
+        status, _, final = call(s, "GET", doc["statusUrl"])
+        self.assertEqual((status, final["status"], final["attempts"]), (200, "DEAD_LETTERED", 3))
+        self.assertIn("division by zero", json.dumps(final["lastError"]))
 
     def test_pending_then_expired_at_the_deadline(self):
         s = self.start()

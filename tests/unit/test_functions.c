@@ -2,7 +2,10 @@
  * test_functions — the invocation contract (results, errors, timeouts,
  * concurrency, backlog), event source mappings (batching, windows, rate,
  * partial batch failure, FIFO order), asynchronous retries and
- * destinations, against the testfn plugin (tests/plugins/testfn.c).
+ * destinations — the request records they write (RUNNING at a start and
+ * after a failure that is retried, DEAD_LETTERED, EXPIRED past the
+ * deadline, FAILED when final) — against the testfn plugin
+ * (tests/plugins/testfn.c).
  */
 #include <dlfcn.h>
 #include <limits.h>
@@ -18,6 +21,7 @@
 #include "loop_fixture.h"
 #include "queues/queues.h"
 #include "tables/tables.h"
+#include "util/clock.h"
 #include "util/jv.h"
 
 typedef struct env {
@@ -510,13 +514,16 @@ TEST(record_handler_takes_records_and_answers_each)
     CHECK_STR(jv_str(jv_get(jv_get(ok, "result"), "via")), "records");
     CHECK_STR(jv_str(jv_get(jv_get(ok, "result"), "req")), "r3");
     CHECK_INT(jv_get(jv_get(ok, "result"), "n")->i, 1);
+    /* a failed record will be delivered again: RUNNING with its error, not a final FAILED */
     jv_t *plain = result_item(t, "r1", doc);
-    CHECK_STR(jv_str(jv_get(plain, "status")), "FAILED");
-    CHECK(!strncmp(jv_str(jv_get(jv_get(plain, "error"), "errorMessage")), "broken ", 7));
-    CHECK_STR(jv_str(jv_get(jv_get(plain, "error"), "errorType")), "BatchItemFailure");
+    CHECK_STR(jv_str(jv_get(plain, "status")), "RUNNING");
+    CHECK(!strncmp(jv_str(jv_get(jv_get(plain, "lastError"), "errorMessage")), "broken ", 7));
+    CHECK_STR(jv_str(jv_get(jv_get(plain, "lastError"), "errorType")), "BatchItemFailure");
+    CHECK_INT(jv_get(plain, "attempts")->i, 1);
+    CHECK(!jv_get(plain, "error") && !jv_get(plain, "completedAt"));
     jv_t *own = result_item(t, "r2", doc);
-    CHECK_STR(jv_str(jv_get(jv_get(own, "error"), "errorMessage")), "own");
-    CHECK_STR(jv_str(jv_get(jv_get(own, "error"), "errorType")), "Custom");
+    CHECK_STR(jv_str(jv_get(jv_get(own, "lastError"), "errorMessage")), "own");
+    CHECK_STR(jv_str(jv_get(jv_get(own, "lastError"), "errorType")), "Custom");
     jv_doc_free(doc);
     /* Invoke still calls the plain handler with the event */
     got_t g;
@@ -535,10 +542,105 @@ TEST(record_handler_garbage_or_batch_error_fails_the_whole_batch)
         table_t *t = NULL;
         CHECK_INT(run_records_case(&e, cases[c], 2, 1, &t), 2);
         jv_doc_t *doc = jv_doc_new();
-        CHECK_STR(jv_str(jv_get(result_item(t, "r0", doc), "status")), "FAILED");
+        CHECK_STR(jv_str(jv_get(result_item(t, "r0", doc), "status")), "RUNNING");
         jv_doc_free(doc);
         env_stop(&e);
     }
+}
+
+/* ---- request records ------------------------------------------------------------------------- */
+
+/* A record as the gateway writes it, its deadline in_ms from now. */
+static void put_accepted(table_t *t, const char *rid, int64_t in_ms)
+{
+    char dl[32], item[256];
+    err_t err;
+    clock_iso8601((uint64_t)((int64_t)clock_wall_ms() + in_ms), dl);
+    snprintf(item, sizeof item, "{\"requestId\":\"%s\",\"status\":\"ACCEPTED\",\"deadline\":\"%s\"}", rid, dl);
+    table_put(t, item, strlen(item), NULL, &err);
+}
+
+typedef struct dead_wait {
+    env_t *e;
+    table_t *t;
+} dead_wait_t;
+
+/* Drives the queues' clock (visibility 0: failed records come back at the
+ * next tick) until r0's record is DEAD_LETTERED. */
+static int r0_dead(void *arg)
+{
+    dead_wait_t *w = arg;
+    jv_doc_t *doc = jv_doc_new();
+    queues_tick(w->e->qs);
+    const char *st = jv_str(jv_get(result_item(w->t, "r0", doc), "status"));
+    int dead = st && strcmp(st, "DEAD_LETTERED") == 0;
+    jv_doc_free(doc);
+    return dead;
+}
+
+TEST(mapping_writes_running_then_the_outcome_or_dead_lettered)
+{
+    env_t e;
+    env_start(&e);
+    err_t err;
+    queue_t *dlq = make_queue(&e, "work-dlq", 0), *q = NULL;
+    kv_t attrs[] = {{"VisibilityTimeout", "0"},
+                    {"RedrivePolicy", "{\"deadLetterTargetArn\":\"arn:aws:sqs:us-east-1:000000000000:work-dlq\","
+                                      "\"maxReceiveCount\":2}"}};
+    CHECK_INT(queues_create(e.qs, "work", attrs, 2, NULL, 0, &q, &err), ST_OK);
+    table_def_t td = {.name = "results", .pk = "requestId"};
+    table_t *t;
+    CHECK_INT(tables_create(e.ts, &td, &t, &err), ST_OK);
+    put_accepted(t, "r0", 60000);  /* fails every time */
+    put_accepted(t, "r1", 60000);  /* succeeds */
+    put_accepted(t, "r3", -1000);  /* succeeds after its deadline */
+    send_with_id(q, "fail0", "r0"); /* r2 (no record before) succeeds */
+    send_with_id(q, "ok1", "r1");
+    send_with_id(q, "ok2", "r2");
+    send_with_id(q, "ok3", "r3");
+    CHECK(declare(&e, "rec", "rec", 1, 2000));
+    esm_def_t d = {.function = "rec", .queue = "work", .batch_size = 10, .report_failures = 1, .enabled = 1,
+                   .on_success = "table:results", .on_failure = "table:results"};
+    esm_t *m = NULL;
+    CHECK_INT(esm_create(e.fs, &d, &m, &err), ST_OK);
+    functions_start(e.fs);
+    settle_t s = {m, 4};
+    CHECK(run_until(e.loop, settled, &s, 5000));
+    jv_doc_t *doc = jv_doc_new();
+    /* marked RUNNING as the invocation started (startedAt stays), then the outcome */
+    jv_t *ok = result_item(t, "r1", doc);
+    CHECK_STR(jv_str(jv_get(ok, "status")), "SUCCEEDED");
+    CHECK(clock_iso8601_parse(jv_str(jv_get(ok, "startedAt"))) > 0);
+    CHECK(jv_str(jv_get(ok, "deadline")));
+    /* no record before: none made at the start, only the outcome */
+    jv_t *fresh = result_item(t, "r2", doc);
+    CHECK_STR(jv_str(jv_get(fresh, "status")), "SUCCEEDED");
+    CHECK(!jv_get(fresh, "startedAt"));
+    /* past its deadline: no RUNNING mark, and the result is stored as EXPIRED */
+    jv_t *late = result_item(t, "r3", doc);
+    CHECK_STR(jv_str(jv_get(late, "status")), "EXPIRED");
+    CHECK_STR(jv_str(jv_get(jv_get(late, "result"), "via")), "records");
+    CHECK(jv_str(jv_get(late, "completedAt")) && !jv_get(late, "startedAt"));
+    /* the failure will be retried: RUNNING with its error */
+    jv_t *failed = result_item(t, "r0", doc);
+    CHECK_STR(jv_str(jv_get(failed, "status")), "RUNNING");
+    CHECK_INT(jv_get(failed, "attempts")->i, 1);
+    CHECK(!strncmp(jv_str(jv_get(jv_get(failed, "lastError"), "errorMessage")), "broken ", 7));
+    /* second failure, then the receive that moves it: DEAD_LETTERED, its last error kept */
+    dead_wait_t w = {&e, t};
+    CHECK(run_until(e.loop, r0_dead, &w, 5000));
+    jv_t *dead = result_item(t, "r0", doc);
+    CHECK_INT(jv_get(dead, "attempts")->i, 2);
+    CHECK_STR(jv_str(jv_get(dead, "deadLetterQueue")), "work-dlq");
+    CHECK(clock_iso8601_parse(jv_str(jv_get(dead, "deadLetteredAt"))) > 0);
+    CHECK(!strncmp(jv_str(jv_get(jv_get(dead, "lastError"), "errorMessage")), "broken ", 7));
+    CHECK(jv_str(jv_get(dead, "deadline")));
+    queues_stats_t qst;
+    queues_get_stats(e.qs, &qst);
+    CHECK_INT(qst.messages, 1); /* in the DLQ */
+    (void)dlq;
+    jv_doc_free(doc);
+    env_stop(&e);
 }
 
 TEST(record_handler_failure_without_report_failures_fails_the_batch)
@@ -704,21 +806,54 @@ TEST(async_retries_then_on_failure_destination)
     env_stop(&e);
 }
 
+/* Declares name (the plugin's symbol sym, no retries) with table:results —
+ * created here, *t — as its on_success (ok) or on_failure destination. */
+static function_t *declare_async(env_t *e, const char *name, const char *sym, int ok, table_t **t)
+{
+    err_t err;
+    table_def_t td = {.name = "results", .pk = "requestId"};
+    char h[PATH_MAX + 16];
+    snprintf(h, sizeof h, "%s:%s", e->plugin, sym);
+    fn_def_t d = {.name = name, .kind = FN_KIND_PLUGIN, .handler = h, .timeout_ms = 1000, .concurrency = 1,
+                  .max_retries = 0, .on_success = ok ? "table:results" : NULL,
+                  .on_failure = ok ? NULL : "table:results"};
+    function_t *f = NULL;
+    if (tables_create(e->ts, &td, t, &err) != ST_OK || functions_declare(e->fs, &d, &f, &err) != ST_OK)
+        return NULL;
+    functions_start(e->fs);
+    return f;
+}
+
+TEST(async_failure_after_its_retries_is_final)
+{
+    env_t e;
+    env_start(&e);
+    err_t err;
+    table_t *t;
+    function_t *f = declare_async(&e, "failing", "fail", 0, &t);
+    CHECK(f);
+    CHECK_INT(function_invoke_async(f, "{}", 2, "once", NULL, &err), ST_OK);
+    CHECK(!run_until(e.loop, never, NULL, 200));
+    jv_doc_t *doc = jv_doc_new();
+    jv_t *v = result_item(t, "once", doc);
+    CHECK_STR(jv_str(jv_get(v, "status")), "FAILED"); /* no retry follows */
+    CHECK(strstr(jv_str(jv_get(jv_get(v, "error"), "errorMessage")), "boom"));
+    CHECK(jv_str(jv_get(v, "completedAt")));
+    CHECK_INT(function_invoke_async(f, "{}", 2, "once", NULL, &err), ST_OK); /* a duplicate: not rewritten */
+    CHECK(!run_until(e.loop, never, NULL, 200));
+    CHECK_STR(jv_str(jv_get(result_item(t, "once", doc), "completedAt")), jv_str(jv_get(v, "completedAt")));
+    jv_doc_free(doc);
+    env_stop(&e);
+}
+
 TEST(table_destination_writes_each_result_once)
 {
     env_t e;
     env_start(&e);
     err_t err;
-    table_def_t td = {.name = "results", .pk = "requestId"};
     table_t *t;
-    CHECK_INT(tables_create(e.ts, &td, &t, &err), ST_OK);
-    char h[PATH_MAX + 16];
-    snprintf(h, sizeof h, "%s:echo", e.plugin);
-    fn_def_t d = {.name = "echoer", .kind = FN_KIND_PLUGIN, .handler = h, .timeout_ms = 1000, .concurrency = 1,
-                  .max_retries = 0, .on_success = "table:results"};
-    function_t *f;
-    CHECK_INT(functions_declare(e.fs, &d, &f, &err), ST_OK);
-    functions_start(e.fs);
+    function_t *f = declare_async(&e, "echoer", "echo", 1, &t);
+    CHECK(f);
     CHECK_INT(function_invoke_async(f, "{\"v\":1}", 7, "same-id", NULL, &err), ST_OK);
     CHECK(!run_until(e.loop, never, NULL, 200));
     buf_t first = BUF_INIT, second = BUF_INIT;

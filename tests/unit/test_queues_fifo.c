@@ -1,7 +1,8 @@
 /*
  * test_queues_fifo — FIFO queues (send rules, group ordering and blocking,
  * receipt expiry, deduplication, ReceiveRequestAttemptId), dead-letter
- * moves, and message move tasks. Same fake-clock engine as test_queues.c.
+ * moves and their hooks, and message move tasks. Same fake-clock engine as
+ * test_queues.c.
  */
 #include "queues_fixture.h"
 #include "util/buf.h"
@@ -572,6 +573,85 @@ TEST(dlq_fifo_with_content_based_dedup)
     CHECK_ST(qt_send(src, "third", "g", NULL, NULL), ST_OK);
     CHECK_INT(qt_recv(src, 10, 30, &rr), 1);
     CHECK_STR(qt_bodies(&rr), "third");
+    queues_free(qs);
+}
+
+/* What the dead-letter hooks saw: one line per call. */
+typedef struct dl_seen {
+    char log[1024];
+    int calls;
+} dl_seen_t;
+
+static void dl_hook(void *arg, queue_t *src, queue_t *dlq, const message_t *m, const char *rid)
+{
+    dl_seen_t *s = arg;
+    char line[256];
+    snprintf(line, sizeof line, "%s>%s %s n=%u id=%s|", queue_name(src), queue_name(dlq), m->body, m->recv_count,
+             rid ? rid : "-");
+    strncat(s->log, line, sizeof s->log - strlen(s->log) - 1);
+    s->calls++;
+}
+
+/* Sends body (with a requestId attribute when rid is given) and receives it
+ * until the receive that moves it. */
+static void send_until_dead(queues_t *qs, queue_t *src, const char *body, const char *rid)
+{
+    recv_res_t rr;
+    msg_attr_t a = {"requestId", "String", rid, rid ? strlen(rid) : 0};
+    send_req_t r = qt_req(body);
+    r.attrs = &a;
+    r.nattrs = rid ? 1 : 0;
+    qt_send_req(src, &r, NULL, NULL);
+    for (int i = 0; i < 3 && qt_recv(src, 10, 0, &rr) == 1; i++)
+        qt_advance(qs, 0);
+}
+
+TEST(dlq_hooks_see_each_move_with_its_request_id)
+{
+    queues_t *qs = qt_engine();
+    qt_create(qs, "dlq", NULL, 0);
+    queue_t *src = qt_create(qs, "src", KV({"RedrivePolicy", REDRIVE("dlq", 2)}));
+    dl_seen_t a = {0}, b = {0};
+    CHECK_INT(queues_add_dead_letter_cb(qs, dl_hook, &a), 0);
+    CHECK_INT(queues_add_dead_letter_cb(qs, dl_hook, &b), 0);
+    send_until_dead(qs, src, "plain", "r-attr");
+    /* a non-raw SNS delivery: the id is in the envelope's MessageAttributes */
+    send_until_dead(qs, src,
+                    "{\"Type\":\"Notification\",\"MessageId\":\"x\",\"Message\":\"{}\",\"MessageAttributes\":"
+                    "{\"requestId\":{\"Type\":\"String\",\"Value\":\"r-env\"}}}",
+                    NULL);
+    send_until_dead(qs, src, "{\"requestId\":\"r-body\"}", NULL);
+    send_until_dead(qs, src, "{\"Type\":\"Notification\",\"MessageAttributes\":{\"requestId\":{\"Type\":"
+                             "\"Binary\",\"Value\":\"eA==\"}}}", NULL);
+    CHECK_INT(a.calls, 4);
+    CHECK(strstr(a.log, "src>dlq plain n=2 id=r-attr|"));
+    CHECK(strstr(a.log, "n=2 id=r-env|"));
+    CHECK(strstr(a.log, "src>dlq {\"requestId\":\"r-body\"} n=2 id=r-body|"));
+    CHECK(strstr(a.log, "\"Binary\",\"Value\":\"eA==\"}}} n=2 id=-|")); /* not a String: no id */
+    CHECK_STR(b.log, a.log);
+    CHECK_STR(qt_counts(src), "0/0/0");
+    /* a move task back to the source is no dead-letter move; a removed hook is not called */
+    char handle[MOVE_HANDLE_MAX];
+    err_t err;
+    CHECK_ST(queues_start_move_task(qs, QT_ARN("dlq"), NULL, -1, handle, &err), ST_OK);
+    qt_advance(qs, 100);
+    CHECK_STR(qt_counts(src), "4/0/0");
+    CHECK_INT(a.calls, 4);
+    queues_remove_dead_letter_cb(qs, dl_hook, &a);
+    recv_res_t rr;
+    for (int i = 0; i < 3; i++) {
+        qt_recv(src, 10, 0, &rr);
+        qt_advance(qs, 0);
+    }
+    CHECK_STR(qt_counts(src), "0/0/0");
+    CHECK_INT(a.calls, 4);
+    CHECK_INT(b.calls, 8);
+    /* the hooks are bounded */
+    dl_seen_t more[QUEUES_DEAD_LETTER_HOOKS];
+    int added = 0;
+    for (int i = 0; i < QUEUES_DEAD_LETTER_HOOKS; i++)
+        added += queues_add_dead_letter_cb(qs, dl_hook, &more[i]) == 0;
+    CHECK_INT(added, QUEUES_DEAD_LETTER_HOOKS - 1);
     queues_free(qs);
 }
 
