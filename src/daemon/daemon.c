@@ -511,6 +511,8 @@ static int declare_gateway(daemon_t *d)
     }
     if (rc)
         log_error("config_gateway_rejected", "file=%s reason=\"%s\"", d->cfg->config_path, why);
+    else /* every worker's outcome of a gateway request reaches its record */
+        functions_track_requests(d->fs, g->results_table ? g->results_table : GATEWAY_RESULTS_DEFAULT);
     d->router.gateway = d->gw;
     free(routes);
     free(plans);

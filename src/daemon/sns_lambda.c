@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "queues/queues.h"
 #include "util/alloc.h"
 
 #include "util/buf.h"
@@ -76,10 +77,15 @@ static void deliver(void *arg, const delivery_t *d)
         topics_delivery_result(c->tp, d->id, 0, 1, "no such function");
     } else if (build_event(d, &ev) != 0) {
         topics_delivery_result(c->tp, d->id, 0, 1, "the message could not be rendered as an event");
-    } else if (function_invoke_async(f, ev.data, ev.len, NULL, NULL, &err) != ST_OK) {
-        topics_delivery_result(c->tp, d->id, 0, 1, err.msg);
     } else {
-        topics_delivery_result(c->tp, d->id, 1, 0, "");
+        /* a gateway request's message: the invocation runs under its id, so
+         * its outcome reaches the request's record (functions_track_requests) */
+        char *rid = msg_body_request_id(d->body, d->body_len);
+        if (function_invoke_async(f, ev.data, ev.len, rid, NULL, &err) != ST_OK)
+            topics_delivery_result(c->tp, d->id, 0, 1, err.msg);
+        else
+            topics_delivery_result(c->tp, d->id, 1, 0, "");
+        free(rid);
     }
     buf_free(&ev);
 }

@@ -92,6 +92,7 @@ static void outcome(fn_async_t *a, function_t *f, const fn_result_t *r, const ch
                  a->request_id, a->attempts, r->error_type ? r->error_type : "");
     if (dest)
         fn_dest__send(a->fs, dest, &o);
+    fn_dest__track(a->fs, dest, &o);
 }
 
 static void on_done(void *arg, const fn_result_t *r)

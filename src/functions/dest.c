@@ -133,7 +133,7 @@ static const char *json_now(char out[40])
 /* The record's new status and attributes: SUCCEEDED with the result; a
  * failure that will be retried leaves it RUNNING with lastError; a failure
  * nothing retries is FAILED with the error. */
-static int send_table(functions_t *fs, const char *name, const fn_outcome_t *o)
+static int table_outcome(functions_t *fs, const char *name, const fn_outcome_t *o, int flags)
 {
     table_t *t = fs->ts ? tables_find(fs->ts, name) : NULL;
     if (!t) {
@@ -153,7 +153,7 @@ static int send_table(functions_t *fs, const char *name, const fn_outcome_t *o)
                           {"attempts", num, strlen(num)},
                           {"completedAt", json_now(ts), strlen(ts)}};
     err_t err;
-    outcome_res_t r = outcome_write(t, o->request_id, status, a, retried ? 3 : 4, OUTCOME_CREATE, &err);
+    outcome_res_t r = outcome_write(t, o->request_id, status, a, retried ? 3 : 4, flags, &err);
     buf_free(&fname);
     if (r == OUTCOME_REFUSED) {
         log_warn("destination_refused", "function=%s table=%s request_id=%s reason=\"%s\"", o->f->def.name, name,
@@ -164,6 +164,26 @@ static int send_table(functions_t *fs, const char *name, const fn_outcome_t *o)
         log_info("request_expired", "function=%s table=%s request_id=%s outcome=%s reason=\"after its deadline\"",
                  o->f->def.name, name, o->request_id, status);
     return 0;
+}
+
+static int send_table(functions_t *fs, const char *name, const fn_outcome_t *o)
+{
+    return table_outcome(fs, name, o, OUTCOME_CREATE);
+}
+
+table_t *fn_dest__records(const functions_t *fs)
+{
+    return fs->records && fs->ts ? tables_find(fs->ts, fs->records) : NULL;
+}
+
+void fn_dest__track(functions_t *fs, const char *dest, const fn_outcome_t *o)
+{
+    char name[260];
+    if (!fs->records || !o->request_id || !*o->request_id || !fn_dest__records(fs))
+        return;
+    if (dest && dest_parse(dest, name, sizeof name) == DEST_TABLE && strcmp(name, fs->records) == 0)
+        return; /* written there already */
+    table_outcome(fs, fs->records, o, 0);
 }
 
 void fn_dest__running(table_t *t, const char *request_id, uint32_t attempts)

@@ -95,6 +95,12 @@ static void function_free(function_t *f)
     free(f);
 }
 
+void functions_track_requests(functions_t *fs, const char *table)
+{
+    free(fs->records);
+    fs->records = table ? xstrdup(table) : NULL;
+}
+
 void functions_free(functions_t *fs)
 {
     if (!fs)
@@ -103,6 +109,7 @@ void functions_free(functions_t *fs)
         queues_remove_dead_letter_cb(fs->qs, fn_esm__dead_lettered, fs);
     fn_esm__free(fs);
     fn_async__free(fs);
+    free(fs->records);
     uint64_t key = 0;
     void *v;
     while (seqmap_next(&fs->calls, &key, &v)) {

@@ -158,6 +158,14 @@ void function_forget(function_t *f, uint64_t call);
 status_t function_invoke_async(function_t *f, const char *event, size_t len, const char *request_id,
                                char *id_out, err_t *err);
 
+/* Names the table of request records (the gateway's results table): from
+ * now on every outcome of a request whose record is there — a mapping's
+ * record, an asynchronous invocation (a topic's function subscription runs
+ * under the request id its message carries) — is written into it too
+ * (RUNNING as a mapping starts it, then its outcome), whatever the
+ * function's destinations. NULL stops it. */
+void functions_track_requests(functions_t *fs, const char *table);
+
 /* Store hooks. */
 int functions_apply(void *fs, uint8_t type, const void *payload, size_t len);
 int functions_dump(void *fs, store_snap_t *snap);

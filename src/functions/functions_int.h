@@ -58,6 +58,7 @@ struct functions {
     /* event source mappings */
     hmap_t esm_by_uuid;
     list_t esms;
+    char *records; /* the gateway's request records table, or NULL (functions_track_requests) */
 };
 
 /* async.c */
@@ -85,6 +86,13 @@ typedef struct fn_outcome {
     int retried; /* a failure that will be tried again (a mapping's record): not final */
 } fn_outcome_t;
 int fn_dest__send(functions_t *fs, const char *dest, const fn_outcome_t *o);
+/* The outcome into the request's record in fs->records as well — when that
+ * record exists and dest (the destination the outcome went to, or NULL) is
+ * not that table already: whatever a worker's destination, the request's
+ * client learns how it ended. */
+void fn_dest__track(functions_t *fs, const char *dest, const fn_outcome_t *o);
+/* fs->records, when there is one: the table RUNNING marks go to as well. */
+struct table *fn_dest__records(const functions_t *fs);
 /* The table of a "table:" destination, or NULL (another kind, or no such table). */
 struct table *fn_dest__table(const functions_t *fs, const char *dest);
 /* An invocation of the request starts: its existing, not final record in t

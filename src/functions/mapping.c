@@ -343,7 +343,7 @@ static void send_outcomes(struct esm *m, const batch_t *bt, const fn_result_t *r
         const char *dest = failed[i] ? m->def.on_failure : m->def.on_success;
         if (failed[i])
             log_failed(m, &bt->recs[i], &logged);
-        if (!dest)
+        if (!dest && !(m->fs->records && bt->recs[i].has_rid))
             continue;
         buf_t val = BUF_INIT;
         fn_result_t rr = *r;
@@ -369,7 +369,10 @@ static void send_outcomes(struct esm *m, const batch_t *bt, const fn_result_t *r
                           .condition = failed[i] ? "RetriesExhausted" : "Success",
                           .attempts = (int)bt->recs[i].recv_count,
                           .retried = failed[i]}; /* the queue delivers it again, or dead-letters it */
-        fn_dest__send(m->fs, dest, &o);
+        if (dest)
+            fn_dest__send(m->fs, dest, &o);
+        if (bt->recs[i].has_rid)
+            fn_dest__track(m->fs, dest, &o);
         buf_free(&val);
     }
 }
@@ -467,16 +470,19 @@ static void esm_destroy(struct esm *m)
 }
 
 /* The batch's invocation has started: the records of requests whose record
- * is in a table destination read RUNNING (fn_dest__running writes only
+ * is in a table destination (or the request records table) read RUNNING (fn_dest__running writes only
  * existing records: a mapping without the gateway in front costs one
  * lookup per record). */
 static void mark_running(struct esm *m, const batch_t *bt)
 {
-    table_t *t[2] = {fn_dest__table(m->fs, m->def.on_success), fn_dest__table(m->fs, m->def.on_failure)};
+    table_t *t[3] = {fn_dest__table(m->fs, m->def.on_success), fn_dest__table(m->fs, m->def.on_failure),
+                     fn_dest__records(m->fs)};
     if (t[1] == t[0])
         t[1] = NULL;
-    for (size_t i = 0; (t[0] || t[1]) && i < bt->n; i++)
-        for (int k = 0; k < 2 && bt->recs[i].has_rid; k++)
+    if (t[2] == t[0] || t[2] == t[1])
+        t[2] = NULL;
+    for (size_t i = 0; (t[0] || t[1] || t[2]) && i < bt->n; i++)
+        for (int k = 0; k < 3 && bt->recs[i].has_rid; k++)
             if (t[k])
                 fn_dest__running(t[k], bt->recs[i].request_id, bt->recs[i].recv_count);
 }

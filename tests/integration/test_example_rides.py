@@ -1,19 +1,21 @@
 """examples/rides (seed 002), started from its own sluice.yaml and walked as
 its README walks it: POST /ride answers 202 at once and the ride appears at
 GET /rides/{rideId} once the subscribed function has recorded it (404
-before, and for rides never sent); a body the schema refuses is 400 naming
+before, and for rides never sent), while the request's record reads
+SUCCEEDED with the ride (`sluice call` waits for it); a body the schema refuses is 400 naming
 the field; a burst of rides is recorded whole; an event published to the
 topic without a RideId reaches rides-dlq as Lambda's failure record after
 the function's retries."""
 import json
 import os
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fn_truth import REPO, SLOW  # noqa: E402
-from sluice_harness import ACCOUNT, REGION, Sluice  # noqa: E402
+from sluice_harness import ACCOUNT, REGION, SLUICE_BIN, Sluice  # noqa: E402
 from test_example_calculator import request  # noqa: E402
 
 EXAMPLE = os.path.join(REPO, "examples", "rides")
@@ -57,6 +59,17 @@ class RidesExample(unittest.TestCase):
         self.assertEqual(status, 202, acc)
         self.assertEqual(acc["status"], "ACCEPTED")
         self.assertEqual(self.wait_ride(body["RideId"]), body)
+        # the request's own record: the subscribed function ran under its id
+        status, _, rec = request(self.ep, "GET", hdrs["Location"] + "?wait=20", timeout=40)
+        self.assertEqual((status, rec["status"], rec["function"], rec["result"]), (200, "SUCCEEDED", "record-ride", body))
+
+    def test_sluice_call_waits_for_the_recorded_ride(self):
+        r = ride(7)
+        p = subprocess.run([SLUICE_BIN, "call", "--endpoint", self.ep, "POST", "/ride", "-d", json.dumps(r)],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn('"status": "SUCCEEDED"', p.stdout)
+        self.assertEqual(self.wait_ride(r["RideId"]), r)
 
     def test_unknown_ride_404(self):
         status, _, doc = request(self.ep, "GET", "/rides/never-sent")

@@ -97,6 +97,18 @@ class ExampleUsers(SluiceTestCase):
         status, user = http(self.sluice, "GET", "/users/" + st["userId"])
         self.assertEqual((status, user["name"], user["email"]), (200, "Bo", "bo@example.com"))
 
+    def test_sluice_call_follows_the_request_to_the_user(self):
+        """Without --no-wait, `sluice call` follows statusUrl: the worker's outcome
+        reaches the request's record although its destination is the users
+        table, and the record's result is the user."""
+        p = self.call("POST", "/users", "-d", '{"name":"Cy","email":"cy@example.com"}')
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        [(s1, accepted), (s2, final)] = blocks(p.stdout)
+        self.assertEqual((s1, s2, final["status"], final["function"]), (202, 200, "SUCCEEDED", "create-user"))
+        user = final["result"]
+        self.assertEqual((user["name"], user["messageId"]), ("Cy", accepted["messageId"]))
+        self.assertEqual(http(self.sluice, "GET", "/users/" + user["userId"]), (200, user))
+
     def test_invalid_body_is_400(self):
         p = self.call("POST", "/users", "-d", '{"name":"Ada"}')
         self.assertEqual(p.returncode, 1)
