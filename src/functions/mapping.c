@@ -76,6 +76,7 @@
 
 #define THROTTLE_MS 1000
 #define LOG_FAILED_MAX 10
+#define RUNNING_MARK_MS 50 /* a first attempt reads RUNNING once it has run this long */
 
 typedef struct rec {
     char id[37];
@@ -98,6 +99,7 @@ typedef struct batch {
     buf_t bodies;
     fn_record_t *lent; /* the records as lent to function_invoke_batch, until done */
     uint64_t opened_ms;
+    loop_timer_t mark; /* RUNNING_MARK_MS after the invocation started: mark_running */
     char queue[QUEUE_NAME_MAX + 1];
 } batch_t;
 
@@ -249,6 +251,8 @@ static batch_t *batch_new(struct esm *m)
 
 static void batch_free(batch_t *bt)
 {
+    if (loop_timer_active(&bt->mark))
+        loop_timer_stop(bt->m->fs->loop, &bt->mark);
     for (size_t i = 0; i < bt->n; i++) {
         free(bt->recs[i].group);
         free(bt->recs[i].request_id);
@@ -470,10 +474,15 @@ static void esm_destroy(struct esm *m)
 }
 
 /* The batch's invocation has started: the records of requests whose record
- * is in a table destination (or the request records table) read RUNNING (fn_dest__running writes only
- * existing records: a mapping without the gateway in front costs one
- * lookup per record). */
-static void mark_running(struct esm *m, const batch_t *bt)
+ * is in a table destination (or the request records table) read RUNNING
+ * (fn_dest__running writes only existing records: a mapping without the
+ * gateway in front costs one lookup per record). retries: the records of
+ * later attempts (marked at once: their records hold the last attempt's
+ * lastError), else those of first attempts — marked only once the
+ * invocation has run RUNNING_MARK_MS, so that a worker faster than that
+ * takes its requests from ACCEPTED straight to their outcome, without a
+ * write (and a store record) per request that no reader could have used. */
+static void mark_running(struct esm *m, const batch_t *bt, int retries)
 {
     table_t *t[3] = {fn_dest__table(m->fs, m->def.on_success), fn_dest__table(m->fs, m->def.on_failure),
                      fn_dest__records(m->fs)};
@@ -482,9 +491,16 @@ static void mark_running(struct esm *m, const batch_t *bt)
     if (t[2] == t[0] || t[2] == t[1])
         t[2] = NULL;
     for (size_t i = 0; (t[0] || t[1] || t[2]) && i < bt->n; i++)
-        for (int k = 0; k < 3 && bt->recs[i].has_rid; k++)
+        for (int k = 0; k < 3 && bt->recs[i].has_rid && (bt->recs[i].recv_count > 1) == !!retries; k++)
             if (t[k])
                 fn_dest__running(t[k], bt->recs[i].request_id, bt->recs[i].recv_count);
+}
+
+static void on_mark(loop_t *loop, loop_timer_t *t)
+{
+    (void)loop;
+    batch_t *bt = t->arg;
+    mark_running(bt->m, bt, 0);
 }
 
 /* Invokes the open batch. -1 when the function refused it (its backlog is
@@ -519,7 +535,9 @@ static int dispatch(struct esm *m)
     list_push_back(&m->out_batches, &bt->link);
     m->stats.batches++;
     m->stats.records += bt->n;
-    mark_running(m, bt); /* done never runs from inside the invoke: bt is still ours here */
+    mark_running(m, bt, 1); /* done never runs from inside the invoke: bt is still ours here */
+    loop_timer_init(&bt->mark, on_mark, bt);
+    loop_timer_start(m->fs->loop, &bt->mark, RUNNING_MARK_MS);
     return 0;
 }
 
