@@ -7,7 +7,10 @@
 # into queues division and multiplication, each consumed by the C plugin
 # worker (build/examples/workers.so) that stores the result in table
 # `results` — on a fresh daemon and data directory per scenario:
-#   gw-accept        closed loop of POST /inbound: 202s per second
+#   gw-accept        closed loop of POST /inbound: 202s per second, once with
+#                    the mappings left out of the config (the accept path
+#                    alone: POST → durable publish → 202) and once with the
+#                    workers consuming everything it accepts
 #   gw-e2e peak      closed loop of whole round trips (POST, then long-poll
 #                    the statusUrl until the final 200): the e2e peak, lower
 #                    than the accept peak since the workers run too
@@ -35,6 +38,10 @@ key=calculator-demo-key
 sed -e "s#\.\./\.\./build/#$PWD/build/#" -e 's/^      rate: 100$/      rate: 1000000/' \
     -e 's/^      burst: 200$/      burst: 1000000/' -e 's/^      quota: 100000$/      quota: 10000000/' \
     examples/calculator/sluice.yaml > "$bench_tmp/calculator.yaml"
+# The accept path alone: the same config without its mappings, so nothing
+# consumes the queues and the figure is POST → durable publish → 202 only.
+awk '/^mappings:/{skip=1; next} /^[a-z]/{skip=0} !skip' "$bench_tmp/calculator.yaml" > "$bench_tmp/accept-only.yaml"
+config="$bench_tmp/calculator.yaml"
 bench_header "sluice --fsync $fsync, examples/calculator/sluice.yaml, ${conns} connections, ${secs}s per scenario"
 
 # $1 label; the rest: sluice-bench arguments. Runs it on a fresh daemon,
@@ -44,7 +51,7 @@ labels=()
 measure() {
     local label=$1 out
     shift
-    sluice_start $port --config "$bench_tmp/calculator.yaml"
+    sluice_start $port --config "$config"
     out=$(build/sluice-bench -k $key "$@")
     sluice_stop
     echo "$out"
@@ -67,7 +74,10 @@ echo "$out"
 labels+=("nginx static")
 lines+=("$out")
 
-measure "gw-accept" -c "$conns" -d "$secs" 127.0.0.1:$port gw-accept
+config="$bench_tmp/accept-only.yaml"
+measure "gw-accept, workers stopped" -c "$conns" -d "$secs" 127.0.0.1:$port gw-accept
+config="$bench_tmp/calculator.yaml"
+measure "gw-accept, workers running" -c "$conns" -d "$secs" 127.0.0.1:$port gw-accept
 measure "gw-e2e peak (closed loop)" -c "$conns" -d "$secs" -r 0 127.0.0.1:$port gw-e2e
 if [ -z "$rate" ]; then
     peak=$(field achieved/s "${lines[-1]}")

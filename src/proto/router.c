@@ -54,7 +54,10 @@ static req_ctx_t *ctx_new(router_t *rt, http_ex_t *ex)
     credential_key(auth, ctx->access_key, sizeof ctx->access_key, ctx->service, sizeof ctx->service);
     const char *q = memchr(ex->head->target, '?', ex->head->target_len);
     size_t plen = q ? (size_t)(q - ex->head->target) : ex->head->target_len;
-    snprintf(ctx->path, sizeof ctx->path, "%.*s", (int)plen, ex->head->target);
+    if (plen >= sizeof ctx->path)
+        plen = sizeof ctx->path - 1;
+    memcpy(ctx->path, ex->head->target, plen);
+    ctx->path[plen] = 0;
     return ctx;
 }
 

@@ -38,5 +38,13 @@ void rand_uuid(char out[UUID_STR_LEN])
     rand_bytes(u, sizeof u);
     u[6] = (unsigned char)((u[6] & 0x0f) | 0x40); /* version 4 */
     u[8] = (unsigned char)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    uuid_unparse_lower(u, out);
+    static const char hex[] = "0123456789abcdef";
+    char *p = out;
+    for (int i = 0; i < 16; i++) { /* 8-4-4-4-12, as uuid_unparse_lower writes it */
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        *p++ = hex[u[i] >> 4];
+        *p++ = hex[u[i] & 15];
+    }
+    *p = 0;
 }

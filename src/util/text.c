@@ -161,3 +161,16 @@ int text_name_chars(const char *s, size_t n, const char *extra)
     }
     return 1;
 }
+
+char *text_u64(uint64_t v, char out[21])
+{
+    char tmp[21];
+    size_t n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = 0;
+    return out;
+}

@@ -22,6 +22,8 @@ void text_b64_encode(const void *p, size_t n, buf_t *out);
 int text_b64_decode(const char *s, size_t n, buf_t *out);
 /* Parses a whole decimal integer (optional sign); 0 ok, -1 otherwise. */
 int text_parse_i64(const char *s, int64_t *out);
+/* v in decimal into out (21 bytes hold any); returns out. */
+char *text_u64(uint64_t v, char out[21]);
 int text_starts_with_ci(const char *s, const char *prefix);
 /* 1 when each of the n bytes of s is an ASCII letter, a digit, or one of
  * extra (names of queues, topics, tables, functions, keys, parameters). */
