@@ -237,11 +237,14 @@ static void batch_add(batch_t *bt, const message_t *msg, const char *receipt, co
     r->len = b->len - r->off;
 }
 
+static void on_mark(loop_t *loop, loop_timer_t *t);
+
 static batch_t *batch_new(struct esm *m)
 {
     batch_t *bt = xcalloc(1, sizeof *bt);
     bt->m = m;
     bt->opened_ms = loop_now_ms(m->fs->loop);
+    loop_timer_init(&bt->mark, on_mark, bt);
     snprintf(bt->queue, sizeof bt->queue, "%s", m->def.queue);
     function_t *f = functions_find(m->fs, m->def.function);
     bt->by_record = f && function_takes_records(f);
@@ -536,7 +539,6 @@ static int dispatch(struct esm *m)
     m->stats.batches++;
     m->stats.records += bt->n;
     mark_running(m, bt, 1); /* done never runs from inside the invoke: bt is still ours here */
-    loop_timer_init(&bt->mark, on_mark, bt);
     loop_timer_start(m->fs->loop, &bt->mark, RUNNING_MARK_MS);
     return 0;
 }
