@@ -29,7 +29,7 @@
  *                 SendMessageBatch requests of 10 like `worker`), plus one
  *                 probe that sends a message and polls the table for its
  *                 result, 100 times a second; reports send → result latency
- * Gateway scenarios (the daemon serving examples/seed.yaml; PATH, default
+ * Gateway scenarios (the daemon serving examples/calculator/sluice.yaml; PATH, default
  * /inbound, is its accept route; the body is the seed's calculator request,
  * multiplication and division by 1..7 in turn):
  *   gw-accept     closed loop of POST PATH (-k KEY: with x-api-key, as

@@ -1,5 +1,5 @@
 """The gateway scenarios of build/sluice-bench (gw-accept, gw-e2e,
-gw-replay) against the real daemon serving examples/seed.yaml: what the
+gw-replay) against the real daemon serving examples/calculator/sluice.yaml: what the
 benchmark reports must be what happened, checked against the daemon's own
 results table — every 202 it counts is a request record, every round trip
 it counts as completed is a SUCCEEDED record, a final status other than

@@ -848,7 +848,7 @@ TEST(reads_walk_many_leaves_in_key_order)
         CHECK(deep_same(&d, &items, p, -1));
     }
     for (int g = 0; g < 5; g++) {
-        char value[8];
+        char value[16];
         snprintf(value, sizeof value, "g%d", g);
         CHECK_ST(table_query_index(t, "g", value, 0, &items, NULL), ST_OK);
         CHECK(deep_same(&d, &items, -1, g));
