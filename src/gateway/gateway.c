@@ -220,6 +220,7 @@ void gateway_wake_all(gateway_t *gw)
         return;
     if (gw->qs)
         queues_remove_dead_letter_cb(gw->qs, on_dead_letter, gw);
+    tables_set_change_cb(gw->ts, NULL, NULL); /* table writes after this (teardown) must not reach gw */
     size_t it = 0;
     void *v;
     wait_list_t **lists = xcalloc(gw->waiting.n + 1, sizeof *lists);

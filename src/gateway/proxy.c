@@ -138,7 +138,31 @@ int proxy_check(const char *upstream, const char *path, char *why, size_t n)
     return rc;
 }
 
-/* The URL's path part with the placeholders filled in; -1 when one has no value. */
+/* Whether URL-form path text holds a "." or ".." segment, spelled plainly
+ * or percent-encoded (%2e): the upstream (or a proxy before it) would
+ * resolve it and the request would leave the prefix the route forwards to. */
+static int has_dot_segment(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i <= n) {
+        size_t j = i, dots = 0, other = 0;
+        while (j < n && s[j] != '/') {
+            if (s[j] == '.')
+                dots++, j++;
+            else if (s[j] == '%' && j + 2 < n && s[j + 1] == '2' && (s[j + 2] == 'e' || s[j + 2] == 'E'))
+                dots++, j += 3;
+            else
+                other++, j++;
+        }
+        if (!other && (dots == 1 || dots == 2))
+            return 1;
+        i = j + 1;
+    }
+    return 0;
+}
+
+/* The URL's path part with the placeholders filled in; -1 when one has no
+ * value, -2 when a value is a dot-segment or holds one. */
 static int substitute(const char *upstream, size_t len, const char *path, const kvv_t *params, buf_t *out)
 {
     char name[128];
@@ -155,6 +179,8 @@ static int substitute(const char *upstream, size_t len, const char *path, const 
         const char *v = kvv_get(params, name);
         if (!v)
             return -1;
+        if (has_dot_segment(v, strlen(v)))
+            return -2; /* a plain value is one segment, so "." and ".." are the cases there */
         if (param_kind(path, name, nl) == 2)
             put_as_sent(out, v, strlen(v));
         else
@@ -169,9 +195,12 @@ int proxy_url(const char *upstream, const char *path, const kvv_t *params, const
 {
     size_t qpos = strcspn(upstream, "?");
     if (memchr(upstream, '{', qpos)) {
-        if (substitute(upstream, qpos, path, params, out) != 0)
-            return -1;
-    } else { /* the whole path, after the URL's own (one '/' between them) */
+        int rc = substitute(upstream, qpos, path, params, out);
+        if (rc != 0)
+            return rc;
+    } else {
+        if (has_dot_segment(req_path, req_path_len))
+            return -2; /* the whole path, after the URL's own (one '/' between them) */
         size_t bl = qpos;
         if (bl && upstream[bl - 1] == '/' && req_path_len && req_path[0] == '/')
             bl--;
@@ -310,8 +339,8 @@ static void reply_failure(req_ctx_t *ctx, const proxy_route_t *r, const char *ur
     static const char timed_out[] = "{\"message\":\"Endpoint request timed out\"}";
     static const char bad[] = "{\"message\":\"Bad Gateway\"}";
     int timeout = e == HTTP_CLIENT_TIMEOUT;
-    log_warn("proxy_failed", "route=\"%s\" upstream=\"%s\" status=%d error=%s reason=\"%s\"", r->label, url,
-             timeout ? 504 : 502, http_client_err_name(e), detail);
+    log_warn("proxy_failed", "route=\"%s\" upstream=\"%.*s\" status=%d error=%s reason=\"%s\"", r->label,
+             (int)strcspn(url, "?"), url, timeout ? 504 : 502, http_client_err_name(e), detail); /* no query: it may hold tokens */
     router_reply(ctx, timeout ? 504 : 502, "application/json", NULL, timeout ? timed_out : bad,
                  timeout ? sizeof timed_out - 1 : sizeof bad - 1);
 }
@@ -352,8 +381,8 @@ static void on_caller_gone(void *arg)
 {
     pending_t *p = arg;
     http_client_cancel(p->client, p->id);
-    log_info("proxy_cancelled", "route=\"%s\" upstream=\"%s\" reason=\"the caller hung up\"", p->route->label,
-             p->url);
+    log_info("proxy_cancelled", "route=\"%s\" upstream=\"%.*s\" reason=\"the caller hung up\"", p->route->label,
+             (int)strcspn(p->url, "?"), p->url);
     pending_free(p);
 }
 
@@ -363,8 +392,16 @@ void proxy_forward(http_client_t *client, const proxy_route_t *r, req_ctx_t *ctx
     const char *q = memchr(h->target, '?', h->target_len);
     size_t plen = q ? (size_t)(q - h->target) : h->target_len;
     buf_t url = BUF_INIT;
-    if (proxy_url(r->upstream, r->path, params, h->target, plen, q ? q + 1 : NULL,
-                  q ? h->target_len - plen - 1 : 0, &url) != 0) {
+    int rc = proxy_url(r->upstream, r->path, params, h->target, plen, q ? q + 1 : NULL,
+                       q ? h->target_len - plen - 1 : 0, &url);
+    if (rc == -2) { /* never forwarded: it would leave the upstream prefix */
+        static const char dots[] = "{\"message\":\"The path has a . or .. segment\"}";
+        log_info("proxy_refused", "route=\"%s\" reason=\"dot segment in the path\"", r->label);
+        router_reply(ctx, 400, "application/json", NULL, dots, sizeof dots - 1);
+        buf_free(&url);
+        return;
+    }
+    if (rc != 0) {
         reply_failure(ctx, r, r->upstream, HTTP_CLIENT_PROTOCOL, "a placeholder has no value");
         buf_free(&url);
         return;

@@ -64,7 +64,8 @@ int proxy_check(const char *upstream, const char *path, char *why, size_t n);
 
 /* The URL of one request (see the header comment): params as routes_match
  * gave them, req_path the request's path as sent (no query), query the
- * text after '?' (NULL when there is none). Appends to out; 0, or -1 when
+ * text after '?' (NULL when there is none). Appends to out; 0, -2 when the path or a parameter
+ * holds a "." or ".." segment (plain or %2e), or -1 when
  * a placeholder has no value in params. Pure. */
 int proxy_url(const char *upstream, const char *path, const kvv_t *params, const char *req_path, size_t req_path_len,
               const char *query, size_t query_len, buf_t *out);

@@ -174,6 +174,7 @@ static const char *status_reason(int status)
     case 409: return "Conflict";
     case 410: return "Gone";
     case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Content";
     case 429: return "Too Many Requests";
@@ -465,7 +466,11 @@ void http_ex_reply(http_ex_t *ex, int status, const char *ctype, const char *ext
     c->ex = NULL;
     c->srv->stats.pending_exchanges--;
     conn_append_head(c, status, ctype, extra, body_len);
-    buf_append(&c->out, body, body_len);
+    /* HEAD: the head a GET would have (its Content-Length too), no body —
+     * a body here would be read as the start of the next response */
+    int head_only = c->head.method_len == 4 && memcmp(c->head.method, "HEAD", 4) == 0;
+    if (!head_only)
+        buf_append(&c->out, body, body_len);
     conn_push_hold(c, lsn);
     conn_finish_request(c);
     if (!c->in_handler)

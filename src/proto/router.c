@@ -54,8 +54,10 @@ static req_ctx_t *ctx_new(router_t *rt, http_ex_t *ex)
     credential_key(auth, ctx->access_key, sizeof ctx->access_key, ctx->service, sizeof ctx->service);
     const char *q = memchr(ex->head->target, '?', ex->head->target_len);
     size_t plen = q ? (size_t)(q - ex->head->target) : ex->head->target_len;
-    if (plen >= sizeof ctx->path)
+    if (plen >= sizeof ctx->path) {
         plen = sizeof ctx->path - 1;
+        ctx->path_cut = 1;
+    }
     memcpy(ctx->path, ex->head->target, plen);
     ctx->path[plen] = 0;
     return ctx;
@@ -174,6 +176,10 @@ void router_handle(http_ex_t *ex, void *arg)
         reply_simple(ctx, 503, "{\"message\":\"Sluice is shutting down\"}");
         return;
     }
+    if (ctx->path_cut) { /* matching a cut path would answer for another one */
+        reply_simple(ctx, 414, "{\"message\":\"The request path is over 1023 bytes\"}");
+        return;
+    }
     if (target_action(ex->head, action, sizeof action)) {
         sqs_json_handle(ctx, action);
         return;
@@ -190,10 +196,15 @@ void router_handle(http_ex_t *ex, void *arg)
             reply_simple(ctx, 404, "{\"message\":\"SNS message signing is off (server.sns_signing)\"}");
         return;
     }
-    /* A request signed for SQS or SNS is never the gateway's, so a catch-all
-     * proxy route (/{proxy+}) leaves queue URLs to the SQS query protocol. */
-    int aws = !strcmp(ctx->service, "sqs") || !strcmp(ctx->service, "sns");
-    if (rt->gateway && !aws && gateway_handle(rt->gateway, ctx))
+    /* A request signed for SQS, SNS or Lambda is never the gateway's, so a
+     * catch-all proxy route (/{proxy+}) leaves queue URLs to the SQS query
+     * protocol; nor is a request to Sluice's own paths (the Lambda API, the
+     * tables view, /health) — only the gateway's own /_sluice/requests/ and
+     * /_sluice/gateway/. */
+    int aws = !strcmp(ctx->service, "sqs") || !strcmp(ctx->service, "sns") || !strcmp(ctx->service, "lambda");
+    int own = gateway_reserved_path(ctx->path) && strncmp(ctx->path, "/_sluice/requests/", 18) != 0 &&
+              strncmp(ctx->path, "/_sluice/gateway/", 17) != 0;
+    if (rt->gateway && !aws && !own && gateway_handle(rt->gateway, ctx))
         return;
     if (tables_http_match(ctx->path)) {
         tables_http_handle(ctx, rt->tables);

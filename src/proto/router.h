@@ -47,6 +47,7 @@ typedef struct req_ctx {
     char service[16]; /* SigV4 credential scope service ("sqs", "sns"), or "" */
     char trace[512];
     char path[1024]; /* request path without the query string */
+    int path_cut;    /* the path did not fit: answered 414 */
     char action[64];
     sqs_call_t *call; /* a pending SQS call, cancelled if the client goes */
     /* Any other front-end's reply that comes later: run (then ctx freed)

@@ -98,6 +98,8 @@ class Handler(BaseHTTPRequestHandler):
     def _any(self):
         body = self._body()
         path = self.path
+        if not path.startswith("/slow"):  # _slow notes its own
+            self.server.arrived.append(path)
         if path.startswith("/slow"):
             return self._slow()
         if path == "/garbage":
@@ -316,6 +318,62 @@ class Proxy(FunctionsTestCase):
         self.assertIn(b"SendMessageResponse", raw)
         msgs = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
         self.assertEqual([m["Body"] for m in msgs], ["kept"])
+
+
+    def test_a_catch_all_route_leaves_sluices_own_paths_alone(self):
+        """The Lambda API (with the aws SDK's signature), the tables view and
+        /health are Sluice's, whatever a catch-all route says: their
+        requests, credentials and all, never reach the upstream."""
+        lam = self.s.client("lambda")
+        self.assertEqual(lam.list_functions()["Functions"], [])
+        st, _, raw = self.call("GET", "/_sluice/tables/none/items/x")
+        self.assertEqual(st, 404, raw)
+        self.assertNotIn(b"catch-all", raw)
+        st, hdrs, raw = self.call("HEAD", "/health")
+        self.assertNotEqual(dict(hdrs).get("X-Served-By"), "upstream")
+        self.assertEqual(raw, b"")
+        self.assertFalse([p for p in self.up.arrived if "2015-03-31" in p or "_sluice" in p or "health" in p],
+                         self.up.arrived)
+
+    def test_dot_segments_are_refused_not_forwarded(self):
+        for path in ("/legacy/a/../../admin", "/legacy/%2e%2e/admin", "/whole/x/./y"):
+            st, _, raw = self.call("GET", path)
+            self.assertEqual(st, 400, (path, raw[:200]))
+            self.assertIn(b". or ..", raw)
+        self.assertFalse([p for p in self.up.arrived if "admin" in p or "/y" in p], self.up.arrived)
+        self.assertEqual(self.echo("GET", "/legacy/.well-known/a..b")["path"], "/echo/.well-known/a..b")
+
+    def test_a_path_over_1023_bytes_is_414(self):
+        st, _, raw = self.call("GET", "/legacy/" + "a" * 1100)
+        self.assertEqual(st, 414, raw[:200])
+        self.assertEqual(self.echo("GET", "/legacy/" + "a" * 900)["path"], "/echo/" + "a" * 900)
+
+    def test_head_answers_carry_no_body(self):
+        """A HEAD answered by any route leaves no bytes behind that the next
+        response on the connection would be read from: the head of a GET,
+        Content-Length and all, and nothing after it."""
+        with socket.create_connection(("127.0.0.1", self.s.port), timeout=timeout(30)) as c:
+            c.sendall(b"HEAD /keyed HTTP/1.1\r\nHost: x\r\n\r\n")  # 405 from Sluice itself
+            got = b""
+            while b"\r\n\r\n" not in got:
+                got += c.recv(4096)
+            c.settimeout(0.5)
+            try:
+                got += c.recv(4096)
+            except socket.timeout:
+                pass
+            head, _, rest = got.partition(b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 405"), head)
+            self.assertRegex(head, rb"(?i)content-length: [1-9]")
+            self.assertEqual(rest, b"")
+            c.settimeout(timeout(30))
+            c.sendall(b"GET /legacy/after-head HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = b""
+            while b"after-head" not in got:
+                chunk = c.recv(65536)
+                self.assertTrue(chunk, got)
+                got += chunk
+            self.assertTrue(got.startswith(b"HTTP/1.1 200"), got[:100])
 
 
 class ProxyConfig(FunctionsTestCase):

@@ -69,6 +69,28 @@ TEST(a_placeholder_without_a_value_fails)
     buf_free(&b);
 }
 
+TEST(dot_segments_are_never_forwarded)
+{
+    /* a greedy parameter, a plain one, the whole path; plain and %2e-encoded */
+    CHECK_STR(url_for("http://h/legacy/{proxy}", "/old/{proxy+}", "/old/a/../../admin"), "(failed)");
+    CHECK_STR(url_for("http://h/legacy/{proxy}", "/old/{proxy+}", "/old/%2e%2E/admin"), "(failed)");
+    CHECK_STR(url_for("http://h/legacy/{proxy}", "/old/{proxy+}", "/old/a/./b"), "(failed)");
+    CHECK_STR(url_for("http://h/u/{id}", "/users/{id}", "/users/.."), "(failed)");
+    CHECK_STR(url_for("http://h/u/{id}", "/users/{id}", "/users/%2e"), "(failed)");
+    CHECK_STR(url_for("http://h/legacy", "/old/{proxy+}", "/old/x/../../y"), "(failed)");
+    /* names that merely hold dots are fine */
+    CHECK_STR(url_for("http://h/legacy/{proxy}", "/old/{proxy+}", "/old/.well-known/a..b/..."),
+              "http://h/legacy/.well-known/a..b/...");
+    CHECK_STR(url_for("http://h/u/{id}", "/users/{id}", "/users/v1.2"), "http://h/u/v1.2");
+    /* and the refusal is its own answer (-2), not a missing value (-1) */
+    kvv_t params = {0};
+    kvv_add(&params, "proxy", "a/../b");
+    buf_t b = BUF_INIT;
+    CHECK_INT(proxy_url("http://h/{proxy}", "/o/{proxy+}", &params, "/o/a/../b", 9, NULL, 0, &b), -2);
+    buf_free(&b);
+    kvv_free(&params);
+}
+
 TEST(check_accepts_good_templates)
 {
     char why[300];
