@@ -22,7 +22,8 @@
 # Prints each sluice-bench line (and the replay's artillery-style summary),
 # then a table. Every process it starts is killed on exit, failure or
 # interrupt (bench/lib.sh).
-#   bench/gateway.sh [seconds] [conns] [e2e-rate]     env FSYNC=always|interval|off, REPLAY_X
+#   bench/gateway.sh [seconds] [conns] [e2e-rate]     env FSYNC=always|interval|off, REPLAY_X,
+#                                                     E2E_LOW (a light-load e2e row, default 1000/s; 0: none)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -85,6 +86,10 @@ if [ -z "$rate" ]; then
     [ "$rate" -ge 1 ] || rate=1
 fi
 measure "gw-e2e at $rate/s" -c "$conns" -d "$secs" -r "$rate" 127.0.0.1:$port gw-e2e
+low=${E2E_LOW:-1000}  # the floor: round trips at a light load (0: skip)
+if [ "$low" -gt 0 ]; then
+    measure "gw-e2e at $low/s" -c "$conns" -d "$secs" -r "$low" 127.0.0.1:$port gw-e2e
+fi
 measure "gw-replay (seed 002)" -c "$conns" -d "$secs" -x "$replay_x" 127.0.0.1:$port gw-replay
 
 # The table: throughput is req/s (nginx), 202s/s (accept), round trips/s

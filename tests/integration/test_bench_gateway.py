@@ -93,7 +93,8 @@ class BenchGatewayTest(FunctionsTestCase):
 
     def test_e2e_counts_a_final_status_other_than_succeeded_as_an_error(self):
         # the multiplication queue's worker is the division handler, which
-        # refuses a multiplication request: those end FAILED
+        # refuses a multiplication request: after 3 attempts (2 s apart) its
+        # message reaches the dead-letter queue and the request ends DEAD_LETTERED
         s = self.daemon(seed_config("division"))
         f, _ = self.bench(s, "gw-e2e", "-c", "4", "-r", "0", "-d", "0.3")
         launched, completed = int(f["launched"]), int(f["completed"])
@@ -104,7 +105,7 @@ class BenchGatewayTest(FunctionsTestCase):
         self.assertGreater(completed, 0)
         self.assertGreater(failed, 0)
         self.assertEqual((completed + failed, int(f["errors"])), (launched, failed))
-        self.assertEqual(self.statuses(s), {"SUCCEEDED": completed, "FAILED": failed})
+        self.assertEqual(self.statuses(s), {"SUCCEEDED": completed, "DEAD_LETTERED": failed})
 
     def test_replay_at_full_speed_runs_the_seeds_1800_scenarios(self):
         s = self.daemon(seed_config())
