@@ -312,6 +312,11 @@ char *msg_body_request_id(const char *body, size_t len)
 {
     if (len < 2 || body[0] != '{')
         return NULL;
+    /* A mapping asks this of every message it takes: parse only a body that
+     * can hold the name — spelled out, or behind an escape (a key may be
+     * written \u0072equestId). */
+    if (!memmem(body, len, "requestId", 9) && !memchr(body, '\\', len))
+        return NULL;
     jv_doc_t *d = jv_doc_new_small();
     char *out = NULL;
     jv_t *v = jv_parse(d, body, len, NULL, 0);

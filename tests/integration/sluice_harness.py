@@ -43,6 +43,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
+
+
+def check_exit(rc, log):
+    """A daemon stopped with SIGTERM must exit 0 with no sanitizer report in its log."""
+    if rc != 0:
+        raise AssertionError("sluice exited with %s on SIGTERM; log:\n%s" % (rc, log[-20000:]))
+    if any(m in log for m in SANITIZER_MARKS):
+        raise AssertionError("sanitizer report in sluice log:\n" + log[-20000:])
+
+
 class Sluice:
     """One daemon process. start() waits until /health answers."""
 
@@ -105,6 +116,13 @@ class Sluice:
         self.log.close()
         return rc
 
+    def stop_checked(self):
+        """stop(), cleanup(), then check_exit on its status and log."""
+        rc = self.stop()
+        log = self.read_log()
+        self.cleanup()
+        check_exit(rc, log)
+
     def kill9(self):
         return self.stop(signal.SIGKILL)
 
@@ -136,13 +154,7 @@ class SluiceTestCase(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.sluice.stop()
-        log = cls.sluice.read_log()
-        cls.sluice.cleanup()
-        if rc != 0:
-            raise AssertionError("sluice exited with %s on SIGTERM; log:\n%s" % (rc, log))
-        if "ERROR: AddressSanitizer" in log or "runtime error:" in log or "LeakSanitizer" in log:
-            raise AssertionError("sanitizer report in sluice log:\n" + log)
+        cls.sluice.stop_checked()
 
     def queue(self, name, **attrs):
         """Creates a queue with a name unique to the test and returns its URL."""

@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fn_truth import WORKERS_SO, queue_counts, queue_url, timeout  # noqa: E402
-from sluice_harness import ASAN, SLUICE_BIN, Sluice, free_port  # noqa: E402
+from sluice_harness import ASAN, SANITIZER_MARKS, SLUICE_BIN, Sluice, free_port  # noqa: E402
 
 KEY = "call-client-key-0001"
 
@@ -111,7 +111,6 @@ gateway:
       queue: sink
 """
 
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
 
 
 def blocks(stdout):

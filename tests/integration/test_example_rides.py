@@ -34,13 +34,7 @@ class RidesExample(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.sluice.stop()
-        log = cls.sluice.read_log()
-        cls.sluice.cleanup()
-        if rc != 0:
-            raise AssertionError("sluice exited with %s on SIGTERM; log:\n%s" % (rc, log))
-        if "ERROR: AddressSanitizer" in log or "runtime error:" in log or "LeakSanitizer" in log:
-            raise AssertionError("sanitizer report in sluice log:\n" + log)
+        cls.sluice.stop_checked()
 
     def wait_ride(self, ride_id, timeout=20):
         deadline = time.monotonic() + timeout * SLOW

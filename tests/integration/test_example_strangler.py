@@ -20,7 +20,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fn_truth import REPO, WORKERS_SO, timeout  # noqa: E402
-from sluice_harness import ASAN, SLUICE_BIN, Sluice, free_port  # noqa: E402
+from sluice_harness import ASAN, SLUICE_BIN, Sluice, check_exit, free_port  # noqa: E402
 
 EXAMPLE = os.path.join(REPO, "examples", "strangler")
 YAML = os.path.join(EXAMPLE, "sluice.yaml")
@@ -87,11 +87,7 @@ class StranglerCase(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc, log = cls.ex.close()
-        if rc != 0:
-            raise AssertionError("sluice exited with %s on SIGTERM; log:\n%s" % (rc, log[-20000:]))
-        if "ERROR: AddressSanitizer" in log or "runtime error:" in log or "LeakSanitizer" in log:
-            raise AssertionError("sanitizer report in sluice log:\n" + log[-20000:])
+        check_exit(*cls.ex.close())
 
     def call(self, *args):
         """`build/sluice call ARGS` against the example: (exit status, stdout, stderr)."""

@@ -18,7 +18,7 @@ import tempfile
 import time
 import unittest
 
-from sluice_harness import ASAN, Sluice
+from sluice_harness import ASAN, SANITIZER_MARKS, Sluice
 
 SLOW = 4.0 if ASAN else 1.0  # time allowances scale under sanitizers
 
@@ -158,7 +158,7 @@ class HttpCase(unittest.TestCase):
 
 
 def check_log(log):
-    if "ERROR: AddressSanitizer" in log or "runtime error:" in log or "LeakSanitizer" in log:
+    if any(m in log for m in SANITIZER_MARKS):
         raise AssertionError("sanitizer report in sluice log:\n" + log)
     bad = [l for l in log.splitlines() if "level=error" in l or "level=fatal" in l]
     if bad:

@@ -168,14 +168,10 @@ class LambdaTestCase(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.sluice.stop()
-        log = cls.sluice.read_log()
-        cls.sluice.cleanup()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        if rc != 0:
-            raise AssertionError("sluice exited with %s on SIGTERM; log:\n%s" % (rc, log))
-        if "ERROR: AddressSanitizer" in log or "runtime error:" in log or "LeakSanitizer" in log:
-            raise AssertionError("sanitizer report in sluice log:\n" + log)
+        try:
+            cls.sluice.stop_checked()
+        finally:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def uniq(self, name):
         return ("%s-%s" % (name, self.id().split(".")[-1]))[:70]

@@ -773,3 +773,32 @@ TEST(deadline_callback_asks_only_for_earlier_wakeups)
     CHECK_INT(nasked, 3); /* 600 s is after the armed sweep */
     queues_free(qs);
 }
+
+/* The request id convention: the body half. A body that cannot hold the
+ * name is not parsed; an escaped key still is. */
+TEST(request_id_from_a_body)
+{
+    static const struct {
+        const char *body, *want;
+    } cases[] = {
+        {"{\"requestId\":\"r-1\",\"x\":1}", "r-1"},
+        {"{\"\\u0072equestId\":\"r-2\"}", "r-2"},
+        {"{\"Type\":\"Notification\",\"Message\":\"m\",\"MessageAttributes\":"
+         "{\"requestId\":{\"Type\":\"String\",\"Value\":\"r-3\"}}}", "r-3"},
+        {"{\"Type\":\"Notification\",\"MessageAttributes\":{\"requestId\":{\"Type\":\"Number\",\"Value\":\"4\"}}}",
+         NULL},
+        {"{\"number\":3,\"factor\":5}", NULL},
+        {"{\"requestId\":\"\"}", NULL},
+        {"[\"requestId\"]", NULL},
+        {"requestId", NULL},
+        {"{\"requestId\":", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got = msg_body_request_id(cases[i].body, strlen(cases[i].body));
+        if (cases[i].want)
+            CHECK_STR(got ? got : "(none)", cases[i].want);
+        else
+            CHECK(got == NULL);
+        free(got);
+    }
+}
