@@ -142,6 +142,19 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* epoll_wait until an event or until deadline (CLOCK_MONOTONIC ns; 0: poll,
+ * UINT64_MAX: at most 100 ms). Nanosecond-precise, so that an open loop paced
+ * at thousands per second sleeps between sends instead of spinning on a
+ * millisecond timeout of 0 and taking a core from the daemon it measures. */
+static int wait_until(int ep, struct epoll_event *evs, int max, uint64_t deadline)
+{
+    uint64_t now = now_ns(), left = deadline == UINT64_MAX ? 100000000ull : deadline > now ? deadline - now : 0;
+    if (left > 100000000ull)
+        left = 100000000ull;
+    struct timespec ts = {.tv_sec = (time_t)(left / 1000000000ull), .tv_nsec = (long)(left % 1000000000ull)};
+    return epoll_pwait2(ep, evs, max, &ts, NULL);
+}
+
 static void die(const char *what)
 {
     fprintf(stderr, "sluice-bench: %s: %s\n", what, strerror(errno));
@@ -707,9 +720,8 @@ static void run_latency(void)
             if (!busy[p] && next_pub[p] < soonest)
                 soonest = next_pub[p];
         }
-        int wait_ms = soonest == UINT64_MAX ? 100 : soonest > now ? (int)((soonest - now) / 1000000) : 0;
         struct epoll_event evs[80];
-        int k = epoll_wait(ep, evs, 80, wait_ms);
+        int k = wait_until(ep, evs, 80, soonest);
         for (int i = 0; i < k; i++) {
             conn_t *c = evs[i].data.ptr;
             int idx = (int)(c - conns);
@@ -844,7 +856,7 @@ static void run_worker_latency(void)
                 soonest = next[p];
         }
         struct epoll_event evs[MAXP];
-        int k = epoll_wait(ep, evs, MAXP, soonest == UINT64_MAX ? 10 : soonest > now ? (int)((soonest - now) / 1000000) : 0);
+        int k = wait_until(ep, evs, MAXP, soonest == UINT64_MAX ? now + 10000000ull : soonest);
         for (int i = 0; i < k; i++) {
             conn_t *c = &conns[evs[i].data.u32];
             conn_read(c);
@@ -1061,11 +1073,8 @@ static double run_flows(void)
         int more = now < stop_at && due != UINT64_MAX;
         if ((!more && F.nidle == B.conns) || now >= stop_at + FLOW_GRACE_NS)
             break;
-        int wait_ms = 100;
-        if (more && F.nidle)
-            wait_ms = t0 + due <= now ? 0 : (int)((t0 + due - now) / 1000000 < 100 ? (t0 + due - now) / 1000000 : 100);
         struct epoll_event evs[256];
-        int n = epoll_wait(epfd, evs, 256, wait_ms);
+        int n = wait_until(epfd, evs, 256, more && F.nidle ? t0 + due : UINT64_MAX);
         for (int i = 0; i < n; i++)
             flow_readable(evs[i].data.ptr);
     }

@@ -5,7 +5,7 @@
  *
  * File layout:
  *   server:  { host, port, max_connections, max_body_bytes, idle_timeout_ms, request_timeout_ms }
- *   storage: { data, fsync, fsync_interval_ms, segment_mb, compact_mb }
+ *   storage: { data, fsync, fsync_interval_ms, sync_gap_us, segment_mb, compact_mb }
  *   aws:     { account, region }
  *   log:     { level }
  *   queues:
@@ -74,6 +74,8 @@ static const opt_def_t opts[] = {
      "always | interval | off: when a mutation counts as durable"},
     {"storage.fsync_interval_ms", NULL, OPT_INT, 1, 60000, "1000", OFF(fsync_interval_ms),
      "fsync period for --fsync interval"},
+    {"storage.sync_gap_us", NULL, OPT_INT, 0, 100000, "250", OFF(sync_gap_us),
+     "fsync always: fdatasyncs begin at least this many microseconds apart (0: at once)"},
     {"storage.segment_mb", NULL, OPT_INT, 1, 4096, "64", OFF(segment_mb), "log segment size"},
     {"storage.compact_mb", NULL, OPT_INT, 1, 65536, "256", OFF(compact_mb),
      "write a snapshot once this much log has grown since the last"},

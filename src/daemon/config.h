@@ -106,6 +106,7 @@ typedef struct config {
     char *data_dir;
     fsync_policy_t fsync;
     long fsync_interval_ms;
+    long sync_gap_us;
     char *account;
     char *region;
     log_level_t log_level;

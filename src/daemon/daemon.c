@@ -532,6 +532,7 @@ static int open_engine(daemon_t *d)
     store_config_t sc = {.dir = d->cfg->data_dir,
                          .fsync = d->cfg->fsync,
                          .fsync_interval_ms = (uint64_t)d->cfg->fsync_interval_ms,
+                         .sync_gap_us = (uint64_t)d->cfg->sync_gap_us,
                          .segment_bytes = (uint64_t)d->cfg->segment_mb << 20,
                          .compact_bytes = (uint64_t)d->cfg->compact_mb << 20};
     queues_config_t qc = {.region = d->cfg->region, .account = d->cfg->account};

@@ -235,13 +235,12 @@ static int send_queue(functions_t *fs, const char *name, const fn_outcome_t *o, 
 {
     queue_t *q = fs->qs ? queues_find(fs->qs, name) : NULL;
     err_t err;
-    send_res_t res;
     send_req_t r = {.body = body, .body_len = len, .body_given = 1};
     if (q && queue_is_fifo(q)) {
         r.group_id = o->f->def.name;
         r.dedup_id = o->request_id;
     }
-    if (!q || queue_send(q, &r, &res, &err) != ST_OK) {
+    if (!q || queue_send(q, &r, NULL, &err) != ST_OK) {
         log_warn("destination_refused", "function=%s queue=%s request_id=%s reason=\"%s\"", o->f->def.name, name,
                  o->request_id, q ? err.msg : "no such queue");
         return -1;

@@ -355,6 +355,7 @@ static void reply_accepted(req_ctx_t *ctx, const accepted_t *a, const char *stat
 {
     buf_t b = BUF_INIT;
     char loc[160] = "Location: " STATUS_PREFIX;
+    buf_reserve(&b, 384); /* the whole body: one allocation */
     accepted_body(a, &b, status);
     size_t n = strlen(loc), idn = strlen(a->id);
     memcpy(loc + n, a->id, idn); /* a->id: < 64 bytes */
@@ -416,6 +417,7 @@ static void put_record(gateway_t *gw, const route_t *r, const accepted_t *a)
     buf_t b = BUF_INIT;
     err_t err;
     char exp[32];
+    buf_reserve(&b, 384);
     accepted_head(a, &b, "ACCEPTED");
     buf_puts(&b, ",\"route\":");
     jv_write_string(&b, r->label, strlen(r->label));
@@ -476,8 +478,13 @@ static status_t send_work(gateway_t *gw, const route_t *r, req_ctx_t *ctx, const
         pub_attr_t pa[ATTRS_MAX + 1];
         for (size_t i = 0; i < s->n; i++)
             pa[i] = (pub_attr_t){.name = s->name[i], .type = s->type[i], .value = s->value[i], .value_len = s->len[i]};
-        snprintf(arn, sizeof arn, "arn:aws:sns:%s:%s:%s", gw->region, gw->account, r->def.target);
-        topic_t *t = topics_find_arn(gw->tp, arn);
+        size_t pn = strlen(gw->sns_prefix), tn = strlen(r->def.target);
+        topic_t *t = NULL;
+        if (pn + tn < sizeof arn) {
+            memcpy(arn, gw->sns_prefix, pn);
+            memcpy(arn + pn, r->def.target, tn + 1);
+            t = topics_find_arn(gw->tp, arn);
+        }
         publish_req_t pr = {.message = body, .message_len = blen, .attrs = pa, .nattrs = s->n};
         publish_res_t res;
         if (!t)
@@ -613,7 +620,9 @@ int gateway_handle(gateway_t *gw, req_ctx_t *ctx)
     char method[16];
     kvv_t params = {0}, query = {0};
     char why[128];
-    snprintf(method, sizeof method, "%.*s", (int)(h->method_len < 15 ? h->method_len : 15), h->method);
+    size_t mlen = h->method_len < 15 ? h->method_len : 15;
+    memcpy(method, h->method, mlen);
+    method[mlen] = '\0';
     int get = strcmp(method, "GET") == 0;
     if (strcmp(ctx->path, KEYS_PATH) == 0) {
         serve_keys(gw, ctx, get);
@@ -844,6 +853,9 @@ gateway_t *gateway_new(const gateway_config_t *cfg, loop_t *loop, struct queues 
     gw->client = cfg->client;
     gw->region = xstrdup(cfg->region ? cfg->region : "us-east-1");
     gw->account = xstrdup(cfg->account ? cfg->account : "000000000000");
+    buf_t pre = BUF_INIT;
+    buf_printf(&pre, "arn:aws:sns:%s:%s:", gw->region, gw->account);
+    gw->sns_prefix = pre.data;
     gw->results = xstrdup(cfg->results_table ? cfg->results_table : GATEWAY_RESULTS_DEFAULT);
     size_t n = strlen(gw->results) + 16;
     gw->idem = xmalloc(n);
@@ -907,6 +919,7 @@ void gateway_free(gateway_t *gw)
     keys_free(gw->keys);
     free(gw->region);
     free(gw->account);
+    free(gw->sns_prefix);
     free(gw->results);
     free(gw->idem);
     free(gw);

@@ -56,6 +56,7 @@
 #include "util/alloc.h"
 #include "util/list.h"
 #include "util/logging.h"
+#include "util/text.h"
 
 #define READ_FIRST 4096              /* first read into an empty buffer */
 #define READ_CHUNK (64 * 1024)       /* later reads */
@@ -402,6 +403,7 @@ static void server_flush(loop_t *loop, void *arg)
     (void)loop;
     http_server_t *srv = arg;
     list_t *pos;
+
     while ((pos = list_first(&srv->flush))) {
         http_conn_t *c = list_entry(pos, http_conn_t, flush_link);
         list_del(&c->flush_link);
@@ -421,20 +423,34 @@ void http_server_durable(http_server_t *srv, uint64_t durable_lsn)
     }
 }
 
+/* Built with puts, not printf: it runs for every reply and printf showed in
+ * profiles. */
 static void conn_append_head(http_conn_t *c, int status, const char *ctype, const char *extra, size_t body_len)
 {
-    buf_printf(&c->out,
-               "HTTP/1.1 %d %s\r\nServer: Sluice\r\nDate: %s\r\nContent-Length: %zu\r\n", status,
-               status_reason(status), server_date(c->srv), body_len);
-    if (ctype)
-        buf_printf(&c->out, "Content-Type: %s\r\n", ctype);
+    char num[24];
+    buf_t *o = &c->out;
+    buf_reserve(o, 160);
+    buf_puts(o, "HTTP/1.1 ");
+    buf_puts(o, text_u64((uint64_t)status, num));
+    buf_putc(o, ' ');
+    buf_puts(o, status_reason(status));
+    buf_puts(o, "\r\nServer: Sluice\r\nDate: ");
+    buf_puts(o, server_date(c->srv));
+    buf_puts(o, "\r\nContent-Length: ");
+    buf_puts(o, text_u64((uint64_t)body_len, num));
+    buf_puts(o, "\r\n");
+    if (ctype) {
+        buf_puts(o, "Content-Type: ");
+        buf_puts(o, ctype);
+        buf_puts(o, "\r\n");
+    }
     if (extra)
-        buf_puts(&c->out, extra);
+        buf_puts(o, extra);
     if (!c->keep_alive)
-        buf_puts(&c->out, "Connection: close\r\n");
+        buf_puts(o, "Connection: close\r\n");
     else if (c->http10)
-        buf_puts(&c->out, "Connection: keep-alive\r\n"); /* a 1.0 client assumes close otherwise */
-    buf_puts(&c->out, "\r\n");
+        buf_puts(o, "Connection: keep-alive\r\n"); /* a 1.0 client assumes close otherwise */
+    buf_puts(o, "\r\n");
 }
 
 /* An error found by the connection layer itself: reply and close. */

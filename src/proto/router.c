@@ -17,9 +17,14 @@
 void router_header(const http_head_t *h, const char *name, char *out, size_t n)
 {
     const http_header_t *hd = http_head_find(h, name);
-    out[0] = '\0';
-    if (hd)
-        snprintf(out, n, "%.*s", (int)hd->value_len, hd->value);
+    size_t k = hd ? hd->value_len : 0;
+    if (n == 0)
+        return;
+    if (k >= n)
+        k = n - 1; /* cut, as before */
+    if (k)
+        memcpy(out, hd->value, k);
+    out[k] = '\0';
 }
 
 /* "AWS4-HMAC-SHA256 Credential=AKID/date/region/service/aws4_request, ..." →
@@ -68,9 +73,18 @@ void router_reply(req_ctx_t *ctx, int status, const char *ctype, const char *ext
     char small[1024];
     buf_t big = BUF_INIT; /* a proxied answer's headers may be many */
     const char *hdrs = small;
-    if (snprintf(small, sizeof small, "x-amzn-RequestId: %s\r\n%s", ctx->request_id, extra ? extra : "") >=
-        (int)sizeof small) {
-        buf_printf(&big, "x-amzn-RequestId: %s\r\n%s", ctx->request_id, extra);
+    static const char name[] = "x-amzn-RequestId: ";
+    size_t idn = strlen(ctx->request_id), en = extra ? strlen(extra) : 0;
+    size_t hn = sizeof name - 1 + idn + 2;
+    if (hn + en < sizeof small) { /* memcpy, not printf: every reply passes here */
+        memcpy(small, name, sizeof name - 1);
+        memcpy(small + sizeof name - 1, ctx->request_id, idn);
+        memcpy(small + hn - 2, "\r\n", 2);
+        if (en)
+            memcpy(small + hn, extra, en);
+        small[hn + en] = '\0';
+    } else {
+        buf_printf(&big, "%s%s\r\n%s", name, ctx->request_id, extra);
         hdrs = big.data;
     }
     /* Everything this reply reports was appended before now: it may leave

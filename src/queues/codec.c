@@ -33,6 +33,14 @@ static void rec_emit(queues_t *qs, uint8_t type, const buf_t *b)
         store_append(qs->store, type, b->data, b->len);
 }
 
+/* The registry's record buffer, emptied: store_append copies a record, so
+ * one buffer serves every record and the hot path allocates nothing. */
+static buf_t *rec_buf(queues_t *qs)
+{
+    buf_reset(&qs->rec_buf);
+    return &qs->rec_buf;
+}
+
 /* ---- queue definitions ------------------------------------------------------ */
 
 void queue__encode_def(const queue_t *q, buf_t *b)
@@ -154,56 +162,51 @@ void rec__queue_del(queue_t *q, uint64_t at)
 
 void rec__msg_put(queue_t *q, const message_t *m, const char *key, size_t keylen)
 {
-    buf_t b = BUF_INIT;
-    buf_put_u64(&b, q->id);
-    buf_put_bytes(&b, key ? key : "", (uint32_t)keylen);
-    msg__encode(m, &b);
-    rec_emit(q->qs, REC_MSG_PUT, &b);
-    buf_free(&b);
+    buf_t *b = rec_buf(q->qs);
+    buf_put_u64(b, q->id);
+    buf_put_bytes(b, key ? key : "", (uint32_t)keylen);
+    msg__encode(m, b);
+    rec_emit(q->qs, REC_MSG_PUT, b);
 }
 
 void rec__msg_recv(queue_t *q, const message_t *m)
 {
-    buf_t b = BUF_INIT;
-    buf_put_u64(&b, q->id);
-    buf_put_u64(&b, m->seq);
-    buf_put_u32(&b, m->recv_count);
-    buf_put_u64(&b, m->first_recv_ts);
-    buf_put_u64(&b, m->visible_at);
-    buf_put_u64(&b, m->nonce);
-    buf_put_u64(&b, m->recv_ts);
-    rec_emit(q->qs, REC_MSG_RECV, &b);
-    buf_free(&b);
+    buf_t *b = rec_buf(q->qs);
+    buf_put_u64(b, q->id);
+    buf_put_u64(b, m->seq);
+    buf_put_u32(b, m->recv_count);
+    buf_put_u64(b, m->first_recv_ts);
+    buf_put_u64(b, m->visible_at);
+    buf_put_u64(b, m->nonce);
+    buf_put_u64(b, m->recv_ts);
+    rec_emit(q->qs, REC_MSG_RECV, b);
 }
 
 void rec__msg_vis(queue_t *q, const message_t *m)
 {
-    buf_t b = BUF_INIT;
-    buf_put_u64(&b, q->id);
-    buf_put_u64(&b, m->seq);
-    buf_put_u64(&b, m->visible_at);
-    rec_emit(q->qs, REC_MSG_VIS, &b);
-    buf_free(&b);
+    buf_t *b = rec_buf(q->qs);
+    buf_put_u64(b, q->id);
+    buf_put_u64(b, m->seq);
+    buf_put_u64(b, m->visible_at);
+    rec_emit(q->qs, REC_MSG_VIS, b);
 }
 
 void rec__msg_del(queue_t *q, uint64_t seq)
 {
-    buf_t b = BUF_INIT;
-    buf_put_u64(&b, q->id);
-    buf_put_u64(&b, seq);
-    rec_emit(q->qs, REC_MSG_DEL, &b);
-    buf_free(&b);
+    buf_t *b = rec_buf(q->qs);
+    buf_put_u64(b, q->id);
+    buf_put_u64(b, seq);
+    rec_emit(q->qs, REC_MSG_DEL, b);
 }
 
 void rec__msg_move(queue_t *src, uint64_t src_seq, queue_t *dst, const message_t *m)
 {
-    buf_t b = BUF_INIT;
-    buf_put_u64(&b, src->id);
-    buf_put_u64(&b, src_seq);
-    buf_put_u64(&b, dst->id);
-    msg__encode(m, &b);
-    rec_emit(src->qs, REC_MSG_MOVE, &b);
-    buf_free(&b);
+    buf_t *b = rec_buf(src->qs);
+    buf_put_u64(b, src->id);
+    buf_put_u64(b, src_seq);
+    buf_put_u64(b, dst->id);
+    msg__encode(m, b);
+    rec_emit(src->qs, REC_MSG_MOVE, b);
 }
 
 void rec__purge(queue_t *q)

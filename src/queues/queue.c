@@ -236,6 +236,8 @@ static int send_dedup_hit(queue_t *q, const send_req_t *r, const buf_t *key, sen
     dedup_t *d = hmap_get(&q->dedup, key->data, key->len);
     if (!d)
         return 0;
+    if (!res)
+        return 1;
     unsigned char md5[16];
     digest_md5(r->body, r->body_len, md5);
     snprintf(res->message_id, sizeof res->message_id, "%s", d->msg_id);
@@ -276,7 +278,8 @@ status_t queue_send(queue_t *q, const send_req_t *r, send_res_t *res, err_t *err
     if (q->fifo)
         queue__dedup_add(q, key.data, key.len, m->id, m->seq, now + DEDUP_WINDOW_MS);
     queue__insert(q, m);
-    fill_send_res(q, m, r, res);
+    if (res)
+        fill_send_res(q, m, r, res);
     buf_free(&key);
     queues__flush_notify(q->qs);
     return ST_OK;

@@ -101,6 +101,9 @@ typedef struct move_task move_task_t;
 struct queues {
     char *region, *account;
     store_t *store;
+    buf_t rec_buf; /* the record being encoded (codec.c): one buffer, kept */
+    char *arn_prefix; /* "arn:aws:sqs:REGION:ACCOUNT:", for queues_find_arn */
+    size_t arn_prefix_len;
     hmap_t by_name;
     hmap_t by_id;
     uint64_t next_id;

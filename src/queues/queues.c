@@ -30,6 +30,10 @@ queues_t *queues_new(const queues_config_t *cfg, store_t *store)
     qs->region = xstrdup(cfg->region ? cfg->region : "us-east-1");
     qs->account = xstrdup(cfg->account ? cfg->account : "000000000000");
     qs->store = store;
+    buf_t pre = BUF_INIT;
+    buf_printf(&pre, "arn:aws:sqs:%s:%s:", qs->region, qs->account);
+    qs->arn_prefix = pre.data;
+    qs->arn_prefix_len = pre.len;
     hmap_init(&qs->by_name);
     hmap_init(&qs->by_id);
     hmap_init(&qs->deleted);
@@ -68,6 +72,8 @@ void queues_free(queues_t *qs)
     heap_free(&qs->deadlines);
     free_deleted(qs);
     redrive__free_tasks(qs);
+    buf_free(&qs->rec_buf);
+    free(qs->arn_prefix);
     free(qs->region);
     free(qs->account);
     free(qs);
@@ -351,11 +357,9 @@ queue_t *queues_find(const queues_t *qs, const char *name)
 
 queue_t *queues_find_arn(const queues_t *qs, const char *arn)
 {
-    char prefix[160];
-    int n = snprintf(prefix, sizeof prefix, "arn:aws:sqs:%s:%s:", qs->region, qs->account);
-    if (!arn || n <= 0 || strncmp(arn, prefix, (size_t)n) != 0)
+    if (!arn || strncmp(arn, qs->arn_prefix, qs->arn_prefix_len) != 0)
         return NULL;
-    return queues_find(qs, arn + n);
+    return queues_find(qs, arn + qs->arn_prefix_len);
 }
 
 void queue_arn(const queue_t *q, char *out, size_t n)

@@ -154,6 +154,8 @@ typedef struct send_res {
  * attribute, name + type + value bytes. */
 size_t send_req_size(const send_req_t *r);
 
+/* res may be NULL when the caller needs no result (fan-out, destinations):
+ * the MD5 digests of the reply are then not computed. */
 status_t queue_send(queue_t *q, const send_req_t *r, send_res_t *res, err_t *err);
 
 /* A message as seen by a receiver. Read-only; valid until the next engine call. */

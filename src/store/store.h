@@ -49,6 +49,7 @@ typedef struct store_config {
     const char *dir;           /* created if missing; locked for exclusive use */
     fsync_policy_t fsync;
     uint64_t fsync_interval_ms; /* for FSYNC_INTERVAL; default 1000 */
+    uint64_t sync_gap_us;       /* FSYNC_ALWAYS: fdatasyncs begin at least this far apart; 0: at once */
     uint64_t segment_bytes;     /* rotate the active segment beyond this; default 64 MiB */
     uint64_t compact_bytes;     /* checkpoint beyond this much log since the last snapshot; default 256 MiB */
 } store_config_t;

@@ -122,8 +122,10 @@ struct store {
     pthread_t thread;
     int seg_fd;
     uint64_t seg_first, seg_bytes;
+    uint64_t seg_zeroed; /* the segment file's length: zeros from seg_bytes on */
     uint64_t written_lsn, synced_lsn;
     uint64_t last_sync_ms;
+    uint64_t sync_start_ns; /* when the last fdatasync began (commit delay) */
     buf_t writing;
 
     /* Published by the log thread, read anywhere. */

@@ -382,13 +382,14 @@ static status_t cond_check(const titem_t *old, const table_cond_t *c, err_t *err
     return ST_OK;
 }
 
+/* The store copies a record, so the registry's one buffer serves them all. */
 static void emit_item(table_t *t, uint8_t type, const char *p, size_t n)
 {
-    buf_t b = BUF_INIT;
-    buf_put_str(&b, t->def.name);
-    buf_put_bytes(&b, p, (uint32_t)n);
-    tables__emit(t->ts, type, &b);
-    buf_free(&b);
+    buf_t *b = &t->ts->rec_buf;
+    buf_reset(b);
+    buf_put_str(b, t->def.name);
+    buf_put_bytes(b, p, (uint32_t)n);
+    tables__emit(t->ts, type, b);
 }
 
 /* cur: the item with it's key, or NULL. */

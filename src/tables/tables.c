@@ -88,6 +88,7 @@ void tables_free(tables_t *ts)
         table_free(v);
     hmap_free(&ts->by_name);
     heap_free(&ts->ttl);
+    buf_free(&ts->rec_buf);
     free(ts);
 }
 

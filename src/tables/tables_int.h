@@ -82,6 +82,7 @@ struct table {
 
 struct tables {
     store_t *store;
+    buf_t rec_buf; /* an item record being encoded (items.c): one buffer, kept */
     hmap_t by_name; /* name → table_t */
     heap_t ttl;     /* items with an expiry, earliest first */
     uint64_t armed; /* the deadline last asked for (0: none) */

@@ -278,8 +278,7 @@ void delivery__dead_letter(topics_t *tp, const sub_t *s, const dead_letter_t *dl
             sr.group_id = dl->group_id ? dl->group_id : dl->msg_id;
             sr.dedup_id = dl->dedup_id ? dl->dedup_id : dl->msg_id;
         }
-        send_res_t res;
-        if (queue_send(q, &sr, &res, &err) == ST_OK) {
+        if (queue_send(q, &sr, NULL, &err) == ST_OK) {
             tp->stats.dead_lettered++;
             return;
         }

@@ -463,14 +463,13 @@ static void to_queue(const pub_ctx_t *c, const sub_t *s, const char *body, size_
     }
     dead_letter_t dl = {c->msg_id, body, len, ma, n, sr.group_id, sr.dedup_id};
     err_t err;
-    send_res_t res;
     if (!q) {
         delivery__dead_letter(tp, s, &dl, "the queue does not exist");
         return;
     }
     if (!queue_is_fifo(q))
         sr.dedup_id = NULL, sr.group_id = c->t->fifo ? NULL : sr.group_id;
-    if (queue_send(q, &sr, &res, &err) != ST_OK) {
+    if (queue_send(q, &sr, NULL, &err) != ST_OK) {
         delivery__dead_letter(tp, s, &dl, err.msg);
         return;
     }

@@ -12,11 +12,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -264,6 +266,16 @@ static const char *capture_end(void)
     return cap_text;
 }
 
+/* fx_recover_only with the default config, its log lines in *log. */
+static int fx_recover_logged(fixture_t *f, const char **log)
+{
+    capture_begin();
+    int rc = fx_recover_only(f, cfg_default());
+    *log = capture_end();
+    return rc;
+}
+
+
 /* ---- fault injection ---- */
 
 static atomic_int fault_budget; /* calls that still succeed */
@@ -434,6 +446,50 @@ TEST(group_commit_one_handover_per_iteration)
     fx_close(&f);
 }
 
+/* sync_gap_us: handovers that come within the gap after an fdatasync began
+ * wait and share the next one, instead of one fdatasync each. */
+static int pred_durable(void *arg)
+{
+    fixture_t *f = arg;
+    return f->tr.durable == f->appended;
+}
+
+TEST(sync_gap_merges_batches_into_one_fdatasync)
+{
+    fixture_t f = {0};
+    store_config_t cfg = cfg_default();
+    cfg.sync_gap_us = 1000000; /* 1 s: the five handovers below all fall inside it */
+    CHECK_INT(fx_open(&f, cfg), 0);
+    fx_append(&f, 1);
+    CHECK(run_until(f.loop, pred_durable, &f, WAIT_MS));
+    for (int i = 0; i < 5; i++) {
+        fx_append(&f, 1);
+        run_until(f.loop, never, NULL, 1); /* one iteration each: one handover each */
+    }
+    CHECK(run_until(f.loop, pred_durable, &f, WAIT_MS));
+    store_stats_t s;
+    store_get_stats(f.st, &s);
+    CHECK_INT(f.tr.durable, 6);
+    CHECK_INT(s.fsyncs, 2);
+    fx_close(&f);
+}
+
+/* Without a gap each of those handovers is synced by itself (the thread is
+ * idle when it arrives), so the test above shows the gap at work. */
+TEST(no_sync_gap_syncs_each_batch)
+{
+    fixture_t f = {0};
+    CHECK_INT(fx_open(&f, cfg_default()), 0);
+    for (int i = 0; i < 6; i++) {
+        fx_append(&f, 1);
+        CHECK(run_until(f.loop, pred_durable, &f, WAIT_MS));
+    }
+    store_stats_t s;
+    store_get_stats(f.st, &s);
+    CHECK_INT(s.fsyncs, 6);
+    fx_close(&f);
+}
+
 TEST(policy_names_round_trip)
 {
     fsync_policy_t p;
@@ -460,9 +516,8 @@ TEST(torn_tail_truncated_mid_record)
     CHECK_INT(write_ten(), 0);
     CHECK_INT(truncate(seg_path(1), HDR + 10 * REC - 5), 0);
     fixture_t f = {0};
-    capture_begin();
-    int rc = fx_recover_only(&f, cfg_default());
-    const char *log = capture_end();
+    const char *log;
+    int rc = fx_recover_logged(&f, &log);
     CHECK_INT(rc, 0);
     CHECK_INT(f.rec.n, 9);
     CHECK(check_records(&f.rec, 1, 9, 0, 1));
@@ -562,29 +617,13 @@ TEST(torn_tail_flipped_byte_in_last_record)
     CHECK_INT(write_ten(), 0);
     flip_byte(seg_path(1), HDR + 9 * REC + 19);
     fixture_t f = {0};
-    capture_begin();
-    int rc = fx_recover_only(&f, cfg_default());
-    const char *log = capture_end();
+    const char *log;
+    int rc = fx_recover_logged(&f, &log);
     CHECK_INT(rc, 0);
     CHECK_INT(f.rec.n, 9);
     CHECK(check_records(&f.rec, 1, 9, 0, 1));
     CHECK_INT(file_size(seg_path(1)), HDR + 9 * REC);
     CHECK(strstr(log, "offset=240 cut_bytes=24 what=\"checksum mismatch\"") != NULL);
-    fx_close(&f);
-}
-
-TEST(zeroed_tail_is_cut)
-{
-    CHECK_INT(write_ten(), 0);
-    CHECK_INT(truncate(seg_path(1), HDR + 10 * REC + 100), 0); /* 100 zero bytes */
-    fixture_t f = {0};
-    capture_begin();
-    int rc = fx_recover_only(&f, cfg_default());
-    const char *log = capture_end();
-    CHECK_INT(rc, 0);
-    CHECK_INT(f.rec.n, 10);
-    CHECK_INT(file_size(seg_path(1)), HDR + 10 * REC);
-    CHECK(strstr(log, "offset=264 cut_bytes=100 what=\"record length too small\"") != NULL);
     fx_close(&f);
 }
 
@@ -597,6 +636,114 @@ static int write_four_segments(void)
         return -1;
     fx_close(&f);
     return count_files("wal-") == 5 ? 0 : -1; /* 1, 6, 11, 16 and the empty 21 */
+}
+
+/* 1 if every byte of path from off to its end is zero (and off <= size). */
+static int zeros_from(const char *path, long long off)
+{
+    int fd = open(path, O_RDONLY);
+    unsigned char buf[4096];
+    ssize_t n;
+    int zero = fd >= 0 && file_size(path) >= off;
+    while (zero && (n = pread(fd, buf, sizeof buf, (off_t)off)) > 0) {
+        for (ssize_t i = 0; i < n; i++)
+            zero &= buf[i] == 0;
+        off += n;
+    }
+    if (fd >= 0)
+        close(fd);
+    return zero;
+}
+
+/* The zeros a crash leaves ahead of the last record: the segment's end, cut
+ * off without a torn-tail warning. */
+TEST(zero_tail_is_cut_without_warning)
+{
+    CHECK_INT(write_ten(), 0);
+    CHECK_INT(truncate(seg_path(1), HDR + 10 * REC + 100), 0); /* 100 zero bytes */
+    fixture_t f = {0};
+    const char *log;
+    int rc = fx_recover_logged(&f, &log);
+    CHECK_INT(rc, 0);
+    CHECK_INT(f.rec.n, 10);
+    CHECK(check_records(&f.rec, 1, 10, 0, 1));
+    CHECK_INT(file_size(seg_path(1)), HDR + 10 * REC);
+    CHECK(strstr(log, "store_torn_tail") == NULL);
+    fx_close(&f);
+}
+
+/* A record torn before the zeros is still damage: cut, with the warning. */
+TEST(torn_record_before_zeros_is_cut)
+{
+    CHECK_INT(write_ten(), 0);
+    CHECK_INT(truncate(seg_path(1), HDR + 10 * REC - 5), 0);
+    CHECK_INT(truncate(seg_path(1), HDR + 10 * REC + 4096), 0);
+    fixture_t f = {0};
+    const char *log;
+    int rc = fx_recover_logged(&f, &log);
+    CHECK_INT(rc, 0);
+    CHECK_INT(f.rec.n, 9);
+    CHECK_INT(file_size(seg_path(1)), HDR + 9 * REC);
+    CHECK(strstr(log, "event=store_torn_tail segment=db/wal-00000000000000000001.log offset=240 "
+                      "cut_bytes=4120 what=\"checksum mismatch\"") != NULL);
+    fx_close(&f);
+}
+
+/* While the store runs, its active segment reaches past the records with
+ * zeros, so that batches overwrite written blocks; closing cuts them off. */
+TEST(active_segment_is_zeroed_ahead_and_cut_at_close)
+{
+    fixture_t f = {0};
+    CHECK_INT(fx_open(&f, cfg_default()), 0);
+    CHECK(fx_feed(&f, 10, 3));
+    CHECK(file_size(seg_path(1)) >= HDR + 10 * REC + (1 << 20));
+    CHECK(zeros_from(seg_path(1), HDR + 10 * REC));
+    fx_close(&f);
+    CHECK_INT(file_size(seg_path(1)), HDR + 10 * REC);
+    CHECK_INT(fx_open(&f, cfg_default()), 0);
+    CHECK_INT(f.rec.n, 10);
+    fx_close(&f);
+}
+
+/* A rotated segment keeps no zeros; a zero tail in an older segment (one
+ * cut by hand, say) still reads as its end. */
+TEST(rotated_segments_keep_no_zeros)
+{
+    CHECK_INT(write_four_segments(), 0);
+    CHECK_INT(file_size(seg_path(6)), HDR + 5 * REC);
+    CHECK_INT(truncate(seg_path(6), HDR + 5 * REC + 512), 0);
+    fixture_t f = {0};
+    CHECK_INT(fx_recover_only(&f, cfg_default()), 0);
+    CHECK_INT(f.rec.n, 20);
+    CHECK(check_records(&f.rec, 1, 20, 0, 1));
+    fx_close(&f);
+}
+
+/* kill -9 of a running store: every durable record comes back and the
+ * zeros it left are cut without a warning. */
+TEST(crash_with_zeros_ahead_recovers_every_durable_record)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        fixture_t f = {0};
+        if (fx_open(&f, cfg_default()) != 0 || !fx_feed(&f, 25, 5))
+            _exit(1);
+        raise(SIGKILL);
+    }
+    int status = 0;
+    CHECK_INT(waitpid(pid, &status, 0), pid);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    CHECK(file_size(seg_path(1)) > HDR + 25 * REC);
+    fixture_t f = {0};
+    capture_begin();
+    int rc = fx_open(&f, cfg_default());
+    const char *log = capture_end();
+    CHECK_INT(rc, 0);
+    CHECK_INT(f.rec.n, 25);
+    CHECK(check_records(&f.rec, 1, 25, 0, 1));
+    CHECK(strstr(log, "store_torn_tail") == NULL);
+    CHECK_INT(file_size(seg_path(1)), HDR + 25 * REC);
+    fx_close(&f);
 }
 
 TEST(corruption_in_older_segment_fails)
@@ -659,9 +806,8 @@ TEST(torn_header_of_newest_segment_is_removed)
     CHECK_INT(write(fd, "SLUICEW", 7), 7);
     close(fd);
     fixture_t f = {0};
-    capture_begin();
-    int rc = fx_recover_only(&f, cfg_default());
-    const char *log = capture_end();
+    const char *log;
+    int rc = fx_recover_logged(&f, &log);
     CHECK_INT(rc, 0);
     CHECK_INT(f.rec.n, 10);
     CHECK(!exists(seg_path(11)));
@@ -1022,7 +1168,10 @@ TEST(write_failure_enters_failed_state)
     CHECK_INT(store_durable_lsn(f.st), 4);
     CHECK(strstr(log, "op=write errno=28") != NULL);
     fx_close(&f);
-    CHECK_INT(file_size(seg_path(1)), HDR + 4 * REC);
+    CHECK(zeros_from(seg_path(1), HDR + 4 * REC)); /* nothing of the failed batch reached the file */
+    CHECK_INT(fx_open(&f, cfg_default()), 0);
+    CHECK_INT(f.rec.n, 4);
+    fx_close(&f);
 }
 
 TEST(short_writes_and_eintr_are_retried)
