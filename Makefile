@@ -1,7 +1,7 @@
 # Sluice build. `make` builds build/sluice; `make check` builds and runs every test.
 #   make SANITIZE=address,undefined BUILD=build-asan ...   same tests under sanitizers
 #   make fuzz        libFuzzer targets (clang) in build-fuzz/
-#   make bench       the benchmark programs: build/sluice-bench, filter-bench, table-bench
+#   make bench       the benchmark programs: build/sluice-bench, filter-bench, table-bench, sync-probe
 
 CC       ?= cc
 BUILD    ?= build
@@ -72,13 +72,17 @@ $(BUILD)/filter-bench: bench/filter_bench.c $(BUILD)/libsluice.a
 $(BUILD)/table-bench: bench/table_bench.c $(BUILD)/libsluice.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# One fdatasync's cost, appending or overwriting, with busy CPUs (not part of check): build/sync-probe
+$(BUILD)/sync-probe: bench/sync_probe.c
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lpthread
+
 unit: $(UNIT_BIN) $(TEST_PLUGINS)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 run: all
 	./$(BUILD)/sluice serve --config examples/calculator/sluice.yaml
 
-bench: $(BUILD)/sluice $(BUILD)/sluice-bench $(BUILD)/filter-bench $(BUILD)/table-bench
+bench: $(BUILD)/sluice $(BUILD)/sluice-bench $(BUILD)/filter-bench $(BUILD)/table-bench $(BUILD)/sync-probe
 
 # The sanitizer pass: the same unit tests and the integration suite against
 # an ASan+UBSan daemon, in a build tree of their own.

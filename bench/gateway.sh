@@ -49,11 +49,14 @@ bench_header "sluice --fsync $fsync, examples/calculator/sluice.yaml, ${conns} c
 # prints its output and keeps its first line for the table.
 lines=()
 labels=()
+stolen=()
 measure() {
-    local label=$1 out
+    local label=$1 out s0
     shift
     sluice_start $port --config "$config"
+    s0=$(stolen_ms)
     out=$(build/sluice-bench -k $key "$@")
+    stolen+=($(( $(stolen_ms) - s0 )))
     sluice_stop
     echo "$out"
     labels+=("$label")
@@ -70,7 +73,9 @@ field() {
 }
 
 nginx_start $nginx_port
+s0=$(stolen_ms)
 out=$(build/sluice-bench -c "$conns" -d "$secs" 127.0.0.1:$nginx_port static /)
+stolen+=($(( $(stolen_ms) - s0 )))
 echo "$out"
 labels+=("nginx static")
 lines+=("$out")
@@ -94,11 +99,12 @@ measure "gw-replay (seed 002)" -c "$conns" -d "$secs" -x "$replay_x" 127.0.0.1:$
 
 # The table: throughput is req/s (nginx), 202s/s (accept), round trips/s
 # (e2e) or scenarios/s (replay); latencies are per request (nginx, accept)
-# or POST sent → final answer (e2e, replay), in ms.
-row() { printf '| %-26s | %-5s | %-11s | %-9s | %-7s | %-7s | %-7s | %-8s | %-15s | %s |\n' "$@"; }
+# or POST sent → final answer (e2e, replay), in ms; stolen: CPU ms the host
+# took from the VM during the scenario.
+row() { printf '| %-26s | %-5s | %-11s | %-9s | %-7s | %-7s | %-7s | %-8s | %-15s | %-7s | %s |\n' "$@"; }
 echo
-row scenario conns offered "done/s" "p50 ms" "p90 ms" "p99 ms" "max ms" "POST p50 / p99" errors
-row --- --- --- --- --- --- --- --- --- ---
+row scenario conns offered "done/s" "p50 ms" "p90 ms" "p99 ms" "max ms" "POST p50 / p99" "stolen" errors
+row --- --- --- --- --- --- --- --- --- --- ---
 for i in "${!lines[@]}"; do
     l=${lines[$i]}
     done_s=$(field achieved/s "$l")
@@ -112,5 +118,5 @@ for i in "${!lines[@]}"; do
     errors=$(field errors "$l")
     [ "$(field errors_by "$l")" != - ] && errors="$errors ($(field errors_by "$l"))"
     row "${labels[$i]}" "$(field conns "$l")" "$offered" "$done_s" "$(field p50 "$l")" "$(field p90 "$l")" "$(field p99 "$l")" \
-        "$(field max "$l")" "$post" "$errors"
+        "$(field max "$l")" "$post" "${stolen[$i]}" "$errors"
 done

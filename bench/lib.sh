@@ -30,6 +30,13 @@ bench_header() {
     echo "# $1"
 }
 
+# CPU time the hypervisor has taken from this VM so far (the steal column of
+# /proc/stat, in ms): the difference over a scenario shows whether the host
+# throttled the run (see docs/PERFORMANCE.md, "Stolen time").
+stolen_ms() {
+    awk -v hz="$(getconf CLK_TCK)" '/^cpu /{print int($9 * 1000 / hz); exit}' /proc/stat
+}
+
 # $1 url: waits up to 5 s for it to answer; 1 if it never did.
 bench_wait_up() {
     for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done
