@@ -152,7 +152,10 @@ static int wait_until(int ep, struct epoll_event *evs, int max, uint64_t deadlin
     if (left > 100000000ull)
         left = 100000000ull;
     struct timespec ts = {.tv_sec = (time_t)(left / 1000000000ull), .tv_nsec = (long)(left % 1000000000ull)};
-    return epoll_pwait2(ep, evs, max, &ts, NULL);
+    int n = epoll_pwait2(ep, evs, max, &ts, NULL);
+    if (n < 0 && errno == ENOSYS) /* kernel before 5.11: round up to whole ms, never 0 for a wait */
+        n = epoll_wait(ep, evs, max, (int)((left + 999999) / 1000000));
+    return n;
 }
 
 static void die(const char *what)

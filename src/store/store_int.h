@@ -15,7 +15,9 @@
  *            len counts lsn+type+payload, so a record takes 8 + len bytes.
  *   file hdr 8-byte magic | u32 version | u64 lsn | u32 crc32c(first 20 bytes)
  *   segment  wal-<first lsn, 20 digits>.log: "SLUICEWL" header, then records
- *            with consecutive LSNs starting at the header's lsn.
+ *            with consecutive LSNs starting at the header's lsn, then
+ *            possibly zeros (written ahead by the log thread; an all-zero
+ *            tail ends the segment).
  *   snapshot snap-<X, 20 digits>.dat: "SLUICESN" header with the covered LSN
  *            X, records numbered 1..n in their lsn field, then a trailer
  *            record (type 0xFF, lsn X, payload u64 n) ending the file. A
@@ -123,6 +125,7 @@ struct store {
     int seg_fd;
     uint64_t seg_first, seg_bytes;
     uint64_t seg_zeroed; /* the segment file's length: zeros from seg_bytes on */
+    int seg_plain;       /* writing zeros ahead failed: this segment appends */
     uint64_t written_lsn, synced_lsn;
     uint64_t last_sync_ms;
     uint64_t sync_start_ns; /* when the last fdatasync began (commit delay) */

@@ -108,35 +108,52 @@ static int wal_sync(store_t *st)
 
 #define WAL_ZERO_CHUNK (1u << 20) /* 1 MiB: ~1.5 ms to write and sync here, once per MiB of log */
 
+static void wal_warn(store_t *st, const char *event, int err)
+{
+    char name[STORE__NAME_MAX], eb[128];
+    store__name(name, "wal-", st->seg_first, ".log");
+    log_warn(event, "dir=%s segment=%s errno=%d error=\"%s\"", st->dir, name, err, strerror_r(err, eb, sizeof eb));
+}
+
 /* Makes the file reach WAL_ZERO_CHUNK past a write of n bytes at seg_bytes,
- * writing zeros from its current end (through io_ops, like every write). */
+ * writing zeros from its current end (through io_ops, like every write).
+ * The zeros are an optimisation, never a condition: if writing them fails
+ * (a disk without 1 MiB to spare, say) the segment goes on appending, and a
+ * batch that fits still goes in. 0, or -errno when the file position for
+ * the batch cannot be set. */
 static int wal_zero_ahead(store_t *st, size_t n)
 {
     static const char zeros[65536];
-    if (st->seg_bytes + n <= st->seg_zeroed)
+    if (st->seg_plain || st->seg_bytes + n <= st->seg_zeroed)
         return 0;
     uint64_t end = (st->seg_bytes + n + WAL_ZERO_CHUNK + 4095) & ~(uint64_t)4095;
-    if (lseek(st->seg_fd, (off_t)st->seg_zeroed, SEEK_SET) < 0)
-        return -errno;
-    while (st->seg_zeroed < end) {
+    int rc = lseek(st->seg_fd, (off_t)st->seg_zeroed, SEEK_SET) < 0 ? -errno : 0;
+    while (rc == 0 && st->seg_zeroed < end) {
         size_t k = end - st->seg_zeroed < sizeof zeros ? (size_t)(end - st->seg_zeroed) : sizeof zeros;
-        int rc = io_write_all(st->seg_fd, zeros, k);
-        if (rc < 0)
-            return rc;
-        st->seg_zeroed += k;
+        if ((rc = io_write_all(st->seg_fd, zeros, k)) == 0)
+            st->seg_zeroed += k;
+    }
+    if (rc < 0) {
+        wal_warn(st, "store_zero_fill_failed", -rc);
+        st->seg_plain = 1; /* until the next segment */
+        off_t fend = lseek(st->seg_fd, 0, SEEK_END); /* zeros a short write left are cut at close */
+        if (fend > (off_t)st->seg_zeroed)
+            st->seg_zeroed = (uint64_t)fend;
     }
     return lseek(st->seg_fd, (off_t)st->seg_bytes, SEEK_SET) < 0 ? -errno : 0;
 }
 
-/* Cuts the zeros ahead off (before the segment is closed). */
-static int wal_cut_zeros(store_t *st)
+/* Cuts the zeros ahead off (before the segment is closed). A failure only
+ * leaves them there: replay reads an all-zero tail as the segment's end. */
+static void wal_cut_zeros(store_t *st)
 {
     if (st->seg_zeroed <= st->seg_bytes)
-        return 0;
-    if (io_ops.ftruncate(st->seg_fd, (off_t)st->seg_bytes) < 0)
-        return wal_fail(st, "ftruncate", errno);
+        return;
+    if (io_ops.ftruncate(st->seg_fd, (off_t)st->seg_bytes) < 0) {
+        wal_warn(st, "store_zero_cut_failed", errno);
+        return;
+    }
     st->seg_zeroed = st->seg_bytes;
-    return 0;
 }
 
 static int wal_write(store_t *st, const void *p, size_t n, uint64_t last)
@@ -145,7 +162,7 @@ static int wal_write(store_t *st, const void *p, size_t n, uint64_t last)
         return 0;
     int rc = wal_zero_ahead(st, n);
     if (rc < 0)
-        return wal_fail(st, "write", -rc);
+        return wal_fail(st, "lseek", -rc);
     rc = io_write_all(st->seg_fd, p, n);
     if (rc < 0)
         return wal_fail(st, "write", -rc);
@@ -159,7 +176,8 @@ static int wal_rotate(store_t *st)
 {
     if (st->written_lsn < st->seg_first)
         return 0; /* empty: the next segment would get the same name */
-    if (wal_cut_zeros(st) < 0 || wal_sync(st) < 0)
+    wal_cut_zeros(st);
+    if (wal_sync(st) < 0)
         return -1;
     close(st->seg_fd);
     st->seg_fd = -1;
@@ -168,6 +186,7 @@ static int wal_rotate(store_t *st)
     if (rc < 0)
         return wal_fail(st, "create", -rc);
     st->seg_bytes = st->seg_zeroed = STORE__FILE_HDR;
+    st->seg_plain = 0;
     atomic_store(&st->active_first, st->seg_first);
     atomic_fetch_add(&st->segments, 1);
     return 0;
@@ -272,14 +291,15 @@ static int wal_sleep(store_t *st)
  * record arriving after a quiet spell is synced at once. */
 static void wal_sync_gap(store_t *st)
 {
-    uint64_t gap = st->cfg.sync_gap_us * 1000, now = clock_mono_ns();
-    if (!gap || st->cfg.fsync != FSYNC_ALWAYS || st->stop || now >= st->sync_start_ns + gap)
+    if (!st->cfg.sync_gap_us || st->cfg.fsync != FSYNC_ALWAYS || !st->pending.len || atomic_load(&st->failed))
         return;
-    uint64_t left = st->sync_start_ns + gap - now;
-    struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
-    pthread_mutex_unlock(&st->mu);
-    nanosleep(&ts, NULL);
-    pthread_mutex_lock(&st->mu);
+    uint64_t due = st->sync_start_ns + st->cfg.sync_gap_us * 1000;
+    struct timespec ts = {(time_t)(due / 1000000000u), (long)(due % 1000000000u)};
+    /* cond runs on CLOCK_MONOTONIC; a handover's signal wakes it early, a
+     * stop ends the wait */
+    while (!st->stop && clock_mono_ns() < due)
+        if (pthread_cond_timedwait(&st->cond, &st->mu, &ts) == ETIMEDOUT)
+            break;
 }
 
 /* Returns 0 when the thread should finish, else 1 with a job (maybe empty). */
@@ -312,8 +332,10 @@ static void *wal_thread(void *arg)
     while (wal_wait(st, &job))
         wal_run(st, &job);
     int cut = st->seg_zeroed > st->seg_bytes;
-    if (!atomic_load(&st->failed) && (cut || st->written_lsn > st->synced_lsn) && wal_cut_zeros(st) == 0)
+    if (!atomic_load(&st->failed) && (cut || st->written_lsn > st->synced_lsn)) {
+        wal_cut_zeros(st);
         wal_sync(st); /* close: fsynced whatever the policy */
+    }
     wal_publish(st, 0);
     return NULL;
 }
@@ -489,8 +511,13 @@ static int wal_records(wal_replay_t *r, const store__map_t *m, const char *path,
     }
     if (k == 0)
         return 0;
-    if (wal_zero_tail(m, off))
-        return newest ? wal_cut_zero_tail(r, m, path, off) : 0;
+    if (wal_zero_tail(m, off)) {
+        if (newest)
+            return wal_cut_zero_tail(r, m, path, off);
+        /* a rotation whose cut failed leaves these; anything else is odd */
+        log_warn("store_zero_tail", "segment=%s offset=%zu bytes=%zu", path, off, m->n - off);
+        return 0;
+    }
     return newest ? wal_cut(r, m, path, off, what) : wal_err(r, path, off, what);
 }
 

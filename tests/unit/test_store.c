@@ -1174,6 +1174,103 @@ TEST(write_failure_enters_failed_state)
     fx_close(&f);
 }
 
+/* Writing the zeros ahead fails (a full disk, say): a warning, and the
+ * segment appends; every batch still goes in and nothing is failed. */
+static ssize_t fail_zero_fill(int fd, const void *p, size_t n)
+{
+    if (n == 65536) { /* a chunk of zeros; records here are far smaller */
+        errno = ENOSPC;
+        return -1;
+    }
+    return write(fd, p, n);
+}
+
+TEST(zero_fill_failure_falls_back_to_appending)
+{
+    fixture_t f = {0};
+    CHECK_INT(fx_open(&f, cfg_default()), 0);
+    io_ops.write = fail_zero_fill;
+    capture_begin();
+    int fed = fx_feed(&f, 10, 2);
+    const char *log = capture_end();
+    io_ops_reset();
+    CHECK(fed);
+    CHECK_INT(f.tr.failed, 0);
+    CHECK_INT(store_failed(f.st), 0);
+    CHECK(strstr(log, "event=store_zero_fill_failed dir=db segment=wal-00000000000000000001.log errno=28") != NULL);
+    CHECK_INT(file_size(seg_path(1)), HDR + 10 * REC);
+    fx_close(&f);
+    CHECK_INT(fx_open(&f, cfg_default()), 0);
+    CHECK_INT(f.rec.n, 10);
+    fx_close(&f);
+}
+
+/* The cut of the zeros fails at close: a warning, and the close still
+ * fsyncs what the policy had not; the next start reads the zeros as the
+ * end. */
+static atomic_int datasyncs;
+static int count_fdatasync(int fd)
+{
+    atomic_fetch_add(&datasyncs, 1);
+    return fdatasync(fd);
+}
+
+static int fail_ftruncate(int fd, off_t len)
+{
+    (void)fd;
+    (void)len;
+    errno = EIO;
+    return -1;
+}
+
+TEST(failed_cut_at_close_still_syncs)
+{
+    fixture_t f = {0};
+    store_config_t cfg = cfg_default();
+    cfg.fsync = FSYNC_OFF;
+    CHECK_INT(fx_open(&f, cfg), 0);
+    CHECK(fx_feed(&f, 10, 5));
+    atomic_store(&datasyncs, 0);
+    io_ops.fdatasync = count_fdatasync;
+    io_ops.ftruncate = fail_ftruncate;
+    capture_begin();
+    fx_close(&f);
+    const char *log = capture_end();
+    io_ops_reset();
+    CHECK_INT(atomic_load(&datasyncs), 1);
+    CHECK(strstr(log, "event=store_zero_cut_failed dir=db segment=wal-00000000000000000001.log errno=5") != NULL);
+    CHECK(file_size(seg_path(1)) > HDR + 10 * REC);
+    CHECK_INT(fx_open(&f, cfg), 0);
+    CHECK_INT(f.rec.n, 10);
+    fx_close(&f);
+    CHECK_INT(file_size(seg_path(1)), HDR + 10 * REC);
+}
+
+/* A batch larger than the zeros ahead: the file is extended past it. */
+TEST(batch_larger_than_the_zeros_ahead)
+{
+    fixture_t f = {0};
+    CHECK_INT(fx_open(&f, cfg_default()), 0);
+    static char big[300000];
+    memset(big, 'b', sizeof big);
+    for (int i = 0; i < 8; i++)
+        store_append(f.st, 1, big, sizeof big); /* one batch of 2.4 MB */
+    f.appended = 8;
+    CHECK(run_until(f.loop, pred_durable, &f, WAIT_MS));
+    CHECK(file_size(seg_path(1)) >= HDR + 8 * (long long)(sizeof big + 17) + (1 << 20));
+    fx_close(&f);
+    CHECK_INT(file_size(seg_path(1)), HDR + 8 * (long long)(sizeof big + 17));
+    store_config_t cfg = cfg_default();
+    char why[256];
+    loop_t *l = loop_new();
+    store_t *st = NULL;
+    CHECK_INT(store_open(&cfg, l, &st, why, sizeof why), 0);
+    CHECK_INT(store_recover(st, NULL, NULL, why, sizeof why), 0); /* the records are too big to collect */
+    CHECK_INT(store_last_lsn(st), 8);
+    store_close(st);
+    loop_free(l);
+}
+
 TEST(short_writes_and_eintr_are_retried)
 {
     fixture_t f = {0};
