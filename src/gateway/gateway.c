@@ -474,17 +474,10 @@ static status_t send_work(gateway_t *gw, const route_t *r, req_ctx_t *ctx, const
     const char *body = ctx->ex->body;
     size_t blen = ctx->ex->body_len;
     if (r->def.kind == GW_PUBLISH) {
-        char arn[400];
         pub_attr_t pa[ATTRS_MAX + 1];
         for (size_t i = 0; i < s->n; i++)
             pa[i] = (pub_attr_t){.name = s->name[i], .type = s->type[i], .value = s->value[i], .value_len = s->len[i]};
-        size_t pn = strlen(gw->sns_prefix), tn = strlen(r->def.target);
-        topic_t *t = NULL;
-        if (pn + tn < sizeof arn) {
-            memcpy(arn, gw->sns_prefix, pn);
-            memcpy(arn + pn, r->def.target, tn + 1);
-            t = topics_find_arn(gw->tp, arn);
-        }
+        topic_t *t = topics_find(gw->tp, r->def.target);
         publish_req_t pr = {.message = body, .message_len = blen, .attrs = pa, .nattrs = s->n};
         publish_res_t res;
         if (!t)
@@ -853,9 +846,6 @@ gateway_t *gateway_new(const gateway_config_t *cfg, loop_t *loop, struct queues 
     gw->client = cfg->client;
     gw->region = xstrdup(cfg->region ? cfg->region : "us-east-1");
     gw->account = xstrdup(cfg->account ? cfg->account : "000000000000");
-    buf_t pre = BUF_INIT;
-    buf_printf(&pre, "arn:aws:sns:%s:%s:", gw->region, gw->account);
-    gw->sns_prefix = pre.data;
     gw->results = xstrdup(cfg->results_table ? cfg->results_table : GATEWAY_RESULTS_DEFAULT);
     size_t n = strlen(gw->results) + 16;
     gw->idem = xmalloc(n);
@@ -919,7 +909,6 @@ void gateway_free(gateway_t *gw)
     keys_free(gw->keys);
     free(gw->region);
     free(gw->account);
-    free(gw->sns_prefix);
     free(gw->results);
     free(gw->idem);
     free(gw);

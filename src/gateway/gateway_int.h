@@ -29,7 +29,6 @@ struct gateway {
     struct tables *ts;
     struct functions *fs;
     char *region, *account;
-    char *sns_prefix; /* "arn:aws:sns:REGION:ACCOUNT:", a publish route's topic ARN without the name */
     char *results, *idem;
     uint32_t ttl_s;
     routes_t *routes;

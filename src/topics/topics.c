@@ -25,6 +25,10 @@ topics_t *topics_new(const topics_config_t *cfg, store_t *store, queues_t *qs)
     topics_t *tp = xcalloc(1, sizeof *tp);
     tp->region = xstrdup(cfg->region);
     tp->account = xstrdup(cfg->account);
+    buf_t pre = BUF_INIT;
+    buf_printf(&pre, "arn:aws:sns:%s:%s:", tp->region, tp->account);
+    tp->arn_prefix = pre.data;
+    tp->arn_prefix_len = pre.len;
     tp->base_url = xstrdup(cfg->base_url ? cfg->base_url : "http://127.0.0.1:4566");
     tp->store = store;
     tp->qs = qs;
@@ -86,6 +90,7 @@ void topics_free(topics_t *tp)
     filter_ids_free(&tp->matched);
     free(tp->region);
     free(tp->account);
+    free(tp->arn_prefix);
     free(tp->base_url);
     free(tp);
 }
@@ -541,6 +546,17 @@ status_t topics_delete(topics_t *tp, topic_t *t, err_t *err)
 topic_t *topics_find_arn(const topics_t *tp, const char *arn)
 {
     return hmap_get(&tp->by_arn, arn, strlen(arn));
+}
+
+topic_t *topics_find(const topics_t *tp, const char *name)
+{
+    char arn[400];
+    size_t n = strlen(name);
+    if (tp->arn_prefix_len + n >= sizeof arn)
+        return NULL;
+    memcpy(arn, tp->arn_prefix, tp->arn_prefix_len); /* no printf: the gateway looks up per request */
+    memcpy(arn + tp->arn_prefix_len, name, n + 1);
+    return topics_find_arn(tp, arn);
 }
 
 /* Paging tokens (ListTopics, ListSubscriptions*) are the decimal id of the

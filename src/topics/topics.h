@@ -79,6 +79,7 @@ status_t topics_create(topics_t *tp, const char *name, const kv_t *attrs, size_t
                        size_t ntags, topic_t **out, err_t *err);
 status_t topics_delete(topics_t *tp, topic_t *t, err_t *err);
 topic_t *topics_find_arn(const topics_t *tp, const char *arn);
+topic_t *topics_find(const topics_t *tp, const char *name); /* by name, in this region and account */
 /* Topic ARNs in creation order, 100 a page; *next_out malloc'd when more remain. */
 status_t topics_list(const topics_t *tp, const char *next_token, strv_t *arns, char **next_out, err_t *err);
 

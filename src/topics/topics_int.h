@@ -101,6 +101,8 @@ typedef struct deliverer {
 
 struct topics {
     char *region, *account, *base_url;
+    char *arn_prefix; /* "arn:aws:sns:REGION:ACCOUNT:", for topics_find */
+    size_t arn_prefix_len;
     store_t *store;
     queues_t *qs;
     hmap_t by_arn;

@@ -112,6 +112,23 @@ static status_t pub(topic_t *t, const char *msg, const char *op, publish_res_t *
 
 /* ---- fan-out ---- */
 
+/* topics_find: by name, the same topic its ARN finds; other names none. */
+TEST(find_by_name_matches_find_by_arn)
+{
+    eng_t e;
+    eng_open(&e, NULL);
+    topic_t *t = mk_topic(&e, "requests", NULL, 0);
+    CHECK(topics_find(e.tp, "requests") == t);
+    CHECK(topics_find(e.tp, "requests") == topics_find_arn(e.tp, TT_ARN("requests")));
+    CHECK(topics_find(e.tp, "request") == NULL);
+    CHECK(topics_find(e.tp, "") == NULL);
+    char longname[500];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    CHECK(topics_find(e.tp, longname) == NULL);
+    eng_close(&e);
+}
+
 TEST(filtered_fan_out_reaches_only_matching_queues)
 {
     eng_t e;
