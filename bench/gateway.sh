@@ -36,12 +36,7 @@ make -s -j2 build/sluice build/sluice-bench build/examples/workers.so
 nginx_port=18082
 port=14568
 key=calculator-demo-key
-sed -e "s#\.\./\.\./build/#$PWD/build/#" -e 's/^      rate: 100$/      rate: 1000000/' \
-    -e 's/^      burst: 200$/      burst: 1000000/' -e 's/^      quota: 100000$/      quota: 10000000/' \
-    examples/calculator/sluice.yaml > "$bench_tmp/calculator.yaml"
-# The accept path alone: the same config without its mappings, so nothing
-# consumes the queues and the figure is POST → durable publish → 202 only.
-awk '/^mappings:/{skip=1; next} /^[a-z]/{skip=0} !skip' "$bench_tmp/calculator.yaml" > "$bench_tmp/accept-only.yaml"
+calculator_configs
 config="$bench_tmp/calculator.yaml"
 bench_header "sluice --fsync $fsync, examples/calculator/sluice.yaml, ${conns} connections, ${secs}s per scenario"
 

@@ -56,12 +56,13 @@ NGX
 }
 
 # Sluice on 127.0.0.1:$1 with a fresh data directory; the rest of the
-# arguments go to `sluice serve` (e.g. --config FILE).
+# arguments go to `sluice serve` (e.g. --config FILE). $sluice_bin names
+# another binary (default ./build/sluice).
 sluice_start() {
     local port=$1
     shift
     rm -rf "$bench_tmp/data"
-    ./build/sluice serve --port "$port" --data "$bench_tmp/data" --fsync "$fsync" --log-level warn "$@" \
+    "${sluice_bin:-./build/sluice}" serve --port "$port" --data "$bench_tmp/data" --fsync "$fsync" --log-level warn "$@" \
         2>"$bench_tmp/sluice.err" & sp=$!
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && return; sleep 0.05; done
     echo "sluice did not start:"; cat "$bench_tmp/sluice.err"; exit 1
@@ -78,4 +79,17 @@ sluice_stop() {
         echo "sluice had exited (status $rc):"; tail -5 "$bench_tmp/sluice.err"
     fi
     sp=
+}
+
+# The calculator example (seed 000) as the gateway benchmarks run it:
+# $bench_tmp/calculator.yaml with the demo key's plan lifted (the benchmarks
+# measure Sluice, not the plan) and, with $1 = N, storage.sync_gap_us: N;
+# $bench_tmp/accept-only.yaml the same without its mappings, so nothing
+# consumes the queues (the accept path alone: POST → durable publish → 202).
+calculator_configs() {
+    sed -e "s#\.\./\.\./build/#$PWD/build/#" -e 's/^      rate: 100$/      rate: 1000000/' \
+        -e 's/^      burst: 200$/      burst: 1000000/' -e 's/^      quota: 100000$/      quota: 10000000/' \
+        ${1:+-e "s/^storage:/storage:\n  sync_gap_us: $1/"} \
+        examples/calculator/sluice.yaml > "$bench_tmp/calculator.yaml"
+    awk '/^mappings:/{skip=1; next} /^[a-z]/{skip=0} !skip' "$bench_tmp/calculator.yaml" > "$bench_tmp/accept-only.yaml"
 }

@@ -644,6 +644,7 @@ static void teardown(daemon_t *d)
 {
     if (d->http)
         http_server_free(d->http); /* long polls of the gateway are dropped here */
+    router_release(&d->router);
     gateway_free(d->gw);
     http_client_free(d->gw_client); /* after the server: aborted exchanges cancelled their requests */
     if (d->store)

@@ -46,11 +46,35 @@ static void credential_key(const char *auth, char *out, size_t n, char *service,
         snprintf(service, sn, "%.*s", (int)(k < sn ? k : sn - 1), p);
 }
 
+/* A context is 2 KB of mostly strings, one per request: finished ones are
+ * kept (up to CTX_SPARE_MAX) rather than freed and calloc'ed again, and only
+ * its fixed fields are cleared (every string is written below). */
+#if defined(__SANITIZE_ADDRESS__)
+#define CTX_SPARE_MAX 0 /* under ASan every context is freed: a use after the reply is caught */
+#else
+#define CTX_SPARE_MAX 256
+#endif
+
+static void ctx_free(req_ctx_t *ctx);
+
 static req_ctx_t *ctx_new(router_t *rt, http_ex_t *ex)
 {
-    req_ctx_t *ctx = xcalloc(1, sizeof *ctx);
+    req_ctx_t *ctx = rt->spare;
+    if (ctx) {
+        rt->spare = ctx->next_spare;
+        rt->nspare--;
+    } else {
+        ctx = xmalloc(sizeof *ctx);
+    }
     char auth[1024];
     ctx->rt = rt;
+    ctx->next_spare = NULL;
+    ctx->path_cut = 0;
+    ctx->action[0] = 0;
+    ctx->call = NULL;
+    ctx->cancel = NULL;
+    ctx->cancel_arg = NULL;
+    ctx->query = 0;
     ctx->ex = ex;
     rand_uuid(ctx->request_id);
     router_header(ex->head, "Host", ctx->host, sizeof ctx->host);
@@ -92,7 +116,29 @@ void router_reply(req_ctx_t *ctx, int status, const char *ctype, const char *ext
     uint64_t lsn = ctx->rt->store ? store_last_lsn(ctx->rt->store) : 0;
     http_ex_reply(ctx->ex, status, ctype, hdrs, body, len, lsn);
     buf_free(&big);
-    free(ctx);
+    ctx_free(ctx);
+}
+
+static void ctx_free(req_ctx_t *ctx)
+{
+    router_t *rt = ctx->rt;
+    if (rt->nspare >= CTX_SPARE_MAX) {
+        free(ctx);
+        return;
+    }
+    ctx->next_spare = rt->spare;
+    rt->spare = ctx;
+    rt->nspare++;
+}
+
+void router_release(router_t *rt)
+{
+    while (rt->spare) {
+        req_ctx_t *next = rt->spare->next_spare;
+        free(rt->spare);
+        rt->spare = next;
+    }
+    rt->nspare = 0;
 }
 
 static void ctx_abort(http_ex_t *ex, void *arg)
@@ -103,7 +149,7 @@ static void ctx_abort(http_ex_t *ex, void *arg)
         sqs_api_cancel(ctx->call);
     if (ctx->cancel)
         ctx->cancel(ctx->cancel_arg);
-    free(ctx);
+    ctx_free(ctx);
 }
 
 void router_watch(req_ctx_t *ctx)

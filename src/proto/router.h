@@ -34,12 +34,15 @@ typedef struct router {
     size_t sns_cert_len;
     store_t *store; /* replies wait for its durable LSN; NULL: no waiting */
     int draining;   /* shutting down: new requests get 503 */
+    struct req_ctx *spare; /* finished contexts kept for the next requests */
+    unsigned nspare;
 } router_t;
 
 /* What every front-end knows about the request it is serving. Strings are
  * copies owned by the context. */
 typedef struct req_ctx {
     router_t *rt;
+    struct req_ctx *next_spare;
     http_ex_t *ex;
     char request_id[40];
     char host[256];
@@ -58,6 +61,8 @@ typedef struct req_ctx {
 } req_ctx_t;
 
 void router_handle(http_ex_t *ex, void *arg);
+/* Frees the contexts kept for reuse (after the HTTP server is gone). */
+void router_release(router_t *rt);
 
 /* Copies the value of header name (first occurrence) into out; "" when absent. */
 void router_header(const http_head_t *h, const char *name, char *out, size_t n);

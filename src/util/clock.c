@@ -28,19 +28,27 @@ uint64_t clock_mono_ns(void)
 }
 
 /* The seconds part is formatted once per second per thread (gmtime and
- * strftime cost more than the rest of a request's time stamps). */
+ * strftime cost more than the rest of a request's time stamps). Two slots:
+ * a request stamps both its acceptance and its deadline, seconds apart. */
 void clock_iso8601(uint64_t ms, char out[32])
 {
-    static _Thread_local time_t cached_s = -1;
-    static _Thread_local char cached[24];
-    static _Thread_local size_t cached_n;
+    static _Thread_local struct {
+        time_t s;
+        char text[24];
+        size_t n;
+    } slot[2] = {{.s = -1}, {.s = -1}};
+    static _Thread_local unsigned next;
     time_t s = (time_t)(ms / 1000);
-    if (s != cached_s) {
+    unsigned k = slot[0].s == s ? 0 : slot[1].s == s ? 1 : 2;
+    if (k == 2) {
         struct tm tm;
+        k = next, next ^= 1;
         gmtime_r(&s, &tm);
-        cached_n = strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
-        cached_s = s;
+        slot[k].n = strftime(slot[k].text, sizeof slot[k].text, "%Y-%m-%dT%H:%M:%S", &tm);
+        slot[k].s = s;
     }
+    const char *cached = slot[k].text;
+    size_t cached_n = slot[k].n;
     unsigned frac = (unsigned)(ms % 1000);
     memcpy(out, cached, cached_n);
     char *p = out + cached_n;

@@ -50,6 +50,22 @@ TEST(iso8601_matches_strftime_across_seconds_and_back)
         }
 }
 
+/* A request stamps its acceptance and its deadline (seconds later) in
+ * turn: each must come out right while the two alternate, and a third
+ * second must not be served from either kept slot. */
+TEST(iso8601_alternating_seconds)
+{
+    char got[32], want[32];
+    for (uint64_t t = 1795496399000ull; t < 1795496405000ull; t += 137) {
+        const uint64_t ms[] = {t, t + 30000, t + 1000, t, t + 30000, t + 86400000};
+        for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+            clock_iso8601(ms[i], got);
+            reference(ms[i], want);
+            CHECK_STR(got, want);
+        }
+    }
+}
+
 TEST(uuid_is_v4_and_formatted_as_libuuid_does)
 {
     char id[UUID_STR_LEN], again[UUID_STR_LEN];
