@@ -49,11 +49,7 @@ static void credential_key(const char *auth, char *out, size_t n, char *service,
 /* A context is 2 KB of mostly strings, one per request: finished ones are
  * kept (up to CTX_SPARE_MAX) rather than freed and calloc'ed again, and only
  * its fixed fields are cleared (every string is written below). */
-#if defined(__SANITIZE_ADDRESS__)
-#define CTX_SPARE_MAX 0 /* under ASan every context is freed: a use after the reply is caught */
-#else
 #define CTX_SPARE_MAX 256
-#endif
 
 static void ctx_free(req_ctx_t *ctx);
 
@@ -122,7 +118,12 @@ void router_reply(req_ctx_t *ctx, int status, const char *ctype, const char *ext
 static void ctx_free(req_ctx_t *ctx)
 {
     router_t *rt = ctx->rt;
-    if (rt->nspare >= CTX_SPARE_MAX) {
+#if defined(__SANITIZE_ADDRESS__)
+    int keep = 0; /* under ASan every context is freed: a use after the reply is caught */
+#else
+    int keep = rt->nspare < CTX_SPARE_MAX;
+#endif
+    if (!keep) {
         free(ctx);
         return;
     }
