@@ -1,6 +1,6 @@
 # Sluice build. `make` builds build/sluice; `make check` builds and runs every test.
 #   make SANITIZE=address,undefined BUILD=build-asan ...   same tests under sanitizers
-#   make fuzz        libFuzzer targets (clang) in build-fuzz/
+#   make fuzz        libFuzzer targets (clang) in build-fuzz/; fuzz-smoke: short runs; fuzz-long: FUZZ_SECONDS each
 #   make bench       the benchmark programs: build/sluice-bench, filter-bench, table-bench, sync-probe
 
 CC       ?= cc
@@ -26,7 +26,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS     := $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/daemon/main.d $(BUILD)/obj/tests/unit/harness.d
 
-.PHONY: all check unit asan-unit integration fuzz fuzz-smoke bench clean run
+.PHONY: all check unit asan-unit integration fuzz fuzz-smoke fuzz-long bench clean run
 all: $(BUILD)/sluice $(BUILD)/examples/workers.so $(BUILD)/examples/runtime-c/bootstrap
 
 # The seeds' workers as a plugin (examples/workers/c), and the plugins the
@@ -109,6 +109,16 @@ fuzz: $(FUZZ_BIN)
 fuzz-smoke: fuzz
 	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build-fuzz/corpus/$$n; \
 	  echo "== $$n"; $$f -runs=$${FUZZ_RUNS:-20000} -max_len=65536 build-fuzz/corpus/$$n fuzz/corpus/$$n; done
+
+# A longer session: each target for FUZZ_SECONDS (default 300), its new
+# inputs kept in build-fuzz/corpus/; the last line of each is libFuzzer's
+# "Done N runs in S second(s)". A crash stops it with the input saved.
+fuzz-long: fuzz
+	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build-fuzz/corpus/$$n; \
+	  echo "== $$n"; $$f -max_total_time=$${FUZZ_SECONDS:-300} -max_len=65536 -print_final_stats=1 \
+	    -artifact_prefix=build-fuzz/$$n- build-fuzz/corpus/$$n fuzz/corpus/$$n >build-fuzz/$$n.log 2>&1 || \
+	    { tail -40 build-fuzz/$$n.log; exit 1; }; \
+	  grep -E "^(Done|stat::number_of_executed_units|stat::new_units_added)" build-fuzz/$$n.log; done
 
 check: all unit asan-unit integration fuzz-smoke
 	SLUICE_BIN=$(abspath build-asan/sluice) SLUICE_ASAN=1 tests/integration/run.sh
