@@ -4,7 +4,7 @@
  * command-line flags. See config.h.
  *
  * File layout:
- *   server:  { host, port, max_connections, max_body_bytes, idle_timeout_ms, request_timeout_ms }
+ *   server:  { host, port, max_connections, max_connections_per_client, max_body_bytes, idle_timeout_ms, request_timeout_ms }
  *   storage: { data, fsync, fsync_interval_ms, sync_gap_us, segment_mb, compact_mb }
  *   aws:     { account, region }
  *   log:     { level }
@@ -59,6 +59,8 @@ static const opt_def_t opts[] = {
     {"server.port", "--port", OPT_INT, 1, 65535, "4566", OFF(port), "TCP port for every API"},
     {"server.max_connections", "--max-connections", OPT_INT, 1, 1000000, "16384", OFF(max_connections),
      "open connections beyond this get 503"},
+    {"server.max_connections_per_client", NULL, OPT_INT, 0, 1000000, "0", OFF(max_connections_per_client),
+     "open connections from one client address beyond this get 503 (0: no bound)"},
     {"server.max_body_bytes", NULL, OPT_INT, 65536, 268435456, "16777216", OFF(max_body_bytes),
      "largest request body (413 beyond)"},
     {"server.idle_timeout_ms", NULL, OPT_INT, 100, 3600000, "60000", OFF(idle_timeout_ms),

@@ -582,6 +582,7 @@ static int start_http(daemon_t *d)
     hc.host = d->cfg->host;
     hc.port = (int)d->cfg->port;
     hc.max_connections = (unsigned)d->cfg->max_connections;
+    hc.max_per_client = (unsigned)d->cfg->max_connections_per_client;
     hc.limits.max_body = (size_t)d->cfg->max_body_bytes;
     hc.idle_timeout_ms = (uint64_t)d->cfg->idle_timeout_ms;
     hc.request_timeout_ms = (uint64_t)d->cfg->request_timeout_ms;

@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "util/alloc.h"
+#include "util/hmap.h"
 #include "util/list.h"
 #include "util/logging.h"
 #include "util/text.h"
@@ -109,6 +110,7 @@ typedef struct http_conn {
     hold_t *holds;
     size_t nholds, capholds;
     char peer[INET6_ADDRSTRLEN + 8];
+    struct peer_count *from; /* its peer address's count, under max_per_client */
 } http_conn_t;
 
 struct http_server {
@@ -125,6 +127,7 @@ struct http_server {
     list_t held;
     list_t process;
     unsigned nrejecting;
+    hmap_t peers; /* peer address → peer_count_t, under max_per_client */
     uint64_t durable;
     int shutting_down;
     void (*done)(void *);
@@ -133,6 +136,13 @@ struct http_server {
     time_t date_sec;
     char date[64];
 };
+
+/* Open connections from one address (family byte + address bytes). */
+typedef struct peer_count {
+    unsigned n;
+    size_t klen;
+    uint8_t key[17];
+} peer_count_t;
 
 static void conn_close(http_conn_t *c);
 static void conn_process(http_conn_t *c);
@@ -858,6 +868,10 @@ static void conn_close(http_conn_t *c)
     buf_free(&c->body);
     buf_free(&c->out);
     free(c->holds);
+    if (c->from && --c->from->n == 0) {
+        hmap_del(&srv->peers, c->from->key, c->from->klen);
+        free(c->from);
+    }
     if (c->rejected)
         srv->nrejecting--;
     else
@@ -884,6 +898,33 @@ static void peer_name(const struct sockaddr_storage *ss, char *out, size_t n)
     snprintf(out, n, "%s:%d", host, port);
 }
 
+/* The count of ss's address (NULL for other families); with create, made
+ * (at 0) when absent. */
+static peer_count_t *peer_count(http_server_t *srv, const struct sockaddr_storage *ss, int create)
+{
+    uint8_t key[17];
+    size_t klen;
+    if (ss->ss_family == AF_INET) {
+        key[0] = 4;
+        memcpy(key + 1, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+        klen = 5;
+    } else if (ss->ss_family == AF_INET6) {
+        key[0] = 6;
+        memcpy(key + 1, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+        klen = 17;
+    } else {
+        return NULL;
+    }
+    peer_count_t *p = hmap_get(&srv->peers, key, klen);
+    if (!p && create) {
+        p = xcalloc(1, sizeof *p);
+        memcpy(p->key, key, klen);
+        p->klen = klen;
+        hmap_put(&srv->peers, p->key, p->klen, p);
+    }
+    return p;
+}
+
 /* Takes fd. Returns the connection, or NULL (fd closed) if it cannot be watched. */
 static http_conn_t *conn_new(http_server_t *srv, int fd, const struct sockaddr_storage *ss, int rejected)
 {
@@ -904,6 +945,8 @@ static http_conn_t *conn_new(http_server_t *srv, int fd, const struct sockaddr_s
         return NULL;
     }
     list_push_back(&srv->conns, &c->link);
+    if (!rejected && srv->cfg.max_per_client && (c->from = peer_count(srv, ss, 1)))
+        c->from->n++;
     if (rejected)
         srv->nrejecting++;
     else
@@ -953,7 +996,8 @@ static void server_on_accept(loop_t *loop, int lfd, uint32_t events, void *arg)
             }
             return;
         }
-        if (srv->stats.open >= srv->cfg.max_connections)
+        const peer_count_t *p = srv->cfg.max_per_client ? peer_count(srv, &ss, 0) : NULL;
+        if (srv->stats.open >= srv->cfg.max_connections || (p && p->n >= srv->cfg.max_per_client))
             server_reject(srv, fd, &ss);
         else
             conn_new(srv, fd, &ss, 0);
@@ -1029,6 +1073,7 @@ http_server_t *http_server_new(loop_t *loop, const http_server_config_t *cfg, ht
     srv->arg = arg;
     srv->listen_io.fd = -1;
     list_init(&srv->conns);
+    hmap_init(&srv->peers);
     list_init(&srv->flush);
     list_init(&srv->held);
     list_init(&srv->process);
@@ -1088,6 +1133,7 @@ void http_server_free(http_server_t *srv)
         conn_close(list_entry(srv->conns.next, http_conn_t, link));
     loop_timer_stop(srv->loop, &srv->process_timer);
     loop_remove_hook(srv->loop, server_flush, srv);
+    hmap_free(&srv->peers); /* empty: every connection has closed */
     srv->handler = NULL;
     loop_defer_free(srv->loop, srv);
 }

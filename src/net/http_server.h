@@ -52,6 +52,7 @@ typedef struct http_server_config {
     int port;                 /* 0 picks a free port (tests) */
     http_limits_t limits;
     unsigned max_connections;
+    unsigned max_per_client;     /* open connections from one peer address; 0: no bound */
     uint64_t idle_timeout_ms;    /* keep-alive connection with no request */
     uint64_t request_timeout_ms; /* first byte of a request to its full body */
     uint64_t write_timeout_ms;   /* a client that does not read its replies */

@@ -38,7 +38,7 @@ PY_BOOTSTRAP = os.path.join(REPO, "examples", "runtimes", "python", "bootstrap")
 PY_WORKERS = os.path.join(REPO, "examples", "workers", "python")
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "functions")
 
-SLOW = 3.0 if ASAN else 1.0  # the ASan daemon is a few times slower
+SLOW = 20.0 if VALGRIND else 3.0 if ASAN else 1.0  # the ASan daemon is a few times slower, valgrind's more
 
 
 def timeout(seconds):

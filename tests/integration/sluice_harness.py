@@ -8,6 +8,7 @@ The same test files run under two interpreters (see run.sh):
 PROTOCOL tells a test which one it is driving.
 """
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,6 +26,11 @@ SLUICE_BIN = os.environ.get(
     "SLUICE_BIN",
     os.path.join(os.path.dirname(__file__), "..", "..", "build", "sluice"))
 ASAN = os.environ.get("SLUICE_ASAN") == "1"
+# SLUICE_VALGRIND=1: every daemon runs under valgrind's memcheck; an error
+# or a definite leak makes it exit 67, which check_exit reports.
+VALGRIND = os.environ.get("SLUICE_VALGRIND") == "1"
+VALGRIND_CMD = ["valgrind", "-q", "--error-exitcode=67", "--leak-check=full", "--show-leak-kinds=definite",
+                "--errors-for-leak-kinds=definite", "--child-silent-after-fork=yes", "--trace-children=no"]
 
 
 def _protocol():
@@ -44,13 +50,17 @@ def free_port():
 
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
+# memcheck's reports: "==PID== Invalid read of size 8", "... definitely lost in ...",
+# "ERROR SUMMARY: 3 errors"
+VALGRIND_MARKS = re.compile(r"==\d+== (Invalid |Conditional jump|Use of uninitialised|Syscall param|Mismatched |"
+                            r"Source and destination overlap|.* definitely lost in |ERROR SUMMARY: [1-9])")
 
 
 def check_exit(rc, log):
     """A daemon stopped with SIGTERM must exit 0 with no sanitizer report in its log."""
     if rc != 0:
         raise AssertionError("sluice exited with %s on SIGTERM; log:\n%s" % (rc, log[-20000:]))
-    if any(m in log for m in SANITIZER_MARKS):
+    if any(m in log for m in SANITIZER_MARKS) or VALGRIND_MARKS.search(log):
         raise AssertionError("sanitizer report in sluice log:\n" + log[-20000:])
 
 
@@ -82,6 +92,9 @@ class Sluice:
         env = dict(os.environ)
         if ASAN:
             env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=66")
+        if VALGRIND:
+            cmd = VALGRIND_CMD + cmd
+            timeout = max(timeout, 60.0)
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=env)
         deadline = time.time() + timeout
         while time.time() < deadline:

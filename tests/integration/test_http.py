@@ -50,8 +50,9 @@ def url_body(name):
 class Conn:
     """A raw client connection that reads framed responses."""
 
-    def __init__(self, port, timeout=5.0 * SLOW):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, timeout=5.0 * SLOW, source=None):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.buf = b""
 
     def send(self, data):
@@ -133,10 +134,23 @@ class HttpCase(unittest.TestCase):
             raise AssertionError("sluice exited with %s on SIGTERM; log:\n%s" % (rc, log))
         check_log(log)
 
-    def conn(self):
-        c = Conn(self.port)
+    def conn(self, source=None):
+        c = Conn(self.port, source=source)
         self.addCleanup(c.close)
         return c
+
+    def assertAdmittedSoon(self):
+        """A new connection is served once a closed one is seen (the close
+        is seen asynchronously: retry briefly)."""
+        deadline = time.monotonic() + 3 * SLOW
+        while True:
+            c = self.conn()
+            c.send(HEALTH)
+            r = c.response()
+            if r.line == b"HTTP/1.1 200 OK" or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        self.assertOk(r, HEALTH_BODY)
 
     def assertHealthy(self):
         c = self.conn()
@@ -530,15 +544,38 @@ class HttpConnectionLimit(HttpCase):
             c.send(HEALTH)
             self.assertOk(c.response(), HEALTH_BODY)
         held[0].close()
-        deadline = time.monotonic() + 3 * SLOW
-        while True:  # the close is seen asynchronously: retry briefly
-            c = self.conn()
+        self.assertAdmittedSoon()
+
+
+class HttpPerClientLimit(HttpCase):
+    """server.max_connections_per_client counts open connections by the
+    client's address: loopback has a whole /8, so 127.0.0.2 is another
+    client."""
+    config = "server:\n  max_connections_per_client: 3\n"
+
+    def assertBusy(self, c):
+        c.send(HEALTH)
+        r = c.response()
+        self.assertEqual(r.line, b"HTTP/1.1 503 Service Unavailable")
+        self.assertEqual(r.headers["retry-after"], "1")
+        self.assertTrue(c.eof())
+
+    def test_503_beyond_the_bound_for_that_address_only(self):
+        held = [self.conn() for _ in range(3)]
+        for c in held:
             c.send(HEALTH)
-            r = c.response()
-            if r.line == b"HTTP/1.1 200 OK" or time.monotonic() > deadline:
-                break
-            time.sleep(0.02)
-        self.assertOk(r, HEALTH_BODY)
+            self.assertOk(c.response(), HEALTH_BODY)
+        self.assertBusy(self.conn())
+        other = [self.conn(source="127.0.0.2") for _ in range(3)]  # another client: its own three
+        for c in other:
+            c.send(HEALTH)
+            self.assertOk(c.response(), HEALTH_BODY)
+        self.assertBusy(self.conn(source="127.0.0.2"))
+        for c in held:  # the admitted ones are unaffected
+            c.send(HEALTH)
+            self.assertOk(c.response(), HEALTH_BODY)
+        held[0].close()
+        self.assertAdmittedSoon()
 
 
 class HttpManyIdle(HttpCase):
