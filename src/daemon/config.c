@@ -8,6 +8,7 @@
  *   storage: { data, fsync, fsync_interval_ms, sync_gap_us, segment_mb, compact_mb }
  *   aws:     { account, region }
  *   log:     { level }
+ *   limits:  { inflight_per_queue }
  *   queues:
  *     - name: orders
  *       attributes: { VisibilityTimeout: 30, ... }     # AWS attribute names
@@ -59,6 +60,9 @@ static const opt_def_t opts[] = {
     {"server.port", "--port", OPT_INT, 1, 65535, "4566", OFF(port), "TCP port for every API"},
     {"server.max_connections", "--max-connections", OPT_INT, 1, 1000000, "16384", OFF(max_connections),
      "open connections beyond this get 503"},
+    {"limits.inflight_per_queue", NULL, OPT_INT, 1, 10000000, "120000", OFF(inflight_per_queue),
+     "messages in flight per queue: beyond it a standard queue's ReceiveMessage gets OverLimit, a FIFO "
+     "queue's returns nothing"},
     {"server.max_connections_per_client", NULL, OPT_INT, 0, 1000000, "0", OFF(max_connections_per_client),
      "open connections from one client address beyond this get 503 (0: no bound)"},
     {"server.max_body_bytes", NULL, OPT_INT, 65536, 268435456, "16777216", OFF(max_body_bytes),
@@ -529,10 +533,11 @@ static int load_root(yctx_t *y, config_t *c, yaml_node_t *root)
             rc = config__load_mappings(y, c, v);
         else if (ks && strcmp(ks, "gateway") == 0)
             rc = config__load_gateway(y, c, v);
-        else if (ks && (!strcmp(ks, "server") || !strcmp(ks, "storage") || !strcmp(ks, "aws") || !strcmp(ks, "log")))
+        else if (ks && (!strcmp(ks, "server") || !strcmp(ks, "storage") || !strcmp(ks, "aws") || !strcmp(ks, "log") ||
+                        !strcmp(ks, "limits")))
             rc = load_section(y, c, ks, v);
         else
-            rc = yfail(y, k, "unknown section %s (server, storage, aws, log, queues, topics, functions, tables, mappings, gateway)", ks ? ks : "?", NULL);
+            rc = yfail(y, k, "unknown section %s (server, storage, aws, log, limits, queues, topics, functions, tables, mappings, gateway)", ks ? ks : "?", NULL);
         if (rc != 0)
             return -1;
     }

@@ -111,6 +111,7 @@ typedef struct config {
     char *region;
     log_level_t log_level;
     long max_connections;
+    long inflight_per_queue;
     long max_connections_per_client;
     long max_body_bytes;
     long idle_timeout_ms;

@@ -535,7 +535,8 @@ static int open_engine(daemon_t *d)
                          .sync_gap_us = (uint64_t)d->cfg->sync_gap_us,
                          .segment_bytes = (uint64_t)d->cfg->segment_mb << 20,
                          .compact_bytes = (uint64_t)d->cfg->compact_mb << 20};
-    queues_config_t qc = {.region = d->cfg->region, .account = d->cfg->account};
+    queues_config_t qc = {.region = d->cfg->region, .account = d->cfg->account,
+                          .max_inflight = (uint64_t)d->cfg->inflight_per_queue};
     uint64_t t0 = clock_mono_ms();
     if (store_open(&sc, d->loop, &d->store, why, sizeof why) != 0) {
         log_error("store_open_failed", "dir=%s reason=\"%s\"", d->cfg->data_dir, why);

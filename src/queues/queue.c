@@ -442,10 +442,18 @@ status_t queue_receive(queue_t *q, const recv_req_t *r, recv_res_t *res, err_t *
                            "receiveRequestAttemptId is not valid anymore since the receive call is not retryable.",
                            r->attempt_id);
     }
+    /* AWS bounds the messages in flight per queue: a standard queue at the
+     * bound answers OverLimit, a FIFO queue returns nothing more. */
+    uint64_t room = q->qs->max_inflight > q->n_inflight ? q->qs->max_inflight - q->n_inflight : 0;
+    if (!room && !q->fifo)
+        return err_set(err, ST_OVER_LIMIT,
+                       "The maximum number of in flight messages (%llu) has been reached for this queue.",
+                       (unsigned long long)q->qs->max_inflight);
+    int max = room < (uint64_t)r->max ? (int)room : (int)r->max;
     if (q->fifo)
-        receive_fifo(q, (int)r->max, vis, now, res);
+        receive_fifo(q, max, vis, now, res);
     else
-        receive_standard(q, (int)r->max, vis, now, res);
+        receive_standard(q, max, vis, now, res);
     if (use_attempt && res->n)
         attempt_remember(q, r->attempt_id, res, now);
     queues__flush_notify(q->qs);

@@ -112,6 +112,7 @@ struct queues {
     void (*deadline_cb)(void *, uint64_t);
     void *deadline_arg;
     uint64_t armed; /* deadline last asked for, 0 none */
+    uint64_t max_inflight; /* per queue (see queue_receive) */
     list_t notify_list;
     int notifying;
     hmap_t deleted; /* name → deleted_t, for QueueDeletedRecently */

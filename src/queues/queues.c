@@ -30,6 +30,7 @@ queues_t *queues_new(const queues_config_t *cfg, store_t *store)
     qs->region = xstrdup(cfg->region ? cfg->region : "us-east-1");
     qs->account = xstrdup(cfg->account ? cfg->account : "000000000000");
     qs->store = store;
+    qs->max_inflight = cfg->max_inflight ? cfg->max_inflight : QUEUE_INFLIGHT_MAX;
     buf_t pre = BUF_INIT;
     buf_printf(&pre, "arn:aws:sqs:%s:%s:", qs->region, qs->account);
     qs->arn_prefix = pre.data;

@@ -48,9 +48,12 @@ typedef struct message message_t;
 #define RECEIPT_MAX 64
 #define MOVE_HANDLE_MAX 256
 
+#define QUEUE_INFLIGHT_MAX 120000 /* AWS's in-flight bound per queue */
+
 typedef struct queues_config {
-    const char *region;  /* for ARNs, e.g. "us-east-1" */
-    const char *account; /* 12 digits, e.g. "000000000000" */
+    const char *region;    /* for ARNs, e.g. "us-east-1" */
+    const char *account;   /* 12 digits, e.g. "000000000000" */
+    uint64_t max_inflight; /* per queue; 0: QUEUE_INFLIGHT_MAX */
 } queues_config_t;
 
 /* store may be NULL: nothing is persisted (unit tests). */

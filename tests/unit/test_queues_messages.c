@@ -802,3 +802,37 @@ TEST(request_id_from_a_body)
         free(got);
     }
 }
+
+/* AWS bounds the messages in flight per queue: a standard queue at the bound
+ * answers ReceiveMessage with OverLimit, a FIFO queue with nothing; a
+ * receive never takes more than the room left, and a delete makes room. */
+TEST(inflight_bound_standard_and_fifo)
+{
+    err_t err;
+    qt_now_ms = QT_T0;
+    queues_config_t cfg = {.region = QT_REGION, .account = QT_ACCOUNT, .max_inflight = 3};
+    queues_t *qs = queues_new(&cfg, NULL);
+    queues_set_clock(qs, qt_clock);
+    queue_t *q = qt_create(qs, "q", NULL, 0);
+    queue_t *f = qt_create(qs, "f.fifo", KV({"FifoQueue", "true"}, {"ContentBasedDeduplication", "true"}));
+    for (int i = 0; i < 5; i++) {
+        char body[8];
+        snprintf(body, sizeof body, "m%d", i);
+        CHECK_ST(qt_send(q, body, NULL, NULL, NULL), ST_OK);
+        char group[4] = {(char)('a' + i), 0};
+        CHECK_ST(qt_send(f, body, group, NULL, NULL), ST_OK);
+    }
+    recv_res_t res, held;
+    CHECK_INT(qt_recv(q, 2, 30, &res), 2);
+    CHECK_INT(qt_recv(q, 10, 30, &held), 1); /* only the room left */
+    recv_req_t r = {.max = 10, .visibility = 30, .visibility_given = 1};
+    CHECK_ERR(queue_receive(q, &r, &res, ERR), ST_OVER_LIMIT,
+              "The maximum number of in flight messages (3) has been reached for this queue.");
+    CHECK_STR(qt_counts(q), "2/3/0");
+    CHECK_ST(queue_delete_message(q, held.receipts[0], &err), ST_OK);
+    CHECK_INT(qt_recv(q, 10, 30, &res), 1);
+
+    CHECK_INT(qt_recv(f, 10, 30, &res), 3);
+    CHECK_INT(qt_recv(f, 10, 30, &res), 0); /* FIFO: nothing, and no error */
+    queues_free(qs);
+}
