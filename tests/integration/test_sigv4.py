@@ -6,6 +6,8 @@ codes in each protocol's shape. The gateway's routes, /health and the links
 SNS sends to endpoints stay unsigned."""
 import contextlib
 import datetime
+import hashlib
+import hmac
 import os
 import subprocess
 import tempfile
@@ -193,6 +195,56 @@ class SigV4(unittest.TestCase):
         status, _, body = send(sign(self.query(params), "sqs", when=now + datetime.timedelta(minutes=20)))
         self.assertEqual(status, 400, body)
         self.assertIn("Signature not yet current", body)
+
+    # ---- aws-chunked bodies --------------------------------------------------------------------------------
+
+    def chunked_send(self, body_chunks, tamper=False):
+        """SendMessage over the query protocol as an aws-chunked body, signed chunk by chunk as AWS
+        documents it (STREAMING-AWS4-HMAC-SHA256-PAYLOAD); no SDK signs SQS requests this way."""
+        form = b"".join(body_chunks)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        amz, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+        scope = "%s/%s/sqs/aws4_request" % (day, REGION)
+        key = ("AWS4" + SECRET).encode()
+        for part in (day, REGION, "sqs", "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+
+        def sign_text(text):
+            return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+        host = self.sluice.endpoint.split("//", 1)[1]
+        headers = [("content-type", "application/x-www-form-urlencoded"), ("host", host),
+                   ("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"), ("x-amz-date", amz),
+                   ("x-amz-decoded-content-length", str(len(form)))]
+        signed = ";".join(k for k, _ in headers)
+        creq = "POST\n/\n\n%s\n%s\nSTREAMING-AWS4-HMAC-SHA256-PAYLOAD" % (
+            "".join("%s:%s\n" % kv for kv in headers), signed)
+        prev = sign_text("AWS4-HMAC-SHA256\n%s\n%s\n%s" % (amz, scope, hashlib.sha256(creq.encode()).hexdigest()))
+        auth = "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s" % (KEY, scope, signed, prev)
+        body = b""
+        for data in list(body_chunks) + [b""]:
+            prev = sign_text("AWS4-HMAC-SHA256-PAYLOAD\n%s\n%s\n%s\n%s\n%s" % (
+                amz, scope, prev, hashlib.sha256(b"").hexdigest(), hashlib.sha256(data).hexdigest()))
+            sent = data.replace(b"hello", b"HELLO") if tamper else data
+            body += b"%x;chunk-signature=%s\r\n%s\r\n" % (len(data), prev.encode(), sent)
+        req = AWSRequest(method="POST", url=self.sluice.endpoint + "/", data=body,
+                         headers=dict(headers[:1] + headers[2:], **{"Authorization": auth,
+                                                                   "Content-Encoding": "aws-chunked"}))
+        return send(req)
+
+    def test_aws_chunked_body(self):
+        sqs = self.client("sqs")
+        url = sqs.create_queue(QueueName="chunked-%s" % PROTOCOL)["QueueUrl"]
+        chunks = [b"Action=SendMessage&Version=2012-11-05&QueueUrl=" + url.encode(),
+                  b"&MessageBody=chunked+hello+world"]
+        status, _, body = self.chunked_send(chunks, tamper=True)
+        self.assertEqual(status, 403, body)
+        self.assertIn("<Code>SignatureDoesNotMatch</Code>", body)
+        self.assertIn("The signature of chunk 1", body)
+        status, _, body = self.chunked_send(chunks)
+        self.assertEqual(status, 200, body)
+        got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+        self.assertEqual([m["Body"] for m in got], ["chunked hello world"])
 
     # ---- presigned URLs ------------------------------------------------------------------------------------
 
