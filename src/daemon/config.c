@@ -9,6 +9,7 @@
  *   aws:     { account, region }
  *   log:     { level }
  *   limits:  { inflight_per_queue }
+ *   auth:    { mode, clock_skew_s, session_token, access_keys: [{ id, secret | secret_env, session_token }] }
  *   queues:
  *     - name: orders
  *       attributes: { VisibilityTimeout: 30, ... }     # AWS attribute names
@@ -40,8 +41,9 @@
 #include "util/text.h"
 #include "daemon/config_int.h"
 
-/* OPT_URL: a string that is empty (not set) or an http:// or https:// URL. */
-typedef enum { OPT_STR, OPT_URL, OPT_INT, OPT_FSYNC, OPT_LOGLEVEL } opt_type_t;
+/* OPT_URL: a string that is empty (not set) or an http:// or https:// URL.
+ * OPT_CHOICE: one of the '|'-separated choices, stored as its index (long). */
+typedef enum { OPT_STR, OPT_URL, OPT_INT, OPT_FSYNC, OPT_LOGLEVEL, OPT_CHOICE } opt_type_t;
 
 typedef struct opt_def {
     const char *key;  /* section.name in the file */
@@ -51,6 +53,7 @@ typedef struct opt_def {
     const char *def;
     size_t off;
     const char *help;
+    const char *choices; /* OPT_CHOICE: "a|b|c" */
 } opt_def_t;
 
 #define OFF(f) offsetof(config_t, f)
@@ -90,6 +93,13 @@ static const opt_def_t opts[] = {
     {"server.plugin_threads", NULL, OPT_INT, 0, 256, "0", OFF(plugin_threads),
      "worker threads per plugin function (0: one per CPU, at most its concurrency)"},
     {"log.level", "--log-level", OPT_LOGLEVEL, 0, 0, "info", OFF(log_level), "debug | info | warn | error"},
+    {"auth.mode", "--auth", OPT_CHOICE, 0, 0, "open", OFF(auth.mode),
+     "open | sigv4: verify AWS Signature Version 4 on AWS-protocol requests (keys: auth.access_keys in the file)",
+     "open|sigv4"},
+    {"auth.clock_skew_s", NULL, OPT_INT, 1, 3600, "900", OFF(auth.clock_skew_s),
+     "sigv4: how far X-Amz-Date may be from the server's clock"},
+    {"auth.session_token", NULL, OPT_CHOICE, 0, 0, "ignore", OFF(auth.session_token),
+     "sigv4: ignore | check (X-Amz-Security-Token must be the key's session_token)", "ignore|check"},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -112,6 +122,28 @@ static int opt_check_text(const opt_def_t *d, const char *v, char *why, size_t n
         return snprintf(why, n, "%s: must not be empty", d->key), -1;
     }
     return 0;
+}
+
+/* The index of v among d->choices, or -1 (why says which are allowed). */
+static long opt_choice(const opt_def_t *d, const char *v, char *why, size_t n)
+{
+    long i = 0;
+    size_t vn = strlen(v);
+    for (const char *p = d->choices;; i++) {
+        size_t len = strcspn(p, "|");
+        if (len == vn && strncmp(p, v, vn) == 0)
+            return i;
+        if (!p[len])
+            break;
+        p += len + 1;
+    }
+    char list[128];
+    size_t len = 0;
+    for (const char *p = d->choices; *p && len + 3 < sizeof list; p++)
+        len += (size_t)snprintf(list + len, sizeof list - len, *p == '|' ? ", " : "%c", *p);
+    list[len] = 0;
+    snprintf(why, n, "%s: \"%s\" is not one of %s", d->key, v, list);
+    return -1;
 }
 
 static int opt_set(config_t *c, const opt_def_t *d, const char *v, char *why, size_t n)
@@ -140,6 +172,11 @@ static int opt_set(config_t *c, const opt_def_t *d, const char *v, char *why, si
     case OPT_LOGLEVEL:
         if (log_level_parse(v, (log_level_t *)slot) != 0)
             return snprintf(why, n, "%s: \"%s\" is not one of debug, info, warn, error", d->key, v), -1;
+        return 0;
+    case OPT_CHOICE:
+        if ((iv = opt_choice(d, v, why, n)) < 0)
+            return -1;
+        *(long *)slot = (long)iv;
         return 0;
     }
     return -1;
@@ -235,6 +272,11 @@ static int load_section(yctx_t *y, config_t *c, const char *section, yaml_node_t
         yaml_node_t *k = yaml_document_get_node(y->doc, p->key), *v = yaml_document_get_node(y->doc, p->value);
         char key[128], why[256];
         snprintf(key, sizeof key, "%s.%s", section, yscalar(k) ? yscalar(k) : "?");
+        if (strcmp(key, "auth.access_keys") == 0) { /* the one list among the settings */
+            if (config__load_access_keys(y, c, v) != 0)
+                return -1;
+            continue;
+        }
         const opt_def_t *d = opt_find_key(key);
         if (!d)
             return yfail(y, k, "unknown setting %s", key, NULL);
@@ -534,10 +576,10 @@ static int load_root(yctx_t *y, config_t *c, yaml_node_t *root)
         else if (ks && strcmp(ks, "gateway") == 0)
             rc = config__load_gateway(y, c, v);
         else if (ks && (!strcmp(ks, "server") || !strcmp(ks, "storage") || !strcmp(ks, "aws") || !strcmp(ks, "log") ||
-                        !strcmp(ks, "limits")))
+                        !strcmp(ks, "limits") || !strcmp(ks, "auth")))
             rc = load_section(y, c, ks, v);
         else
-            rc = yfail(y, k, "unknown section %s (server, storage, aws, log, limits, queues, topics, functions, tables, mappings, gateway)", ks ? ks : "?", NULL);
+            rc = yfail(y, k, "unknown section %s (server, storage, aws, log, limits, auth, queues, topics, functions, tables, mappings, gateway)", ks ? ks : "?", NULL);
         if (rc != 0)
             return -1;
     }

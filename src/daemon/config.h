@@ -100,6 +100,23 @@ typedef struct config_gateway {
     size_t nkeys;
 } config_gateway_t;
 
+/* auth: (see config_parts.c) */
+typedef enum { CONFIG_AUTH_OPEN, CONFIG_AUTH_SIGV4 } config_auth_mode_t;
+typedef enum { CONFIG_TOKEN_IGNORE, CONFIG_TOKEN_CHECK } config_token_policy_t;
+
+typedef struct config_access_key {
+    char *id, *secret, *secret_env, *session_token; /* secret_env is read into secret at load */
+    int line;
+} config_access_key_t;
+
+typedef struct config_auth {
+    long mode;          /* config_auth_mode_t */
+    long clock_skew_s;
+    long session_token; /* config_token_policy_t */
+    config_access_key_t *keys;
+    size_t nkeys;
+} config_auth_t;
+
 typedef struct config {
     char *host;
     long port;
@@ -133,6 +150,7 @@ typedef struct config {
     config_mapping_t *mappings;
     size_t nmappings;
     config_gateway_t gateway;
+    config_auth_t auth;
 } config_t;
 
 void config_defaults(config_t *c);

@@ -36,6 +36,7 @@ int config__load_functions(yctx_t *y, config_t *c, yaml_node_t *seq);
 int config__load_tables(yctx_t *y, config_t *c, yaml_node_t *seq);
 int config__load_mappings(yctx_t *y, config_t *c, yaml_node_t *seq);
 int config__load_gateway(yctx_t *y, config_t *c, yaml_node_t *map);
+int config__load_access_keys(yctx_t *y, config_t *c, yaml_node_t *seq);
 void config__free_parts(config_t *c);
 int config__queue_declared(const config_t *c, const char *name);
 int config__validate_parts(const config_t *c, char *why, size_t why_len);

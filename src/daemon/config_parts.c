@@ -34,6 +34,11 @@
  *       enabled: true
  *       on_success: table:results
  *       on_failure: table:results
+ *   auth:                     # (mode, clock_skew_s, session_token: config.c's table)
+ *     access_keys:
+ *       - id: AKIAEXAMPLE
+ *         secret: "..."       # or secret_env: NAME, read from the environment at load
+ *         session_token: ...  # with session_token: check
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -41,6 +46,7 @@
 #include <string.h>
 
 #include "daemon/config_int.h"
+#include "proto/sigv4.h"
 #include "util/alloc.h"
 #include "util/text.h"
 
@@ -142,6 +148,14 @@ static const field_t KEY_FIELDS[] = {
     {"enabled", F_BOOL, KF(enabled), 0, 1, "true"},
 };
 
+#define AF(f) offsetof(config_access_key_t, f)
+static const field_t ACCESS_KEY_FIELDS[] = {
+    {"id", F_STR, AF(id), 0, 0, NULL},
+    {"secret", F_STR, AF(secret), 0, 0, NULL},
+    {"secret_env", F_STR, AF(secret_env), 0, 0, NULL},
+    {"session_token", F_STR, AF(session_token), 0, 0, NULL},
+};
+
 #define NF(a) (sizeof a / sizeof a[0])
 static const part_t ROUTES = {"route", ROUTE_FIELDS, NF(ROUTE_FIELDS), sizeof(config_route_t),
                               offsetof(config_route_t, line), "path"};
@@ -155,6 +169,8 @@ static const part_t TABLES = {"table", TABLE_FIELDS, NF(TABLE_FIELDS), sizeof(co
                               offsetof(config_table_t, line), "partition_key"};
 static const part_t MAPPINGS = {"mapping", MAPPING_FIELDS, NF(MAPPING_FIELDS), sizeof(config_mapping_t),
                                 offsetof(config_mapping_t, line), "queue"};
+static const part_t ACCESS_KEYS = {"access key", ACCESS_KEY_FIELDS, NF(ACCESS_KEY_FIELDS),
+                                   sizeof(config_access_key_t), offsetof(config_access_key_t, line), "id"};
 
 /* ---- one field ------------------------------------------------------------------------------ */
 
@@ -306,6 +322,40 @@ int config__load_mappings(yctx_t *y, config_t *c, yaml_node_t *seq)
     return 0;
 }
 
+/* A key's secret, given in the file or named by secret_env (so the file can
+ * be shared without it); read once, at load. */
+static int access_key_secret(yctx_t *y, yaml_node_t *node, config_access_key_t *k)
+{
+    if (!!k->secret == !!k->secret_env)
+        return yfail(y, node, "access key %s needs exactly one of secret and secret_env", k->id, NULL);
+    if (k->secret_env) {
+        const char *s = getenv(k->secret_env);
+        if (!s || !*s)
+            return yfail(y, node, "access key %s: environment variable %s is not set", k->id, k->secret_env);
+        k->secret = xstrdup(s);
+    }
+    if (!*k->secret)
+        return yfail(y, node, "access key %s: secret is empty", k->id, NULL);
+    return 0;
+}
+
+int config__load_access_keys(yctx_t *y, config_t *c, yaml_node_t *seq)
+{
+    config_auth_t *a = &c->auth;
+    size_t first = a->nkeys;
+    if (load_part(y, &ACCESS_KEYS, seq, (void **)&a->keys, &a->nkeys) != 0)
+        return -1;
+    yaml_node_item_t *it = seq->data.sequence.items.start;
+    for (size_t i = first; i < a->nkeys; i++, it++) {
+        yaml_node_t *node = yaml_document_get_node(y->doc, *it);
+        if (!sigv4_key_id_valid(a->keys[i].id))
+            return yfail(y, node, "access key id %s must be 1..128 of A-Z a-z 0-9 _", a->keys[i].id, NULL);
+        if (access_key_secret(y, node, &a->keys[i]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* ---- release and cross-checks -------------------------------------------------------------------- */
 
 static void free_entity(const part_t *p, void *e)
@@ -379,6 +429,9 @@ void config__free_parts(config_t *c)
     free(c->functions);
     free(c->tables);
     free(c->mappings);
+    for (size_t i = 0; i < c->auth.nkeys; i++)
+        free_entity(&ACCESS_KEYS, &c->auth.keys[i]);
+    free(c->auth.keys);
 }
 
 static int function_declared(const config_t *c, const char *name)
@@ -436,9 +489,24 @@ static int validate_subs(const config_t *c, char *why, size_t n)
     return 0;
 }
 
+static int validate_auth(const config_t *c, char *why, size_t n)
+{
+    const config_auth_t *a = &c->auth;
+    if (a->mode == CONFIG_AUTH_SIGV4 && !a->nkeys)
+        return snprintf(why, n, "%s: auth.mode sigv4 needs at least one key in auth.access_keys",
+                        c->config_path ? c->config_path : "(no config file)"), -1;
+    for (size_t i = 0; i < a->nkeys; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(a->keys[j].id, a->keys[i].id) == 0)
+                return snprintf(why, n, "%s:%d: access key %s is listed twice", c->config_path, a->keys[i].line,
+                                a->keys[i].id), -1;
+    return 0;
+}
+
 int config__validate_parts(const config_t *c, char *why, size_t n)
 {
-    if (validate_functions(c, why, n) != 0 || validate_mappings(c, why, n) != 0 || validate_subs(c, why, n) != 0)
+    if (validate_functions(c, why, n) != 0 || validate_mappings(c, why, n) != 0 || validate_subs(c, why, n) != 0 ||
+        validate_auth(c, why, n) != 0)
         return -1;
     for (size_t i = 0; i < c->ntables; i++)
         for (size_t j = 0; j < i; j++)

@@ -32,6 +32,7 @@
 #include "gateway/proxy.h"
 #include "net/http_server.h"
 #include "proto/router.h"
+#include "proto/sigv4.h"
 #include "queues/queues.h"
 #include "tables/tables.h"
 #include "topics/signer.h"
@@ -575,6 +576,33 @@ static int open_engine(daemon_t *d)
     return 0;
 }
 
+/* auth.mode: the verifier the router checks AWS-protocol requests with, or
+ * none — said once in the log either way. */
+static int start_auth(daemon_t *d)
+{
+    const config_auth_t *a = &d->cfg->auth;
+    if (a->mode == CONFIG_AUTH_OPEN) {
+        log_warn("auth_open", "mode=open reason=\"AWS-protocol requests are not authenticated; set auth.mode: sigv4 "
+                 "to verify their signatures\"");
+        return 0;
+    }
+    sigv4_key_def_t *keys = xcalloc(a->nkeys ? a->nkeys : 1, sizeof *keys);
+    for (size_t i = 0; i < a->nkeys; i++)
+        keys[i] = (sigv4_key_def_t){a->keys[i].id, a->keys[i].secret, a->keys[i].session_token};
+    sigv4_config_t sc = {.keys = keys, .nkeys = a->nkeys, .clock_skew_s = (uint32_t)a->clock_skew_s,
+                         .check_session_token = a->session_token == CONFIG_TOKEN_CHECK};
+    char why[256];
+    d->router.auth = sigv4_new(&sc, why, sizeof why);
+    free(keys);
+    if (!d->router.auth) {
+        log_error("config_auth_rejected", "file=%s reason=\"%s\"", d->cfg->config_path, why);
+        return -1;
+    }
+    log_info("auth_sigv4", "mode=sigv4 keys=%zu clock_skew_s=%ld session_token=%s", a->nkeys, a->clock_skew_s,
+             a->session_token == CONFIG_TOKEN_CHECK ? "check" : "ignore");
+    return 0;
+}
+
 static int start_http(daemon_t *d)
 {
     char why[512], host[300];
@@ -633,7 +661,7 @@ static int assemble(daemon_t *d)
     /* The listener binds before functions spawn runtimes, whose own loopback
      * listeners take ephemeral ports (the configured port may be one). No
      * request is served before loop_run, when the declarations are done. */
-    if (open_engine(d) != 0 || start_http(d) != 0 || declare_queues(d) != 0 || declare_tables(d) != 0 ||
+    if (open_engine(d) != 0 || start_auth(d) != 0 || start_http(d) != 0 || declare_queues(d) != 0 || declare_tables(d) != 0 ||
         declare_gateway_tables(d) != 0 ||
         declare_functions(d) != 0 || declare_topics(d) != 0 || declare_mappings(d) != 0 || declare_gateway(d) != 0)
         return -1;
@@ -648,6 +676,7 @@ static void teardown(daemon_t *d)
         http_server_free(d->http); /* long polls of the gateway are dropped here */
     router_release(&d->router);
     gateway_free(d->gw);
+    sigv4_free(d->router.auth);
     http_client_free(d->gw_client); /* after the server: aborted exchanges cancelled their requests */
     if (d->store)
         store_close(d->store); /* hands over the last batch and fsyncs it */

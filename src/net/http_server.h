@@ -39,7 +39,8 @@ typedef void (*http_abort_fn)(http_ex_t *ex, void *arg);
 
 struct http_ex {
     const http_head_t *head; /* valid during the handler call only */
-    const char *body;        /* decoded body, body_len bytes, NUL-terminated */
+    char *body;              /* decoded body, body_len bytes, NUL-terminated; the exchange's
+                              * own copy: a handler may decode it in place (shorter, NUL kept) */
     size_t body_len;
     const char *peer;        /* "ip:port" of the client; valid until reply/abort */
     http_abort_fn on_abort;  /* set by a handler that replies later */

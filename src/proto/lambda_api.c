@@ -36,6 +36,11 @@
  *   TOO_LARGE                              → RequestTooLargeException (413)
  *   REQUEST_THROTTLED, OVER_LIMIT          → TooManyRequestsException (429, Retry-After: 1)
  *   ALREADY_EXISTS                         → ResourceConflictException (409)
+ *   MISSING_AUTH                           → MissingAuthenticationTokenException (403)
+ *   INCOMPLETE_SIGNATURE                   → IncompleteSignature (403)
+ *   INVALID_CLIENT_TOKEN                   → UnrecognizedClientException (403)
+ *   SIGNATURE_MISMATCH                     → InvalidSignatureException (403)
+ *   REQUEST_EXPIRED                        → RequestExpired (400)
  *   anything else                          → ServiceException (500)
  *
  * Invoke. X-Amz-Invocation-Type RequestResponse (default) waits for the
@@ -118,6 +123,13 @@ static const lambda_err_t ERR_THROTTLED = {"TooManyRequestsException", 429, "mes
 static const lambda_err_t ERR_CONFLICT = {"ResourceConflictException", 409, "message", "User"};
 static const lambda_err_t ERR_SERVICE = {"ServiceException", 500, "Message", "Service"};
 static const lambda_err_t ERR_UNKNOWN_OP = {"UnknownOperationException", 404, "message", "User"};
+/* The signature check (Lambda API reference, Common Errors; the two it does
+ * not list are the exceptions Lambda's front door answers with) */
+static const lambda_err_t ERR_NO_AUTH = {"MissingAuthenticationTokenException", 403, "message", "User"};
+static const lambda_err_t ERR_INCOMPLETE_SIG = {"IncompleteSignature", 403, "message", "User"};
+static const lambda_err_t ERR_UNKNOWN_KEY = {"UnrecognizedClientException", 403, "message", "User"};
+static const lambda_err_t ERR_BAD_SIG = {"InvalidSignatureException", 403, "message", "User"};
+static const lambda_err_t ERR_EXPIRED = {"RequestExpired", 400, "message", "User"};
 
 static const lambda_err_t *err_for(status_t st)
 {
@@ -140,6 +152,16 @@ static const lambda_err_t *err_for(status_t st)
         return &ERR_THROTTLED;
     case ST_ALREADY_EXISTS:
         return &ERR_CONFLICT;
+    case ST_MISSING_AUTH:
+        return &ERR_NO_AUTH;
+    case ST_INCOMPLETE_SIGNATURE:
+        return &ERR_INCOMPLETE_SIG;
+    case ST_INVALID_CLIENT_TOKEN:
+        return &ERR_UNKNOWN_KEY;
+    case ST_SIGNATURE_MISMATCH:
+        return &ERR_BAD_SIG;
+    case ST_REQUEST_EXPIRED:
+        return &ERR_EXPIRED;
     default:
         return &ERR_SERVICE;
     }
@@ -172,6 +194,11 @@ static void fail_with(req_ctx_t *ctx, const lambda_err_t *e, const char *msg)
 static void fail(req_ctx_t *ctx, status_t st, const char *msg)
 {
     fail_with(ctx, err_for(st), msg);
+}
+
+void lambda_api_fail(req_ctx_t *ctx, status_t st, const char *message)
+{
+    fail(ctx, st, message);
 }
 
 /* ---- request pieces ------------------------------------------------------------------------- */

@@ -21,4 +21,7 @@ int lambda_api_match(const char *path);
  * away first makes the call forgotten (function_forget). */
 void lambda_api_handle(req_ctx_t *ctx);
 
+/* Answers ctx with st in Lambda's error shape (the router's signature check). */
+void lambda_api_fail(req_ctx_t *ctx, status_t st, const char *message);
+
 #endif

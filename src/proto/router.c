@@ -9,9 +9,12 @@
 #include "gateway/gateway.h"
 #include "proto/form.h"
 #include "proto/lambda_api.h"
-#include "proto/tables_http.h"
+#include "proto/sigv4.h"
 #include "proto/sns_query.h"
+#include "proto/tables_http.h"
 #include "util/alloc.h"
+#include "util/clock.h"
+#include "util/logging.h"
 #include "util/rand.h"
 
 void router_header(const http_head_t *h, const char *name, char *out, size_t n)
@@ -214,17 +217,57 @@ static int is_sns(const req_ctx_t *ctx, const kvv_t *form)
     return sns_query_known(a) && !sqs_api_known(a);
 }
 
+typedef void (*fail_fn)(req_ctx_t *ctx, status_t st, const char *message);
+
+/* auth.mode sigv4: 1 when the request's signature holds for service (NULL:
+ * any); otherwise answers with fail and returns 0. An aws-chunked body is
+ * decoded in place, so front-ends read the payload. */
+static int authorized(req_ctx_t *ctx, const char *service, fail_fn fail)
+{
+    if (!ctx->rt->auth)
+        return 1;
+    http_ex_t *ex = ctx->ex;
+    sigv4_request_t rq = {.head = ex->head, .body = ex->body, .body_len = ex->body_len, .service = service,
+                          .now_ms = clock_wall_ms()};
+    err_t err;
+    status_t st = sigv4_verify(ctx->rt->auth, &rq, &err);
+    ex->body_len = rq.body_len;
+    if (st == ST_OK) {
+        snprintf(ctx->access_key, sizeof ctx->access_key, "%s", rq.key_id);
+        return 1;
+    }
+    log_debug("auth_refused", "status=%s key=\"%.128s\" peer=%s reason=\"%s\"", status_name(st), ctx->access_key,
+              ex->peer ? ex->peer : "", err.msg);
+    fail(ctx, st, err.msg);
+    return 0;
+}
+
+/* Query requests. A header signature names its service and may come with
+ * an aws-chunked body: it is checked before the form is read from that
+ * body. Otherwise the form says which service it is for, and an unsigned
+ * request may still be one SNS takes without a signature. */
 static void route_query(req_ctx_t *ctx)
 {
+    router_t *rt = ctx->rt;
     kvv_t form = {0};
     char why[256];
+    int parsed, sns, ok = 1;
     ctx->query = 1;
-    if (query_form(ctx->ex, &form, why, sizeof why) != 0)
+    if (ctx->service[0]) {
+        sns = rt->topics && strcmp(ctx->service, "sns") == 0;
+        if (!authorized(ctx, sns ? "sns" : "sqs", sns ? sns_query_fail : sqs_query_fail))
+            return;
+        parsed = query_form(ctx->ex, &form, why, sizeof why) == 0;
+    } else {
+        parsed = query_form(ctx->ex, &form, why, sizeof why) == 0;
+        sns = parsed && rt->topics && is_sns(ctx, &form);
+        int exempt = sns && rt->auth && !sigv4_present(ctx->ex->head) && sns_query_unsigned_ok(rt->topics, &form);
+        ok = exempt || authorized(ctx, sns ? "sns" : "sqs", sns ? sns_query_fail : sqs_query_fail);
+    }
+    if (ok && !parsed)
         sqs_query_fail(ctx, ST_MALFORMED_REQUEST, why);
-    else if (ctx->rt->topics && is_sns(ctx, &form))
-        sns_query_handle(ctx, &form);
-    else
-        sqs_query_handle(ctx, &form);
+    else if (ok)
+        (sns ? sns_query_handle : sqs_query_handle)(ctx, &form);
     kvv_free(&form);
 }
 
@@ -242,7 +285,8 @@ void router_handle(http_ex_t *ex, void *arg)
         return;
     }
     if (target_action(ex->head, action, sizeof action)) {
-        sqs_json_handle(ctx, action);
+        if (authorized(ctx, "sqs", sqs_json_fail))
+            sqs_json_handle(ctx, action);
         return;
     }
     int get = ex->head->method_len == 3 && !memcmp(ex->head->method, "GET", 3);
@@ -268,11 +312,13 @@ void router_handle(http_ex_t *ex, void *arg)
     if (rt->gateway && !aws && !own && gateway_handle(rt->gateway, ctx))
         return;
     if (tables_http_match(ctx->path)) {
-        tables_http_handle(ctx, rt->tables);
+        if (authorized(ctx, NULL, tables_http_fail))
+            tables_http_handle(ctx, rt->tables);
         return;
     }
     if (lambda_api_match(ctx->path)) {
-        lambda_api_handle(ctx);
+        if (authorized(ctx, "lambda", lambda_api_fail))
+            lambda_api_handle(ctx);
         return;
     }
     route_query(ctx);

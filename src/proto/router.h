@@ -11,6 +11,14 @@
  * Front-ends share the request context defined here: the request id, the
  * caller's access key and the Host, and reply through router_reply so that
  * every response carries x-amzn-RequestId and waits for durability.
+ *
+ * With auth.mode sigv4 (rt->auth set) every request bound for an AWS
+ * front-end — SQS JSON and query, SNS query, the Lambda API, the tables
+ * view — has its signature verified here, before the front-end sees it; a
+ * refusal is answered in that front-end's error shape. Not checked: the
+ * gateway's routes (API keys), /health, the SNS signing certificate, and an
+ * unsigned SNS ConfirmSubscription or Unsubscribe that AWS also takes
+ * unsigned (the token, or the subscription's AuthenticateOnUnsubscribe, decides).
  */
 #ifndef SLUICE_ROUTER_H
 #define SLUICE_ROUTER_H
@@ -21,6 +29,7 @@
 
 typedef struct topics topics_t;
 struct functions;
+struct sigv4;
 
 #define SNS_CERT_PATH "/_sluice/sns/SimpleNotificationService.pem"
 
@@ -33,6 +42,7 @@ typedef struct router {
     const char *sns_cert; /* PEM served at SNS_CERT_PATH (SigningCertURL), or NULL */
     size_t sns_cert_len;
     store_t *store; /* replies wait for its durable LSN; NULL: no waiting */
+    struct sigv4 *auth; /* auth.mode sigv4: the verifier; NULL: AWS-protocol requests are not authenticated */
     int draining;   /* shutting down: new requests get 503 */
     struct req_ctx *spare; /* finished contexts kept for the next requests */
     unsigned nspare;
@@ -46,7 +56,7 @@ typedef struct req_ctx {
     http_ex_t *ex;
     char request_id[40];
     char host[256];
-    char access_key[128];
+    char access_key[129]; /* an access key id is at most 128 characters */
     char service[16]; /* SigV4 credential scope service ("sqs", "sns"), or "" */
     char trace[512];
     char path[1024]; /* request path without the query string */
@@ -79,6 +89,7 @@ void router_watch(req_ctx_t *ctx);
 
 /* Front-ends; each replies (now or later) through router_reply. */
 void sqs_json_handle(req_ctx_t *ctx, const char *action);
+void sqs_json_fail(req_ctx_t *ctx, status_t st, const char *message);
 void sqs_query_handle(req_ctx_t *ctx, const kvv_t *form);
 void sqs_query_fail(req_ctx_t *ctx, status_t st, const char *message);
 

@@ -56,6 +56,13 @@ static const sns_error_t SNS_ERRORS[ST__COUNT] = {
     [ST_MALFORMED_REQUEST] = {"MalformedQueryString", 400, 1},
     [ST_UNAVAILABLE] = {"ServiceUnavailable", 503, 0},
     [ST_INTERNAL] = {"InternalError", 500, 0},
+    /* SNS API reference, Common Error Types (SignatureDoesNotMatch: the
+     * query services' code for a signature that does not match) */
+    [ST_MISSING_AUTH] = {"MissingAuthenticationToken", 403, 1},
+    [ST_INCOMPLETE_SIGNATURE] = {"IncompleteSignature", 400, 1},
+    [ST_INVALID_CLIENT_TOKEN] = {"InvalidClientTokenId", 403, 1},
+    [ST_SIGNATURE_MISMATCH] = {"SignatureDoesNotMatch", 403, 1},
+    [ST_REQUEST_EXPIRED] = {"RequestExpired", 400, 1},
 };
 
 static const sns_error_t *error_for(status_t st)
@@ -451,6 +458,18 @@ static void act_confirm_subscription(req_ctx_t *ctx, const kvv_t *form)
     status_t st = topics_confirm(ctx->rt->topics, token, is_true(kvv_get(form, "AuthenticateOnUnsubscribe")), arn, &err);
     if (!fail_if(ctx, st, &err))
         reply_leaf(ctx, "ConfirmSubscription", "SubscriptionArn", arn);
+}
+
+int sns_query_unsigned_ok(const topics_t *tp, const kvv_t *form)
+{
+    const char *action = kvv_get(form, "Action");
+    if (action && strcmp(action, "ConfirmSubscription") == 0)
+        return !is_true(kvv_get(form, "AuthenticateOnUnsubscribe"));
+    if (!action || strcmp(action, "Unsubscribe") != 0)
+        return 0;
+    const char *arn = kvv_get(form, "SubscriptionArn");
+    const sub_t *s = arn ? topics_find_sub(tp, arn) : NULL;
+    return !s || !sub_auth_unsubscribe(s);
 }
 
 static void act_unsubscribe(req_ctx_t *ctx, const kvv_t *form)

@@ -18,4 +18,10 @@ int sns_query_known(const char *action);
 void sns_query_handle(req_ctx_t *ctx, const kvv_t *form);
 void sns_query_fail(req_ctx_t *ctx, status_t st, const char *message);
 
+/* 1 for an unsigned request AWS takes without a signature: ConfirmSubscription
+ * (the token is the proof; AuthenticateOnUnsubscribe=true needs a signature)
+ * and Unsubscribe of a subscription confirmed without AuthenticateOnUnsubscribe
+ * (the SubscribeURL and UnsubscribeURL an endpoint is sent). */
+int sns_query_unsigned_ok(const topics_t *tp, const kvv_t *form);
+
 #endif

@@ -1,6 +1,8 @@
 /* sqs_errors — the status → SQS error table; see sqs_errors.h. */
 #include "proto/sqs_errors.h"
 
+#define CORAL "com.amazon.coral.service"
+
 static const sqs_error_t sqs_errors[ST__COUNT] = {
     [ST_OK] = {"", "", 200, 0},
     [ST_INVALID_PARAMETER_VALUE] = {"InvalidParameterValue", "InvalidParameterValueException", 400, 1},
@@ -31,6 +33,13 @@ static const sqs_error_t sqs_errors[ST__COUNT] = {
     [ST_REQUEST_THROTTLED] = {"RequestThrottled", "RequestThrottled", 403, 1},
     [ST_UNAVAILABLE] = {"ServiceUnavailable", "ServiceUnavailable", 503, 0},
     [ST_INTERNAL] = {"InternalError", "InternalError", 500, 0},
+    /* AWS's common errors (SQS API reference, Common Errors); the JSON
+     * __type is the AWS front door's exception of the same meaning */
+    [ST_MISSING_AUTH] = {"MissingAuthenticationToken", "MissingAuthenticationTokenException", 403, 1, CORAL},
+    [ST_INCOMPLETE_SIGNATURE] = {"IncompleteSignature", "IncompleteSignatureException", 400, 1, CORAL},
+    [ST_INVALID_CLIENT_TOKEN] = {"InvalidClientTokenId", "UnrecognizedClientException", 403, 1, CORAL},
+    [ST_SIGNATURE_MISMATCH] = {"SignatureDoesNotMatch", "InvalidSignatureException", 403, 1, CORAL},
+    [ST_REQUEST_EXPIRED] = {"RequestExpired", "InvalidSignatureException", 400, 1, CORAL},
 };
 
 const sqs_error_t *sqs_error_for(status_t st)

@@ -15,6 +15,8 @@ typedef struct sqs_error {
     const char *json_type; /* e.g. QueueDoesNotExist */
     int http_status;
     int sender_fault;
+    const char *json_ns; /* __type's namespace when not the SQS model's (the
+                          * signature checks are the AWS front door's) */
 } sqs_error_t;
 
 const sqs_error_t *sqs_error_for(status_t st);

@@ -27,12 +27,18 @@ static void json_error(req_ctx_t *ctx, const char *type_ns, const char *type, co
     buf_free(&body);
 }
 
+void sqs_json_fail(req_ctx_t *ctx, status_t st, const char *message)
+{
+    const sqs_error_t *e = sqs_error_for(st);
+    json_error(ctx, e->json_ns ? e->json_ns : "com.amazonaws.sqs", e->json_type, e->code, e->http_status,
+               e->sender_fault, message);
+}
+
 static void json_done(void *arg, status_t st, const char *message, const jv_t *out)
 {
     req_ctx_t *ctx = arg;
     if (st != ST_OK) {
-        const sqs_error_t *e = sqs_error_for(st);
-        json_error(ctx, "com.amazonaws.sqs", e->json_type, e->code, e->http_status, e->sender_fault, message);
+        sqs_json_fail(ctx, st, message);
         return;
     }
     buf_t body = BUF_INIT;

@@ -9,7 +9,9 @@
  *
  * Path segments and query values are percent-decoded. Errors are
  * {"message": ...} with 404 (no such table or item), 400 (a bad request) or
- * 405 (not GET).
+ * 405 (not GET). With auth.mode sigv4 the view needs a signature like the
+ * AWS APIs (any service in its scope); a refusal carries the AWS common
+ * error code in x-amzn-ErrorType and its status.
  */
 #include "proto/tables_http.h"
 
@@ -18,6 +20,7 @@
 #include <string.h>
 
 #include "proto/form.h"
+#include "proto/sqs_errors.h"
 #include "tables/tables.h"
 #include "util/buf.h"
 #include "util/jv.h"
@@ -26,14 +29,29 @@
 #define PREFIX "/_sluice/tables"
 #define SEGMENTS_MAX 5
 
-static void reply_error(req_ctx_t *ctx, int status, const char *msg)
+/* {"message": msg}; extra: more header lines or NULL. */
+static void reply_message(req_ctx_t *ctx, int status, const char *extra, const char *msg)
 {
     buf_t b = BUF_INIT;
     buf_puts(&b, "{\"message\":");
     jv_write_string(&b, msg, strlen(msg));
     buf_putc(&b, '}');
-    router_reply(ctx, status, "application/json", NULL, b.data, b.len);
+    router_reply(ctx, status, "application/json", extra, b.data, b.len);
     buf_free(&b);
+}
+
+static void reply_error(req_ctx_t *ctx, int status, const char *msg)
+{
+    reply_message(ctx, status, NULL, msg);
+}
+
+/* The common error codes are spelt as in SQS's table. */
+void tables_http_fail(req_ctx_t *ctx, status_t st, const char *message)
+{
+    const sqs_error_t *e = sqs_error_for(st);
+    char extra[128];
+    snprintf(extra, sizeof extra, "x-amzn-ErrorType: %s\r\n", e->code);
+    reply_message(ctx, e->http_status, extra, message);
 }
 
 static void reply_items(req_ctx_t *ctx, const strv_t *items, int more, const table_t *t)

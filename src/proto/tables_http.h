@@ -12,5 +12,7 @@ struct tables;
 /* True for paths this module serves. */
 int tables_http_match(const char *path);
 void tables_http_handle(req_ctx_t *ctx, struct tables *ts);
+/* Answers ctx with st (the router's signature check). */
+void tables_http_fail(req_ctx_t *ctx, status_t st, const char *message);
 
 #endif

@@ -751,6 +751,11 @@ sub_t *topics_find_sub(const topics_t *tp, const char *arn)
     return hmap_get(&tp->subs_by_arn, arn, strlen(arn));
 }
 
+int sub_auth_unsubscribe(const sub_t *s)
+{
+    return s->auth_unsub;
+}
+
 status_t topics_unsubscribe(topics_t *tp, const char *sub_arn, err_t *err)
 {
     (void)err;

@@ -110,6 +110,9 @@ status_t topics_confirm(topics_t *tp, const char *token, int auth_unsubscribe, c
 /* Unsubscribing what does not exist succeeds (AWS is idempotent here). */
 status_t topics_unsubscribe(topics_t *tp, const char *sub_arn, err_t *err);
 sub_t *topics_find_sub(const topics_t *tp, const char *arn);
+/* 1 when the subscription was confirmed with AuthenticateOnUnsubscribe=true:
+ * unsubscribing it then needs a signature. */
+int sub_auth_unsubscribe(const sub_t *s);
 
 typedef struct sub_view {
     char arn[SUB_ARN_MAX]; /* or "PendingConfirmation" */

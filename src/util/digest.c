@@ -1,6 +1,7 @@
 /* digest — cached OpenSSL digests; see digest.h. */
 #include "util/digest.h"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 
 #include "util/alloc.h"
@@ -56,4 +57,24 @@ void digest_md5_update(const void *p, size_t n)
 void digest_md5_end(unsigned char out[16])
 {
     EVP_DigestFinal_ex(md5.ctx, out, NULL);
+}
+
+/* One HMAC context, its digest set once; each call only re-keys it. */
+static EVP_MAC_CTX *hmac_ctx;
+
+void digest_hmac_sha256(const void *key, size_t klen, const void *p, size_t n, unsigned char out[32])
+{
+    if (!hmac_ctx) {
+        EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+        OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+                               OSSL_PARAM_construct_end()};
+        hmac_ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+        EVP_MAC_free(mac); /* the context holds its own reference */
+        if (!hmac_ctx || !EVP_MAC_CTX_set_params(hmac_ctx, params))
+            util_fatal("OpenSSL HMAC-SHA256 unavailable");
+    }
+    size_t len = 0;
+    if (!EVP_MAC_init(hmac_ctx, key, klen, NULL) || !EVP_MAC_update(hmac_ctx, p, n) ||
+        !EVP_MAC_final(hmac_ctx, out, &len, 32) || len != 32)
+        util_fatal("HMAC-SHA256 failed");
 }

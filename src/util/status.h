@@ -46,6 +46,11 @@
     X(ALREADY_EXISTS, "a resource with that name exists and differs")          \
     X(CONDITION_FAILED, "the condition on the write does not hold")           \
     X(TOO_LARGE, "a payload exceeds its size limit")                           \
+    X(MISSING_AUTH, "the request carries no signature")                        \
+    X(INCOMPLETE_SIGNATURE, "the signature is malformed or incomplete")        \
+    X(INVALID_CLIENT_TOKEN, "unknown access key id or security token")         \
+    X(SIGNATURE_MISMATCH, "the signature does not match the request")          \
+    X(REQUEST_EXPIRED, "the signed date is outside the allowed window")        \
     X(INTERNAL, "internal error")
 
 typedef enum {

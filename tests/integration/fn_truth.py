@@ -27,7 +27,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also when run from the repository root
-from sluice_harness import ASAN, Sluice  # noqa: E402
+from sluice_harness import ASAN, VALGRIND, Sluice  # noqa: E402
 from sqs_truth import wait_until  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))

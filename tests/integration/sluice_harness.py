@@ -43,6 +43,23 @@ REGION = "us-east-1"
 ACCOUNT = "000000000000"
 
 
+def _find_cli_v1():
+    if os.environ.get("SLUICE_AWS_V1"):
+        return os.environ["SLUICE_AWS_V1"]
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        p = os.path.join(d, "aws")
+        if os.access(p, os.X_OK) and os.path.realpath(p) not in ("/usr/bin/aws", "/bin/aws"):
+            return p
+    return None
+
+
+# The aws CLIs: the pyenv v1 (botocore 1.43, SQS over JSON 1.0) and Debian's
+# v2 (SQS over the query protocol); CLI is the one of this interpreter's protocol.
+CLI_V1 = _find_cli_v1()
+CLI_V2 = shutil.which("aws", path="/usr/bin")
+CLI = CLI_V1 if PROTOCOL == "json" else CLI_V2
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

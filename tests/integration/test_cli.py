@@ -4,26 +4,12 @@ the query protocol). Each interpreter's run drives the CLI of its protocol;
 SLUICE_IT_BOTH_CLIS=1 drives both in either run."""
 import json
 import os
-import shutil
 import subprocess
 import unittest
 
-from sluice_harness import ACCOUNT, PROTOCOL, REGION
+from sluice_harness import ACCOUNT, CLI_V1, CLI_V2, PROTOCOL, REGION
 from sqs_truth import SqsTestCase, attrs_md5, md5
 
-
-def find_v1():
-    if os.environ.get("SLUICE_AWS_V1"):
-        return os.environ["SLUICE_AWS_V1"]
-    for d in os.environ.get("PATH", "").split(os.pathsep):
-        p = os.path.join(d, "aws")
-        if os.access(p, os.X_OK) and os.path.realpath(p) not in ("/usr/bin/aws", "/bin/aws"):
-            return p
-    return None
-
-
-CLI_V1 = find_v1()
-CLI_V2 = shutil.which("aws", path="/usr/bin")
 BOTH = os.environ.get("SLUICE_IT_BOTH_CLIS") == "1"
 
 

@@ -18,9 +18,9 @@ import tempfile
 import time
 import unittest
 
-from sluice_harness import ASAN, SANITIZER_MARKS, Sluice
+from sluice_harness import ASAN, SANITIZER_MARKS, VALGRIND, Sluice
 
-SLOW = 4.0 if ASAN else 1.0  # time allowances scale under sanitizers
+SLOW = 20.0 if VALGRIND else 4.0 if ASAN else 1.0  # time allowances scale under sanitizers and valgrind
 
 HEALTH = b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
 HEALTH_BODY = b'{"status":"ok"}'

@@ -14,6 +14,12 @@ class Smoke(SluiceTestCase):
         self.sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
         self.assertNotIn("Messages", self.sqs.receive_message(QueueUrl=url))
 
+    def test_open_mode_says_so_at_start(self):
+        """The default auth.mode is open (these clients' keys are never checked), and the log says so."""
+        log = self.sluice.read_log()
+        self.assertIn("level=warn event=auth_open mode=open", log)
+        self.assertIn("AWS-protocol requests are not authenticated; set auth.mode: sigv4", log)
+
 
 if __name__ == "__main__":
     unittest.main()
