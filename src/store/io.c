@@ -1,7 +1,7 @@
 /*
  * io — the store's fault-injection seam and its one durable-write recipe.
  *
- * Every write, sync, rename and truncation the store makes goes through the
+ * Every open, write, sync, rename and truncation the store makes goes through the
  * io_ops table, which points at the real system calls; tests replace single
  * entries to simulate a full disk, EIO from fsync or torn (short) writes, and
  * io_ops_reset() restores the real calls. The helpers below are built on
@@ -22,6 +22,11 @@
 #include <limits.h>
 #include <stdio.h>
 #include <unistd.h>
+
+static int io_sys_open(const char *path, int flags, mode_t mode)
+{
+    return open(path, flags, mode);
+}
 
 static ssize_t io_sys_write(int fd, const void *p, size_t n)
 {
@@ -49,6 +54,7 @@ static int io_sys_ftruncate(int fd, off_t len)
 }
 
 static const io_ops_t io_real = {
+    .open = io_sys_open,
     .write = io_sys_write,
     .fdatasync = io_sys_fdatasync,
     .fsync = io_sys_fsync,
@@ -57,6 +63,7 @@ static const io_ops_t io_real = {
 };
 
 io_ops_t io_ops = {
+    .open = io_sys_open,
     .write = io_sys_write,
     .fdatasync = io_sys_fdatasync,
     .fsync = io_sys_fsync,
@@ -88,7 +95,7 @@ int io_write_all(int fd, const void *p, size_t n)
 
 int io_fsync_dir(const char *dir)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = io_ops.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int rc = io_ops.fsync(fd) < 0 ? -errno : 0;
@@ -108,7 +115,7 @@ int io_write_file_durable(const char *dir, const char *name, const void *p, size
     int fd = -1, renamed = 0, rc;
     if ((rc = io_path(tmp, sizeof tmp, dir, name, ".tmp")) < 0 || (rc = io_path(dst, sizeof dst, dir, name, "")) < 0)
         return rc;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = io_ops.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
     if ((rc = io_write_all(fd, p, n)) < 0)

@@ -1,6 +1,6 @@
 /*
  * io — the fault-injection seam for every write the store makes. All file
- * writes, syncs, renames and truncations of the store go through io_ops, which
+ * opens, writes, syncs, renames and truncations of the store go through io_ops, which
  * point at the real system calls; tests swap in versions that fail or write
  * short (disk full, EIO, torn writes) to show the store never acknowledges
  * what is not on disk. One durable-file recipe lives here too.
@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 typedef struct io_ops {
+    int (*open)(const char *path, int flags, mode_t mode);
     ssize_t (*write)(int fd, const void *p, size_t n);
     int (*fdatasync)(int fd);
     int (*fsync)(int fd);

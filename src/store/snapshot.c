@@ -93,7 +93,7 @@ static int snap_write(const store_t *st, uint64_t lsn, store_dump_fn dump, void 
     uint8_t hdr[STORE__FILE_HDR], cnt[8];
     store_snap_t s = {.fd = -1};
     snap_tmp_path(st, lsn, path, sizeof path);
-    if ((s.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+    if ((s.fd = io_ops.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
         return SNAP_EOPEN;
     store__hdr_put(hdr, STORE__SNAP_MAGIC, lsn);
     buf_append(&s.buf, hdr, sizeof hdr);

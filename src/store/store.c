@@ -156,7 +156,7 @@ int store__map_open(const char *path, int writable, store__map_t *m)
     struct stat sb;
     m->p = NULL;
     m->n = 0;
-    m->fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    m->fd = io_ops.open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
     if (m->fd < 0 || fstat(m->fd, &sb) < 0)
         goto fail;
     m->n = (size_t)sb.st_size;
@@ -280,7 +280,7 @@ static int store_lock(const char *dir, int *fd_out, char *why, size_t why_len)
         store__why(why, why_len, "store directory path too long: %s", dir);
         return -ENAMETOOLONG;
     }
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = io_ops.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
         int rc = -errno;
         store__why(why, why_len, "cannot open %s: %s", path, strerror(errno));

@@ -70,7 +70,7 @@ static int wal_segment_create(store_t *st, uint64_t first, int *fd_out)
     if (rc < 0)
         return rc;
     store__path(st, name, path, sizeof path);
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    int fd = io_ops.open(path, O_WRONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     if (lseek(fd, STORE__FILE_HDR, SEEK_SET) < 0) {

@@ -949,6 +949,60 @@ TEST(checkpoint_child_failure_keeps_log)
     fx_close(&f);
 }
 
+/* The snapshot file cannot be opened (ENOSPC, EACCES...): the child fails,
+ * nothing is installed and the log still holds everything. */
+static int fail_snapshot_open(const char *path, int flags, mode_t mode)
+{
+    if (strstr(path, "snap-")) {
+        errno = EACCES;
+        return -1;
+    }
+    return open(path, flags, mode);
+}
+
+TEST(checkpoint_snapshot_open_failure_keeps_log)
+{
+    fixture_t f = {0};
+    CHECK_INT(fx_open(&f, cfg_default()), 0);
+    CHECK(fx_feed(&f, 6, 6));
+    io_ops.open = fail_snapshot_open;
+    capture_begin();
+    CHECK_INT(store_checkpoint(f.st, engine_dump, &(engine_t){.n = 6}), 0);
+    int done = run_until(f.loop, pred_ckpt_done, f.st, WAIT_MS);
+    const char *log = capture_end();
+    io_ops_reset();
+    CHECK(done);
+    CHECK(strstr(log, "event=store_checkpoint_failed dir=db lsn=6") != NULL);
+    CHECK_INT(count_files("snap-"), 0);
+    fx_close(&f);
+    CHECK_INT(fx_open(&f, cfg_default()), 0);
+    CHECK_INT(f.rec.n, 6);
+    CHECK(check_records(&f.rec, 1, 6, 0, 1));
+    fx_close(&f);
+}
+
+/* The new segment is written durably but cannot be opened for appending:
+ * the store does not start and says which segment and why. */
+static int fail_segment_open(const char *path, int flags, mode_t mode)
+{
+    if (strstr(path, "wal-") && !(flags & O_CREAT)) {
+        errno = EMFILE;
+        return -1;
+    }
+    return open(path, flags, mode);
+}
+
+TEST(segment_open_failure_fails_start)
+{
+    fixture_t f = {0};
+    io_ops.open = fail_segment_open;
+    int rc = fx_open(&f, cfg_default());
+    io_ops_reset();
+    CHECK_INT(rc, 3);
+    CHECK(strstr(f.why, "db/wal-00000000000000000001.log: Too many open files") != NULL);
+    fx_close(&f);
+}
+
 static pid_t parent_pid;
 
 static ssize_t child_fails_write(int fd, const void *p, size_t n)
