@@ -2,13 +2,16 @@
 verify, message attributes (binary, custom subtypes, validation), the body
 character rule, sizes, delays, visibility, receipt handles, system
 attributes and the attribute-name filters of ReceiveMessage."""
+import os
 import re
+import shutil
+import tempfile
 import time
 import unittest
 import urllib.request
 import uuid
 
-from sluice_harness import PROTOCOL
+from sluice_harness import PROTOCOL, Sluice
 from sqs_truth import SqsTestCase, attrs_md5, md5, queue_arn, raw_json, raw_query, recorded
 
 MAX = 1048576
@@ -585,6 +588,46 @@ class WireShapes(SqsTestCase):
         self.assertEqual(status, 404)
         self.assertIn("UnknownOperationException", body)
 
+
+
+class InflightQuota(SqsTestCase):
+    """limits.inflight_per_queue (AWS: 120,000) at 2: a standard queue's
+    ReceiveMessage answers OverLimit at the bound, a FIFO queue's returns
+    nothing; a delete makes room."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cfg_dir = tempfile.mkdtemp(prefix="sluice-it-cfg-")
+        cfg = os.path.join(cls.cfg_dir, "sluice.yaml")
+        with open(cfg, "w") as f:
+            f.write("limits:\n  inflight_per_queue: 2\n")
+        cls.sluice = Sluice(config=cfg).start()
+        cls.sqs = cls.sluice.client()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sluice.stop_checked()
+        shutil.rmtree(cls.cfg_dir, ignore_errors=True)
+
+    def test_standard_over_limit_then_room_after_delete(self):
+        url = self.queue("q")
+        for i in range(3):
+            self.sqs.send_message(QueueUrl=url, MessageBody="m%d" % i)
+        got = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
+        self.assertEqual(len(got), 2)
+        self.assertError("OverLimit", "The maximum number of in flight messages (2) has been reached for this queue.",
+                         403, self.sqs.receive_message, QueueUrl=url, MaxNumberOfMessages=1)
+        self.sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
+        more = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        self.assertEqual([m["Body"] for m in more], sorted({"m0", "m1", "m2"} - {m["Body"] for m in got}))
+
+    def test_fifo_returns_nothing_at_the_bound(self):
+        url = self.queue("f.fifo", ContentBasedDeduplication="true")
+        for g in "abc":
+            self.sqs.send_message(QueueUrl=url, MessageBody=g, MessageGroupId=g)
+        got = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
+        self.assertEqual(len(got), 2)
+        self.assertEqual(self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []), [])
 
 if __name__ == "__main__":
     unittest.main()
