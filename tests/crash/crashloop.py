@@ -225,6 +225,7 @@ class Loop:
             "elapsed_s": round(elapsed, 1), "counts": {k: ck.counts[k] for k in keys},
             "damages": [dict(d.as_dict(), after_cycle=c) for c, d in self.damages],
             "torn_tails_after_plain_kill": self.torn_tails, "left_after_drain": left,
+            "checkpoints": self.daemon.read_log().count("event=store_checkpoint "),
             "failures": self.failures, "examples": {k: v for k, v in ck.examples.items() if v},
             "data_dir": self.dir if self.a.keep or broken else None,
         }
