@@ -2,6 +2,7 @@
 #   make SANITIZE=address,undefined BUILD=build-asan ...   same tests under sanitizers
 #   make fuzz        libFuzzer targets (clang) in build-fuzz/; fuzz-smoke: short runs; fuzz-long: FUZZ_SECONDS each
 #   make bench       the benchmark programs: build/sluice-bench, filter-bench, table-bench, sync-probe
+#   make crashloop CYCLES=200 [FSYNC=interval] [CRASHLOOP_ARGS="--damage --seed 7"]   the long crash loop
 
 CC       ?= cc
 BUILD    ?= build
@@ -26,7 +27,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS     := $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/daemon/main.d $(BUILD)/obj/tests/unit/harness.d
 
-.PHONY: all check unit asan-unit integration fuzz fuzz-smoke fuzz-long bench clean run
+.PHONY: all check unit asan-unit integration fuzz fuzz-smoke fuzz-long bench clean run crashloop
 all: $(BUILD)/sluice $(BUILD)/examples/workers.so $(BUILD)/examples/runtime-c/bootstrap
 
 # The seeds' workers as a plugin (examples/workers/c), and the plugins the
@@ -91,6 +92,13 @@ asan-unit:
 
 integration: $(BUILD)/sluice $(BUILD)/sluice-bench $(BUILD)/examples/workers.so $(BUILD)/examples/runtime-c/bootstrap $(TEST_PLUGINS)
 	SLUICE_BIN=$(abspath $(BUILD)/sluice) tests/integration/run.sh
+
+# kill -9 under load, restart, repeat, then check the history (docs/RELIABILITY.md);
+# `check` runs a short one through tests/integration/test_crashloop.py.
+CYCLES ?= 200
+FSYNC  ?= always
+crashloop: $(BUILD)/sluice
+	python3 tests/crash/crashloop.py --bin $(BUILD)/sluice --cycles $(CYCLES) --fsync $(FSYNC) -v $(CRASHLOOP_ARGS)
 
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)

@@ -8,7 +8,11 @@
  *      records via store_snap_put in 1 MiB buffered writes, trailer), fsyncs
  *      it and _exits 0 — or 1..4 saying which step failed. The child touches
  *      nothing of the parent's but its own copy of the engine state: no loop,
- *      no log thread, no mutex;
+ *      no log thread, no mutex. It first closes every descriptor it
+ *      inherited but stdin/out/err and asks to be killed when the parent
+ *      dies: a child outliving a killed daemon would otherwise hold the
+ *      directory lock, the listening socket and the clients' connections,
+ *      and the restart would find the directory locked;
  *   3. loop: a pidfd (or, without pidfd support, a 10 ms timer polling
  *      waitpid) says the child has ended; on success the install is queued
  *      to the log thread, which takes it after the rotation, i.e. once every
@@ -31,7 +35,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -47,9 +54,10 @@
 #define SNAP_POLL_MS 10
 
 /* Child exit statuses. */
-enum { SNAP_OK, SNAP_EOPEN, SNAP_EDUMP, SNAP_EWRITE, SNAP_EFSYNC, SNAP_ELOST };
+enum { SNAP_OK, SNAP_EOPEN, SNAP_EDUMP, SNAP_EWRITE, SNAP_EFSYNC, SNAP_ELOST, SNAP_EPARENT };
 static const char *const snap_exit_what[] = {"ok",           "cannot create the temp file", "dump callback failed",
-                                             "write failed", "fsync failed", "exit status lost (reaped elsewhere)"};
+                                             "write failed", "fsync failed", "exit status lost (reaped elsewhere)",
+                                             "the parent was gone"};
 
 struct store_snap {
     int fd;
@@ -85,6 +93,34 @@ static void snap_tmp_path(const store_t *st, uint64_t lsn, char *out, size_t cap
     char name[STORE__NAME_MAX];
     store__name(name, "snap-", lsn, ".dat.tmp");
     store__path(st, name, out, cap);
+}
+
+/* Closes every descriptor above stderr: through close_range, or on kernels
+ * before 5.9 one by one as /proc/self/fd lists them. */
+static void snap_close_inherited(void)
+{
+    if (close_range(3, ~0u, 0) == 0)
+        return;
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        int fd = atoi(e->d_name);
+        if (fd > 2 && fd != dirfd(d))
+            close(fd);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* The child lets go of the parent's files and dies with it (see the top):
+ * no one would install a snapshot whose parent is gone, and recovery
+ * removes its tmp file. */
+static void snap_child_detach(pid_t parent)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(SNAP_EPARENT); /* the parent died before the request took */
+    snap_close_inherited();
 }
 
 static int snap_write(const store_t *st, uint64_t lsn, store_dump_fn dump, void *ctx)
@@ -147,7 +183,7 @@ static void snap_reaped(store_t *st, int status)
         snap_request_install(st);
         return;
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) <= SNAP_ELOST)
+    if (WIFEXITED(status) && WEXITSTATUS(status) <= SNAP_EPARENT)
         snprintf(why, sizeof why, "child: %s", snap_exit_what[WEXITSTATUS(status)]);
     else if (WIFEXITED(status))
         snprintf(why, sizeof why, "child exited with status %d", WEXITSTATUS(status));
@@ -217,11 +253,13 @@ int store_checkpoint(store_t *st, store_dump_fn dump, void *ctx)
     if (lsn == st->snapshot_lsn)
         return 0; /* nothing new to cover */
     wal__handover(st, 1);
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
     if (pid < 0)
         return -errno;
-    if (pid == 0)
+    if (pid == 0) {
+        snap_child_detach(parent);
         _exit(snap_write(st, lsn, dump, ctx));
+    }
     st->ckpt.pid = pid;
     st->ckpt.lsn = lsn;
     st->ckpt.mark = st->log_bytes_since_snapshot;

@@ -84,14 +84,15 @@ def check_exit(rc, log):
 class Sluice:
     """One daemon process. start() waits until /health answers."""
 
-    def __init__(self, data_dir=None, args=(), config=None):
+    def __init__(self, data_dir=None, args=(), config=None, binary=None, log_path=None):
         self.port = free_port()
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="sluice-it-")
         self.args = list(args)
         self.config = config
+        self.binary = binary or SLUICE_BIN
         self.proc = None
-        self.log_path = os.path.join(tempfile.gettempdir(), "sluice-it-%d.log" % self.port)
+        self.log_path = log_path or os.path.join(tempfile.gettempdir(), "sluice-it-%d.log" % self.port)
         try:  # a log left by an earlier run on the same port is not this daemon's
             os.unlink(self.log_path)
         except OSError:
@@ -102,7 +103,7 @@ class Sluice:
         return "http://127.0.0.1:%d" % self.port
 
     def start(self, timeout=10.0):
-        cmd = [SLUICE_BIN, "serve", "--port", str(self.port), "--data", self.data_dir] + self.args
+        cmd = [self.binary, "serve", "--port", str(self.port), "--data", self.data_dir] + self.args
         if self.config:
             cmd += ["--config", self.config]
         self.log = open(self.log_path, "ab")

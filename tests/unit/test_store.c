@@ -276,6 +276,15 @@ static int fx_recover_logged(fixture_t *f, const char **log)
 }
 
 
+/* fx_open with the default config, its log lines in *log. */
+static int fx_open_logged(fixture_t *f, const char **log)
+{
+    capture_begin();
+    int rc = fx_open(f, cfg_default());
+    *log = capture_end();
+    return rc;
+}
+
 /* ---- fault injection ---- */
 
 static atomic_int fault_budget; /* calls that still succeed */
@@ -735,9 +744,8 @@ TEST(crash_with_zeros_ahead_recovers_every_durable_record)
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     CHECK(file_size(seg_path(1)) > HDR + 25 * REC);
     fixture_t f = {0};
-    capture_begin();
-    int rc = fx_open(&f, cfg_default());
-    const char *log = capture_end();
+    const char *log;
+    int rc = fx_open_logged(&f, &log);
     CHECK_INT(rc, 0);
     CHECK_INT(f.rec.n, 25);
     CHECK(check_records(&f.rec, 1, 25, 0, 1));
@@ -833,12 +841,27 @@ typedef struct engine {
     unsigned n;
     int fail;
     unsigned sleep_ms;
+    const char *pid_file; /* the dump writes the child's pid here first */
 } engine_t;
+
+static void write_pid_file(const char *path)
+{
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f) {
+        fprintf(f, "%ld\n", (long)getpid());
+        fclose(f);
+        rename(tmp, path);
+    }
+}
 
 static int engine_dump(void *ctx, store_snap_t *snap)
 {
     engine_t *e = ctx;
     char p[16];
+    if (e->pid_file)
+        write_pid_file(e->pid_file);
     if (e->sleep_ms)
         usleep(e->sleep_ms * 1000);
     if (e->fail)
@@ -1078,9 +1101,8 @@ TEST(snapshot_without_trailer_is_skipped_when_log_covers_it)
     CHECK_INT(snapshot_ten(1), 0);
     CHECK_INT(truncate(snap_path(10), HDR + 10 * REC), 0); /* drop the trailer */
     fixture_t f = {0};
-    capture_begin();
-    int rc = fx_open(&f, cfg_default());
-    const char *log = capture_end();
+    const char *log;
+    int rc = fx_open_logged(&f, &log);
     CHECK_INT(rc, 0);
     CHECK_INT(f.rec.n, 10);
     CHECK(check_records(&f.rec, 1, 10, 0, 1)); /* from the log, not the snapshot */
@@ -1136,6 +1158,72 @@ TEST(stale_snapshot_tmp_is_removed)
     CHECK_INT(rc, 0);
     CHECK(!exists(DB "/snap-00000000000000000010.dat.tmp"));
     fx_close(&f);
+}
+
+/* The pid in path once it appears within ms, or -1. */
+static long read_pid_file(const char *path, int ms)
+{
+    for (int i = 0; i < ms; i++) {
+        FILE *f = fopen(path, "r");
+        long pid = -1;
+        if (f) {
+            int n = fscanf(f, "%ld", &pid);
+            fclose(f);
+            return n == 1 ? pid : -1;
+        }
+        usleep(1000);
+    }
+    return -1;
+}
+
+/* 1 once pid has ended (gone, or a zombie no one reaped yet) within ms. */
+static int process_ends(long pid, int ms)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    for (int i = 0; i < ms; i++) {
+        FILE *f = fopen(path, "r");
+        if (!f)
+            return 1;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *paren = strrchr(buf, ')');
+        if (paren && paren[1] == ' ' && paren[2] == 'Z')
+            return 1;
+        usleep(1000);
+    }
+    return 0;
+}
+
+/* A daemon killed (kill -9) while its checkpoint child writes: the restart
+ * must find the directory unlocked at once — the child keeps none of the
+ * parent's descriptors — and the child must not outlive its parent. */
+TEST(killed_owner_leaves_no_checkpoint_child_holding_the_lock)
+{
+    pid_t owner = fork();
+    if (owner == 0) {
+        dup2(open("/dev/null", O_WRONLY), STDERR_FILENO); /* its store's log lines */
+        fixture_t f = {0};
+        engine_t e = {.n = 10, .sleep_ms = 10000, .pid_file = "child.pid"};
+        if (fx_open(&f, cfg_default()) != 0 || !fx_feed(&f, 10, 10) || store_checkpoint(f.st, engine_dump, &e) != 0)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    CHECK(owner > 0);
+    long child = read_pid_file("child.pid", WAIT_MS);
+    kill(owner, SIGKILL);
+    waitpid(owner, NULL, 0);
+    CHECK(child > 0);
+    fixture_t f = {0};
+    const char *log;
+    int rc = fx_open_logged(&f, &log);
+    CHECK_INT(rc, 0);
+    CHECK_INT(f.rec.n, 10);
+    CHECK(strstr(log, "event=store_tmp_removed") != NULL); /* the snapshot the child never finished */
+    fx_close(&f);
+    CHECK(process_ends(child, WAIT_MS));
 }
 
 /* ==== the directory lock ==== */
