@@ -1,6 +1,7 @@
 # Sluice build. `make` builds build/sluice; `make check` builds and runs every test.
 #   make SANITIZE=address,undefined BUILD=build-asan ...   same tests under sanitizers
 #   make fuzz        libFuzzer targets (clang) in build-fuzz/; fuzz-smoke: short runs; fuzz-long: FUZZ_SECONDS each
+#   make valgrind    the main integration suites with every daemon under valgrind's memcheck
 #   make bench       the benchmark programs: build/sluice-bench, filter-bench, table-bench, sync-probe
 #   make crashloop CYCLES=200 [FSYNC=interval] [CRASHLOOP_ARGS="--damage --seed 7"]   the long crash loop
 
@@ -27,7 +28,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS     := $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/daemon/main.d $(BUILD)/obj/tests/unit/harness.d
 
-.PHONY: all check unit asan-unit integration fuzz fuzz-smoke fuzz-long bench clean run crashloop
+.PHONY: all check unit asan-unit integration fuzz fuzz-smoke fuzz-long valgrind bench clean run crashloop
 all: $(BUILD)/sluice $(BUILD)/examples/workers.so $(BUILD)/examples/runtime-c/bootstrap
 
 # The seeds' workers as a plugin (examples/workers/c), and the plugins the
@@ -127,6 +128,15 @@ fuzz-long: fuzz
 	    -artifact_prefix=build-fuzz/$$n- build-fuzz/corpus/$$n fuzz/corpus/$$n >build-fuzz/$$n.log 2>&1 || \
 	    { tail -40 build-fuzz/$$n.log; exit 1; }; \
 	  grep -E "^(Done|stat::number_of_executed_units|stat::new_units_added)" build-fuzz/$$n.log; done
+
+# The integration suites most of the daemon's paths run through, each daemon
+# under valgrind's memcheck (an error or a definite leak fails the test).
+# The suites that only measure timing or kill the daemon skip themselves.
+VALGRIND_TESTS ?= test_smoke test_messages test_batches test_fifo test_sns test_gateway test_http test_sigv4 \
+                  test_example_calculator
+valgrind: $(BUILD)/sluice $(BUILD)/sluice-bench $(BUILD)/examples/workers.so $(TEST_PLUGINS)
+	cd tests/integration && SLUICE_VALGRIND=1 SLUICE_BIN=$(abspath $(BUILD)/sluice) \
+	  python3 -W ignore::ResourceWarning -m unittest $(VALGRIND_TESTS)
 
 check: all unit asan-unit integration fuzz-smoke
 	SLUICE_BIN=$(abspath build-asan/sluice) SLUICE_ASAN=1 tests/integration/run.sh

@@ -9,9 +9,11 @@ import os
 import re
 import subprocess
 import sys
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fn_truth import BUILD, REPO, WORKERS_SO, FunctionsTestCase, http_get, table_scan, timeout  # noqa: E402
+from sluice_harness import VALGRIND  # noqa: E402
 
 BENCH = os.environ.get("SLUICE_BENCH_BIN", os.path.join(BUILD, "sluice-bench"))
 
@@ -39,6 +41,7 @@ def codes(f):
     return {int(k): int(v) for k, v in (c.split(":") for c in f.get("codes", "").split(",") if c)}
 
 
+@unittest.skipIf(VALGRIND, "under valgrind: the benchmark's rates measure timing, not memory")
 class BenchGatewayTest(FunctionsTestCase):
     def setUp(self):
         super().setUp()
