@@ -138,7 +138,7 @@ valgrind: $(BUILD)/sluice $(BUILD)/sluice-bench $(BUILD)/examples/workers.so $(T
 	cd tests/integration && SLUICE_VALGRIND=1 SLUICE_BIN=$(abspath $(BUILD)/sluice) \
 	  python3 -W ignore::ResourceWarning -m unittest $(VALGRIND_TESTS)
 
-check: all unit asan-unit integration fuzz-smoke
+check: all unit asan-unit integration fuzz-smoke valgrind
 	SLUICE_BIN=$(abspath build-asan/sluice) SLUICE_ASAN=1 tests/integration/run.sh
 
 clean:
