@@ -151,7 +151,8 @@ class Loop:
             self.failures.append({"cycle": c, "what": "damage not reported as required", "why": why})
 
     def drain(self):
-        """Receives and deletes until every queue is empty; returns what is left per queue."""
+        """Receives and deletes until every queue is empty, or nothing has come
+        for DRAIN_SECONDS; returns what is left per queue."""
         w = self.workers[-1]
         w.cycle = self.a.cycles
         deadline = time.monotonic() + DRAIN_SECONDS
@@ -162,7 +163,9 @@ class Loop:
                 got = w.receive(q, 10, 30, 0)
                 got_any |= bool(got)
                 w.delete(q, got or [], batch=True)
-            if not got_any:
+            if got_any:  # a long loop leaves a long backlog: the bound is on a drain that stalls
+                deadline = time.monotonic() + DRAIN_SECONDS
+            else:
                 left = self.left()
                 if any(left.values()):
                     time.sleep(0.5)
