@@ -220,15 +220,16 @@ static int is_sns(const req_ctx_t *ctx, const kvv_t *form)
 typedef void (*fail_fn)(req_ctx_t *ctx, status_t st, const char *message);
 
 /* auth.mode sigv4: 1 when the request's signature holds for service (NULL:
- * any); otherwise answers with fail and returns 0. An aws-chunked body is
+ * any) and covers the header must_sign (NULL: none) the request is routed
+ * by; otherwise answers with fail and returns 0. An aws-chunked body is
  * decoded in place, so front-ends read the payload. */
-static int authorized(req_ctx_t *ctx, const char *service, fail_fn fail)
+static int authorized(req_ctx_t *ctx, const char *service, const char *must_sign, fail_fn fail)
 {
     if (!ctx->rt->auth)
         return 1;
     http_ex_t *ex = ctx->ex;
     sigv4_request_t rq = {.head = ex->head, .body = ex->body, .body_len = ex->body_len, .service = service,
-                          .now_ms = clock_wall_ms()};
+                          .must_sign = must_sign, .now_ms = clock_wall_ms()};
     err_t err;
     status_t st = sigv4_verify(ctx->rt->auth, &rq, &err);
     ex->body_len = rq.body_len;
@@ -255,14 +256,14 @@ static void route_query(req_ctx_t *ctx)
     ctx->query = 1;
     if (ctx->service[0]) {
         sns = rt->topics && strcmp(ctx->service, "sns") == 0;
-        if (!authorized(ctx, sns ? "sns" : "sqs", sns ? sns_query_fail : sqs_query_fail))
+        if (!authorized(ctx, sns ? "sns" : "sqs", NULL, sns ? sns_query_fail : sqs_query_fail))
             return;
         parsed = query_form(ctx->ex, &form, why, sizeof why) == 0;
     } else {
         parsed = query_form(ctx->ex, &form, why, sizeof why) == 0;
         sns = parsed && rt->topics && is_sns(ctx, &form);
         int exempt = sns && rt->auth && !sigv4_present(ctx->ex->head) && sns_query_unsigned_ok(rt->topics, &form);
-        ok = exempt || authorized(ctx, sns ? "sns" : "sqs", sns ? sns_query_fail : sqs_query_fail);
+        ok = exempt || authorized(ctx, sns ? "sns" : "sqs", NULL, sns ? sns_query_fail : sqs_query_fail);
     }
     if (ok && !parsed)
         sqs_query_fail(ctx, ST_MALFORMED_REQUEST, why);
@@ -285,7 +286,7 @@ void router_handle(http_ex_t *ex, void *arg)
         return;
     }
     if (target_action(ex->head, action, sizeof action)) {
-        if (authorized(ctx, "sqs", sqs_json_fail))
+        if (authorized(ctx, "sqs", "x-amz-target", sqs_json_fail))
             sqs_json_handle(ctx, action);
         return;
     }
@@ -312,12 +313,12 @@ void router_handle(http_ex_t *ex, void *arg)
     if (rt->gateway && !aws && !own && gateway_handle(rt->gateway, ctx))
         return;
     if (tables_http_match(ctx->path)) {
-        if (authorized(ctx, NULL, tables_http_fail))
+        if (authorized(ctx, NULL, NULL, tables_http_fail))
             tables_http_handle(ctx, rt->tables);
         return;
     }
     if (lambda_api_match(ctx->path)) {
-        if (authorized(ctx, "lambda", lambda_api_fail))
+        if (authorized(ctx, "lambda", NULL, lambda_api_fail))
             lambda_api_handle(ctx);
         return;
     }

@@ -714,16 +714,28 @@ static void put_value(buf_t *b, const char *s, size_t n)
     }
 }
 
+/* 1 when name is one of the ';'-separated names of list (any case). */
+static int header_listed(const char *list, const char *name)
+{
+    size_t want = strlen(name);
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ";");
+        if (n == want && strncasecmp(p, name, n) == 0)
+            return 1;
+        p += n + (p[n] == ';');
+    }
+    return 0;
+}
+
 /* "name:v1,v2\n" for each signed header, values of repeated headers in
  * their order; a signed header that is absent signs as "name:". */
-static status_t canonical_headers(const http_head_t *h, const char *list, buf_t *b, err_t *err)
+static status_t canonical_headers(const http_head_t *h, const char *list, const char *must_sign, buf_t *b,
+                                  err_t *err)
 {
-    int host = 0;
     for (const char *p = list; *p;) {
         size_t n = strcspn(p, ";");
         if (n == 0)
             return err_set(err, ST_INCOMPLETE_SIGNATURE, "SignedHeaders '%.200s' has an empty name", list);
-        host |= n == 4 && strncasecmp(p, "host", 4) == 0;
         for (size_t i = 0; i < n; i++)
             buf_putc(b, (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]));
         buf_putc(b, ':');
@@ -740,8 +752,11 @@ static status_t canonical_headers(const http_head_t *h, const char *list, buf_t 
         buf_putc(b, '\n');
         p += n + (p[n] == ';');
     }
-    if (!host)
+    if (!header_listed(list, "host"))
         return err_set(err, ST_INCOMPLETE_SIGNATURE, "'Host' must be a signed header (SignedHeaders: '%.200s')", list);
+    if (must_sign && !header_listed(list, must_sign))
+        return err_set(err, ST_INCOMPLETE_SIGNATURE, "'%s' must be a signed header (SignedHeaders: '%.200s')",
+                       must_sign, list);
     return ST_OK;
 }
 
@@ -783,7 +798,7 @@ static status_t canonical_request(sigv4_t *v, const sigv4_request_t *rq, const a
     buf_putc(b, '\n');
     canonical_query(v, h, a->presigned, b);
     buf_putc(b, '\n');
-    status_t st = canonical_headers(h, a->signed_headers, b, err);
+    status_t st = canonical_headers(h, a->signed_headers, rq->must_sign, b, err);
     buf_printf(b, "\n%s\n%s", a->signed_headers, payload);
     return st;
 }

@@ -21,6 +21,9 @@
  * an aws-chunked body whose chunk signatures are chained from the seed
  * signature; it is verified and decoded in place.
  *
+ * A header the router acts on (X-Amz-Target) must be signed like host, or an
+ * unsigned one could turn a presigned URL into another action.
+ *
  * Results are engine statuses, each protocol front-end maps them to its own
  * error shape: MISSING_AUTH (no signature of either form), INCOMPLETE_SIGNATURE
  * (a part missing or malformed), INVALID_CLIENT_TOKEN (unknown key id, or
@@ -72,6 +75,7 @@ typedef struct sigv4_request {
     char *body;              /* the body; an aws-chunked one is decoded in place */
     size_t body_len;         /* updated when the body was decoded */
     const char *service;     /* the credential scope must name it; NULL: any */
+    const char *must_sign;   /* a header that must be signed besides host (it routes the request); NULL: none */
     uint64_t now_ms;         /* wall clock */
     char key_id[SIGV4_KEY_ID_MAX + 1]; /* out: the signer's access key id on ST_OK */
 } sigv4_request_t;

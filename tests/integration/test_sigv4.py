@@ -274,6 +274,22 @@ class SigV4(unittest.TestCase):
         status, _, body = self.get(self.presigned(when=old, expires=3600))
         self.assertEqual(status, 200, body)
 
+    def test_presigned_url_cannot_be_retargeted(self):
+        # a URL presigned for a POST signs host only; an X-Amz-Target added to it
+        # would route it to the JSON protocol's action of the sender's choice
+        req = AWSRequest(method="POST", url="%s/?Action=ListQueues&Version=%s" % (
+            self.sluice.endpoint, SQS_QUERY_VERSION))
+        url = sign(req, "sqs", presign=True).prepare().url
+        status, _, body = self.get(url, method="POST")
+        self.assertEqual(status, 200, body)
+        status, headers, body = send(AWSRequest(method="POST", url=url, headers={
+            "X-Amz-Target": "AmazonSQS.ListQueues", "Content-Type": "application/x-amz-json-1.0"}))
+        self.assertEqual(status, 400, body)
+        self.assertEqual(headers["x-amzn-query-error"], "IncompleteSignature;Sender")
+        self.assertIn("'x-amz-target' must be a signed header", body)
+        # the SDKs sign it: this interpreter's client (JSON or query) still gets through
+        self.assertEqual(self.client("sqs").list_queues()["ResponseMetadata"]["HTTPStatusCode"], 200)
+
     @unittest.skipUnless(PROTOCOL == "query", "the client presigns SQS requests as URLs with the query protocol")
     def test_client_generate_presigned_url(self):
         sqs = self.client("sqs")
