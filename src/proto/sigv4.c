@@ -761,7 +761,8 @@ static status_t canonical_headers(const http_head_t *h, const char *list, const 
 }
 
 /* The payload line of the canonical request into out; *mode says what must
- * be checked once the signature holds: 0 nothing, 1 the body's hash, 2 the chunks. */
+ * be checked once the signature holds: 0 nothing (the hash is the body's),
+ * 1 the body's hash, 2 the chunks. */
 static status_t payload_line(const sigv4_request_t *rq, char out[72], int *mode, err_t *err)
 {
     const http_header_t *c = http_head_find(rq->head, "x-amz-content-sha256");
@@ -775,13 +776,18 @@ static status_t payload_line(const sigv4_request_t *rq, char out[72], int *mode,
         hex = hexval((unsigned char)c->value[i]) >= 0;
     int unsigned_ = c->value_len == strlen(UNSIGNED) && memcmp(c->value, UNSIGNED, c->value_len) == 0;
     int streaming = c->value_len == strlen(STREAMING) && memcmp(c->value, STREAMING, c->value_len) == 0;
-    if (!hex && !unsigned_ && !streaming)
+    /* AWS takes an unsigned payload for S3 only; here the body carries the
+     * query protocol's action and parameters, which must be signed. */
+    if (unsigned_)
         return err_set(err, ST_INCOMPLETE_SIGNATURE,
-                       "x-amz-content-sha256 '%.*s' is not supported: use a hex SHA-256 of the body, " UNSIGNED
-                       " or " STREAMING, (int)(c->value_len < 60 ? c->value_len : 60), c->value);
+                       "x-amz-content-sha256 " UNSIGNED " is only for S3: sign the body's SHA-256");
+    if (!hex && !streaming)
+        return err_set(err, ST_INCOMPLETE_SIGNATURE,
+                       "x-amz-content-sha256 '%.*s' is not supported: use a hex SHA-256 of the body or " STREAMING,
+                       (int)(c->value_len < 60 ? c->value_len : 60), c->value);
     memcpy(out, c->value, c->value_len);
     out[c->value_len] = 0;
-    *mode = hex ? 1 : streaming ? 2 : 0;
+    *mode = hex ? 1 : 2;
     return ST_OK;
 }
 

@@ -16,10 +16,11 @@
  * more (the bytes on the wire are already encoded once), query parameters
  * are decoded, re-encoded and sorted, signed headers are lowercase with
  * trimmed values whose blank runs become one space. The payload is the
- * body's SHA-256, or the x-amz-content-sha256 value: UNSIGNED-PAYLOAD, a hex
- * digest (which must be the body's), or STREAMING-AWS4-HMAC-SHA256-PAYLOAD —
- * an aws-chunked body whose chunk signatures are chained from the seed
- * signature; it is verified and decoded in place.
+ * body's SHA-256, or the x-amz-content-sha256 value: a hex digest (which
+ * must be the body's) or STREAMING-AWS4-HMAC-SHA256-PAYLOAD — an aws-chunked
+ * body whose chunk signatures are chained from the seed signature; it is
+ * verified and decoded in place. UNSIGNED-PAYLOAD (S3's) is refused: the
+ * body holds the query protocol's action.
  *
  * A header the router acts on (X-Amz-Target) must be signed like host, or an
  * unsigned one could turn a presigned URL into another action.

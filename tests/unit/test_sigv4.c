@@ -600,10 +600,12 @@ TEST(content_sha256_header)
 {
     const char *sha_hello = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"; /* "hello" */
     char lines[512], creq[512];
+    /* S3's unsigned payload would leave a query-protocol body (its Action) unsigned */
     CHECK_ST(suite_signed("POST / HTTP/1.1\r\n" SUITE_HEAD "x-amz-content-sha256: UNSIGNED-PAYLOAD\r\n"
                           "Content-Length: 5\r\n", "host;x-amz-content-sha256;x-amz-date",
                           POST_CREQ("UNSIGNED-PAYLOAD"), "howdy"),
-             ST_OK);
+             ST_INCOMPLETE_SIGNATURE);
+    CHECK(strstr(last_err, "UNSIGNED-PAYLOAD is only for S3") != NULL);
     snprintf(lines, sizeof lines, "POST / HTTP/1.1\r\n" SUITE_HEAD "x-amz-content-sha256: %s\r\nContent-Length: 5\r\n",
              sha_hello);
     snprintf(creq, sizeof creq, POST_CREQ("%s"), sha_hello, sha_hello);
@@ -614,6 +616,21 @@ TEST(content_sha256_header)
                           "host;x-amz-content-sha256;x-amz-date", POST_CREQ("STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
                           NULL),
              ST_INCOMPLETE_SIGNATURE);
+}
+
+/* A presigned URL whose signer chose UNSIGNED-PAYLOAD: the body (a query
+ * protocol action) would be anyone's. */
+TEST(presigned_unsigned_payload_is_refused)
+{
+    const char *query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2F"
+                        "service%2Faws4_request&X-Amz-Date=" SUITE_DATE "&X-Amz-SignedHeaders=host";
+    char creq[1024], sig[65], head[2048];
+    snprintf(creq, sizeof creq, "POST\n/\n%s\nhost:example.amazonaws.com\n\nhost\nUNSIGNED-PAYLOAD", query);
+    t_sign(SUITE_SECRET, SUITE_SCOPE, SUITE_DATE, creq, sig);
+    snprintf(head, sizeof head, "POST /?%s&X-Amz-Signature=%s HTTP/1.1\r\nHost:example.amazonaws.com\r\n"
+             "x-amz-content-sha256: UNSIGNED-PAYLOAD\r\nContent-Length: 18\r\n\r\n", query, sig);
+    CHECK_ST(suite(head, "Action=DeleteQueue"), ST_INCOMPLETE_SIGNATURE);
+    CHECK(strstr(last_err, "UNSIGNED-PAYLOAD is only for S3") != NULL);
 }
 
 /* ---- the comparison ----------------------------------------------------------------------------------------- */
