@@ -112,7 +112,10 @@ static void sha256_hex(const void *p, size_t n, char out[65])
     to_hex(d, 32, out);
 }
 
-/* %XX → byte; anything else (a stray %, a +) is taken as it is. out has n bytes. */
+/* %XX → byte and '+' → space, as form_parse reads the query: the signature
+ * must cover the values the front-end acts on, so a raw '+' signs as %20
+ * (the SDKs send '+' as %2B and space as %20, which sign as before). A stray
+ * % is taken as it is. out has n bytes. */
 static size_t pct_decode(const char *s, size_t n, char *out)
 {
     size_t o = 0;
@@ -123,7 +126,7 @@ static size_t pct_decode(const char *s, size_t n, char *out)
             out[o++] = (char)(hi * 16 + lo);
             i += 2;
         } else {
-            out[o++] = s[i];
+            out[o++] = s[i] == '+' ? ' ' : s[i];
         }
     }
     return o;

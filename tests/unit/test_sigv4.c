@@ -386,12 +386,30 @@ TEST(path_is_normalised_and_encoded_once_more)
 
 TEST(query_is_decoded_reencoded_and_sorted)
 {
-    /* %2a → %2A, a space sent as %20 stays %20, a literal '+' is %2B, a
-     * name without '=' has an empty value, repeated names sort by value */
+    /* %2a → %2A, a space sent as %20 stays %20, a raw '+' is a space (%20)
+     * as the front-end reads it, a name without '=' has an empty value,
+     * repeated names sort by value */
     CHECK_ST(suite_signed("GET /?b=%2a&a=x%20y&c=1+2&flag&a=a&&z= HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date",
-                          "GET\n/\na=a&a=x%20y&b=%2A&c=1%2B2&flag=&z=\nhost:example.amazonaws.com\nx-amz-date:"
+                          "GET\n/\na=a&a=x%20y&b=%2A&c=1%202&flag=&z=\nhost:example.amazonaws.com\nx-amz-date:"
                           SUITE_DATE "\n\nhost;x-amz-date\n" EMPTY_SHA256, NULL),
              ST_OK);
+}
+
+/* form_parse reads x=a+b as "a b" and x=a%2Bb as "a+b": they must not share
+ * a signature, while x=a+b and x=a%20b (both "a b") do. */
+TEST(query_plus_signs_what_the_front_end_reads)
+{
+#define PLUS_CREQ(v)                                                                                              \
+    "GET\n/\nx=" v "\nhost:example.amazonaws.com\nx-amz-date:" SUITE_DATE "\n\nhost;x-amz-date\n" EMPTY_SHA256
+    CHECK_ST(suite_signed("GET /?x=a%2Bb HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date", PLUS_CREQ("a%2Bb"), NULL),
+             ST_OK);
+    CHECK_ST(suite_signed("GET /?x=a+b HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date", PLUS_CREQ("a%2Bb"), NULL),
+             ST_SIGNATURE_MISMATCH);
+    CHECK_ST(suite_signed("GET /?x=a+b HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date", PLUS_CREQ("a%20b"), NULL),
+             ST_OK);
+    CHECK_ST(suite_signed("GET /?x=a%20b HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date", PLUS_CREQ("a%20b"), NULL),
+             ST_OK);
+#undef PLUS_CREQ
 }
 
 TEST(repeated_headers_join_and_tabs_collapse)
