@@ -671,8 +671,11 @@ static void add_param(sigv4_t *v, size_t *np, const char *s, size_t n)
 }
 
 /* Parameters decoded and re-encoded, sorted by name then value; a presigned
- * request's X-Amz-Signature is not part of what it signed. */
-static void canonical_query(sigv4_t *v, const http_head_t *h, int presigned, buf_t *b)
+ * request's X-Amz-Signature is not part of what it signed. A repeated name
+ * is refused: sorting makes A=1&A=2 and A=2&A=1 sign alike while the
+ * front-ends read the first (the query protocols number their lists,
+ * AttributeName.1, never repeat a name). */
+static status_t canonical_query(sigv4_t *v, const http_head_t *h, int presigned, buf_t *b, err_t *err)
 {
     size_t qn, np = 0;
     const char *q = query_of(h, &qn);
@@ -693,12 +696,18 @@ static void canonical_query(sigv4_t *v, const http_head_t *h, int presigned, buf
     if (np > 1)
         qsort(v->params, np, sizeof *v->params, param_cmp);
     for (size_t i = 0; i < np; i++) {
+        const param_t *p = &v->params[i];
+        if (i && p[-1].nlen == p->nlen && memcmp(p[-1].name, p->name, p->nlen) == 0)
+            return err_set(err, ST_INCOMPLETE_SIGNATURE,
+                           "The query parameter '%.*s' is repeated: a signed request names each parameter once",
+                           (int)(p->nlen < 100 ? p->nlen : 100), p->name);
         if (i)
             buf_putc(b, '&');
         buf_append(b, v->params[i].name, v->params[i].nlen);
         buf_putc(b, '=');
         buf_append(b, v->params[i].val, v->params[i].vlen);
     }
+    return ST_OK;
 }
 
 /* A header value as signed: blank runs (space, tab) become one space. */
@@ -805,9 +814,11 @@ static status_t canonical_request(sigv4_t *v, const sigv4_request_t *rq, const a
     buf_putc(b, '\n');
     canonical_uri(b, h->target, q ? (size_t)(q - h->target) : h->target_len);
     buf_putc(b, '\n');
-    canonical_query(v, h, a->presigned, b);
+    status_t st = canonical_query(v, h, a->presigned, b, err);
+    if (st != ST_OK)
+        return st;
     buf_putc(b, '\n');
-    status_t st = canonical_headers(h, a->signed_headers, rq->must_sign, b, err);
+    st = canonical_headers(h, a->signed_headers, rq->must_sign, b, err);
     buf_printf(b, "\n%s\n%s", a->signed_headers, payload);
     return st;
 }

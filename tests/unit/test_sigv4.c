@@ -261,7 +261,8 @@ TEST(presigned_url_expires_and_tampering)
 {
     CHECK_ST(presigned("/?" PRESIGNED_QUERY PRESIGNED_SIG, SUITE_NOW + 61000), ST_REQUEST_EXPIRED);
     CHECK(strstr(last_err, "Request has expired") != NULL);
-    CHECK_ST(presigned("/?" PRESIGNED_QUERY "&Action=ListGroups" PRESIGNED_SIG, SUITE_NOW), ST_SIGNATURE_MISMATCH);
+    CHECK_ST(presigned("/?" PRESIGNED_QUERY "&Action=ListGroups" PRESIGNED_SIG, SUITE_NOW), ST_INCOMPLETE_SIGNATURE);
+    CHECK_ST(presigned("/?" PRESIGNED_QUERY "&Marker=1" PRESIGNED_SIG, SUITE_NOW), ST_SIGNATURE_MISMATCH);
     CHECK_ST(presigned("/?" PRESIGNED_QUERY "&Extra=1" PRESIGNED_SIG, SUITE_NOW), ST_SIGNATURE_MISMATCH);
     CHECK_ST(presigned("/?" PRESIGNED_QUERY, SUITE_NOW), ST_INCOMPLETE_SIGNATURE);
     CHECK(strstr(last_err, "'X-Amz-Signature'") != NULL);
@@ -387,12 +388,37 @@ TEST(path_is_normalised_and_encoded_once_more)
 TEST(query_is_decoded_reencoded_and_sorted)
 {
     /* %2a → %2A, a space sent as %20 stays %20, a raw '+' is a space (%20)
-     * as the front-end reads it, a name without '=' has an empty value,
-     * repeated names sort by value */
-    CHECK_ST(suite_signed("GET /?b=%2a&a=x%20y&c=1+2&flag&a=a&&z= HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date",
-                          "GET\n/\na=a&a=x%20y&b=%2A&c=1%202&flag=&z=\nhost:example.amazonaws.com\nx-amz-date:"
+     * as the front-end reads it, a name without '=' has an empty value */
+    CHECK_ST(suite_signed("GET /?b=%2a&a=x%20y&c=1+2&flag&a.2=a&&z= HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date",
+                          "GET\n/\na=x%20y&a.2=a&b=%2A&c=1%202&flag=&z=\nhost:example.amazonaws.com\nx-amz-date:"
                           SUITE_DATE "\n\nhost;x-amz-date\n" EMPTY_SHA256, NULL),
              ST_OK);
+}
+
+/* Sorted by value, Action=A&Action=B and Action=B&Action=A would sign alike
+ * while the front-end reads the first: a repeated name is refused, however
+ * it is spelt. */
+TEST(repeated_query_parameter_is_refused)
+{
+#define REPEAT_CREQ                                                                                               \
+    "GET\n/\nAction=A&Action=B\nhost:example.amazonaws.com\nx-amz-date:" SUITE_DATE "\n\nhost;x-amz-date\n"      \
+    EMPTY_SHA256
+    CHECK_ST(suite_signed("GET /?Action=A&Action=B HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date", REPEAT_CREQ, NULL),
+             ST_INCOMPLETE_SIGNATURE);
+    CHECK(strstr(last_err, "'Action' is repeated") != NULL);
+    CHECK_ST(suite_signed("GET /?Action=B&%41ction=A HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date", REPEAT_CREQ,
+                          NULL),
+             ST_INCOMPLETE_SIGNATURE);
+    CHECK_ST(suite_signed("GET /?Action=A&Action=A HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date",
+                          "GET\n/\nAction=A&Action=A\nhost:example.amazonaws.com\nx-amz-date:" SUITE_DATE
+                          "\n\nhost;x-amz-date\n" EMPTY_SHA256, NULL),
+             ST_INCOMPLETE_SIGNATURE);
+    /* numbered list members are distinct names */
+    CHECK_ST(suite_signed("GET /?AttributeName.2=B&AttributeName.1=A HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date",
+                          "GET\n/\nAttributeName.1=A&AttributeName.2=B\nhost:example.amazonaws.com\nx-amz-date:"
+                          SUITE_DATE "\n\nhost;x-amz-date\n" EMPTY_SHA256, NULL),
+             ST_OK);
+#undef REPEAT_CREQ
 }
 
 /* form_parse reads x=a+b as "a b" and x=a%2Bb as "a+b": they must not share
