@@ -30,25 +30,6 @@ void router_header(const http_head_t *h, const char *name, char *out, size_t n)
     out[k] = '\0';
 }
 
-/* "AWS4-HMAC-SHA256 Credential=AKID/date/region/service/aws4_request, ..." →
- * AKID and service */
-static void credential_key(const char *auth, char *out, size_t n, char *service, size_t sn)
-{
-    const char *p = strstr(auth, "Credential=");
-    out[0] = service[0] = '\0';
-    if (!p)
-        return;
-    p += strlen("Credential=");
-    size_t k = strcspn(p, "/, ");
-    snprintf(out, n, "%.*s", (int)(k < n ? k : n - 1), p);
-    for (int part = 0; part < 3 && p[k] == '/'; part++) {
-        p += k + 1;
-        k = strcspn(p, "/, ");
-    }
-    if (p[k] == '/')
-        snprintf(service, sn, "%.*s", (int)(k < sn ? k : sn - 1), p);
-}
-
 /* A context is 2 KB of mostly strings, one per request: finished ones are
  * kept (up to CTX_SPARE_MAX) rather than freed and calloc'ed again, and only
  * its fixed fields are cleared (every string is written below). */
@@ -65,7 +46,6 @@ static req_ctx_t *ctx_new(router_t *rt, http_ex_t *ex)
     } else {
         ctx = xmalloc(sizeof *ctx);
     }
-    char auth[1024];
     ctx->rt = rt;
     ctx->next_spare = NULL;
     ctx->path_cut = 0;
@@ -78,8 +58,7 @@ static req_ctx_t *ctx_new(router_t *rt, http_ex_t *ex)
     rand_uuid(ctx->request_id);
     router_header(ex->head, "Host", ctx->host, sizeof ctx->host);
     router_header(ex->head, "X-Amzn-Trace-Id", ctx->trace, sizeof ctx->trace);
-    router_header(ex->head, "Authorization", auth, sizeof auth);
-    credential_key(auth, ctx->access_key, sizeof ctx->access_key, ctx->service, sizeof ctx->service);
+    sigv4_scope(ex->head, ctx->access_key, sizeof ctx->access_key, ctx->service, sizeof ctx->service);
     const char *q = memchr(ex->head->target, '?', ex->head->target_len);
     size_t plen = q ? (size_t)(q - ex->head->target) : ex->head->target_len;
     if (plen >= sizeof ctx->path) {
@@ -243,10 +222,11 @@ static int authorized(req_ctx_t *ctx, const char *service, const char *must_sign
     return 0;
 }
 
-/* Query requests. A header signature names its service and may come with
- * an aws-chunked body: it is checked before the form is read from that
- * body. Otherwise the form says which service it is for, and an unsigned
- * request may still be one SNS takes without a signature. */
+/* Query requests. A signature (either form) names its service and may come
+ * with an aws-chunked body: it is checked before the form is read, so the
+ * front-end reads only a verified, decoded body. Otherwise the form says
+ * which service it is for, and an unsigned request may still be one SNS
+ * takes without a signature. */
 static void route_query(req_ctx_t *ctx)
 {
     router_t *rt = ctx->rt;
@@ -254,7 +234,7 @@ static void route_query(req_ctx_t *ctx)
     char why[256];
     int parsed, sns, ok = 1;
     ctx->query = 1;
-    if (ctx->service[0]) {
+    if (ctx->service[0] || (rt->auth && sigv4_present(ctx->ex->head))) {
         sns = rt->topics && strcmp(ctx->service, "sns") == 0;
         if (!authorized(ctx, sns ? "sns" : "sqs", NULL, sns ? sns_query_fail : sqs_query_fail))
             return;
@@ -262,7 +242,7 @@ static void route_query(req_ctx_t *ctx)
     } else {
         parsed = query_form(ctx->ex, &form, why, sizeof why) == 0;
         sns = parsed && rt->topics && is_sns(ctx, &form);
-        int exempt = sns && rt->auth && !sigv4_present(ctx->ex->head) && sns_query_unsigned_ok(rt->topics, &form);
+        int exempt = sns && rt->auth && sns_query_unsigned_ok(rt->topics, &form);
         ok = exempt || authorized(ctx, sns ? "sns" : "sqs", NULL, sns ? sns_query_fail : sqs_query_fail);
     }
     if (ok && !parsed)

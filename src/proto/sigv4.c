@@ -552,6 +552,15 @@ static status_t parse_auth(const http_head_t *h, auth_t *a, err_t *err)
     return ST_OK;
 }
 
+void sigv4_scope(const http_head_t *head, char *key_id, size_t kn, char *service, size_t sn)
+{
+    auth_t a;
+    err_t err;
+    int ok = parse_auth(head, &a, &err) == ST_OK;
+    snprintf(key_id, kn, "%s", ok ? a.key_id : "");
+    snprintf(service, sn, "%s", ok ? a.service : "");
+}
+
 /* ---- scope, key, time, token ---------------------------------------------------------------------------- */
 
 static status_t check_scope(const auth_t *a, const char *service, err_t *err)

@@ -85,6 +85,12 @@ typedef struct sigv4_request {
  * header or X-Amz-Algorithm in the query), whether valid or not. */
 int sigv4_present(const http_head_t *head);
 
+/* The access key id and service of the request's credential scope (either
+ * form), parsed as sigv4_verify parses it; both "" when the signature's
+ * parts are absent or malformed. Nothing is verified: for routing before
+ * the check, which then holds the request to that service. */
+void sigv4_scope(const http_head_t *head, char *key_id, size_t kn, char *service, size_t sn);
+
 /*
  * Verifies rq. ST_OK, or one of the statuses above with the client-facing
  * message in err. When the body was aws-chunked it is rewritten in place

@@ -182,6 +182,18 @@ class SigV4(unittest.TestCase):
         self.assertEqual(headers["x-amzn-query-error"], "SignatureDoesNotMatch;Sender")
         self.assertIn("Credential should be scoped to correct service: 'sqs'", body)
 
+    def test_route_follows_the_credential_the_verifier_reads(self):
+        # the Authorization header is not signed: a part whose name ends in
+        # "Credential" must not pick the service the request is checked for
+        params = {"Action": "ListQueues", "Version": SQS_QUERY_VERSION}
+        req = sign(self.query(params), "sqs")
+        auth = req.headers["Authorization"]
+        req.headers.replace_header("Authorization", auth.replace(
+            "Credential=", "XCredential=%s/20990101/%s/sns/aws4_request, Credential=" % (KEY, REGION), 1))
+        status, _, body = send(req)
+        self.assertEqual(status, 200, body)
+        self.assertIn("<ListQueuesResponse", body)
+
     def test_request_dated_twenty_minutes_ago(self):
         now = datetime.datetime.now(datetime.timezone.utc)
         old = now - datetime.timedelta(minutes=20)

@@ -589,6 +589,33 @@ TEST(presence)
     CHECK(http_parse_head(c, strlen(c), &lim, &h) > 0 && sigv4_present(&h));
 }
 
+/* The router routes by the scope before verifying: it must read the
+ * Credential part the verifier reads, not one inside another part's name. */
+TEST(scope_is_read_as_the_verifier_reads_it)
+{
+    static const http_limits_t lim = {65536, HTTP_MAX_HEADERS, 1 << 20};
+    http_head_t h;
+    char key[SIGV4_KEY_ID_MAX + 1], service[64];
+    char a[] = "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Date: " SUITE_DATE "\r\nAuthorization: AWS4-HMAC-SHA256 "
+               "XCredential=EVIL/20150830/us-east-1/sns/aws4_request, Credential=AKIDEXAMPLE/20150830/us-east-1/sqs/"
+               "aws4_request, SignedHeaders=host, Signature=" VANILLA_SIG "\r\n\r\n";
+    char b[] = "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Date: " SUITE_DATE "\r\nAuthorization: AWS4-HMAC-SHA256 "
+               "XCredential=EVIL/20150830/us-east-1/sns/aws4_request, SignedHeaders=host, Signature=" VANILLA_SIG
+               "\r\n\r\n";
+    char c[] = "GET /?" PRESIGNED_QUERY PRESIGNED_SIG " HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK(http_parse_head(a, strlen(a), &lim, &h) > 0);
+    sigv4_scope(&h, key, sizeof key, service, sizeof service);
+    CHECK_STR(key, "AKIDEXAMPLE");
+    CHECK_STR(service, "sqs");
+    CHECK(http_parse_head(b, strlen(b), &lim, &h) > 0);
+    sigv4_scope(&h, key, sizeof key, service, sizeof service);
+    CHECK_STR(service, "");
+    CHECK(http_parse_head(c, strlen(c), &lim, &h) > 0);
+    sigv4_scope(&h, key, sizeof key, service, sizeof service);
+    CHECK_STR(key, "AKIDEXAMPLE");
+    CHECK_STR(service, "iam");
+}
+
 TEST(unknown_key_and_wrong_service)
 {
     CHECK_ST(suite("GET / HTTP/1.1\r\n" SUITE_HEAD AUTH("AKIDNOBODY/20150830/us-east-1/service/aws4_request",
