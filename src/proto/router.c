@@ -216,8 +216,9 @@ static int authorized(req_ctx_t *ctx, const char *service, const char *must_sign
         snprintf(ctx->access_key, sizeof ctx->access_key, "%s", rq.key_id);
         return 1;
     }
-    log_debug("auth_refused", "status=%s key=\"%.128s\" peer=%s reason=\"%s\"", status_name(st), ctx->access_key,
-              ex->peer ? ex->peer : "", err.msg);
+    char key[4 * sizeof ctx->access_key], why[2 * sizeof err.msg]; /* the reason quotes the client's text */
+    log_debug("auth_refused", "status=%s key=\"%s\" peer=%s reason=\"%s\"", status_name(st),
+              log_quote(ctx->access_key, key, sizeof key), ex->peer ? ex->peer : "", log_quote(err.msg, why, sizeof why));
     fail(ctx, st, err.msg);
     return 0;
 }
