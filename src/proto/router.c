@@ -30,25 +30,6 @@ void router_header(const http_head_t *h, const char *name, char *out, size_t n)
     out[k] = '\0';
 }
 
-/* "AWS4-HMAC-SHA256 Credential=AKID/date/region/service/aws4_request, ..." →
- * AKID and service */
-static void credential_key(const char *auth, char *out, size_t n, char *service, size_t sn)
-{
-    const char *p = strstr(auth, "Credential=");
-    out[0] = service[0] = '\0';
-    if (!p)
-        return;
-    p += strlen("Credential=");
-    size_t k = strcspn(p, "/, ");
-    snprintf(out, n, "%.*s", (int)(k < n ? k : n - 1), p);
-    for (int part = 0; part < 3 && p[k] == '/'; part++) {
-        p += k + 1;
-        k = strcspn(p, "/, ");
-    }
-    if (p[k] == '/')
-        snprintf(service, sn, "%.*s", (int)(k < sn ? k : sn - 1), p);
-}
-
 /* A context is 2 KB of mostly strings, one per request: finished ones are
  * kept (up to CTX_SPARE_MAX) rather than freed and calloc'ed again, and only
  * its fixed fields are cleared (every string is written below). */
@@ -65,7 +46,6 @@ static req_ctx_t *ctx_new(router_t *rt, http_ex_t *ex)
     } else {
         ctx = xmalloc(sizeof *ctx);
     }
-    char auth[1024];
     ctx->rt = rt;
     ctx->next_spare = NULL;
     ctx->path_cut = 0;
@@ -78,8 +58,7 @@ static req_ctx_t *ctx_new(router_t *rt, http_ex_t *ex)
     rand_uuid(ctx->request_id);
     router_header(ex->head, "Host", ctx->host, sizeof ctx->host);
     router_header(ex->head, "X-Amzn-Trace-Id", ctx->trace, sizeof ctx->trace);
-    router_header(ex->head, "Authorization", auth, sizeof auth);
-    credential_key(auth, ctx->access_key, sizeof ctx->access_key, ctx->service, sizeof ctx->service);
+    sigv4_scope(ex->head, ctx->access_key, sizeof ctx->access_key, ctx->service, sizeof ctx->service);
     const char *q = memchr(ex->head->target, '?', ex->head->target_len);
     size_t plen = q ? (size_t)(q - ex->head->target) : ex->head->target_len;
     if (plen >= sizeof ctx->path) {
@@ -220,15 +199,16 @@ static int is_sns(const req_ctx_t *ctx, const kvv_t *form)
 typedef void (*fail_fn)(req_ctx_t *ctx, status_t st, const char *message);
 
 /* auth.mode sigv4: 1 when the request's signature holds for service (NULL:
- * any); otherwise answers with fail and returns 0. An aws-chunked body is
+ * any) and covers the header must_sign (NULL: none) the request is routed
+ * by; otherwise answers with fail and returns 0. An aws-chunked body is
  * decoded in place, so front-ends read the payload. */
-static int authorized(req_ctx_t *ctx, const char *service, fail_fn fail)
+static int authorized(req_ctx_t *ctx, const char *service, const char *must_sign, fail_fn fail)
 {
     if (!ctx->rt->auth)
         return 1;
     http_ex_t *ex = ctx->ex;
     sigv4_request_t rq = {.head = ex->head, .body = ex->body, .body_len = ex->body_len, .service = service,
-                          .now_ms = clock_wall_ms()};
+                          .must_sign = must_sign, .now_ms = clock_wall_ms()};
     err_t err;
     status_t st = sigv4_verify(ctx->rt->auth, &rq, &err);
     ex->body_len = rq.body_len;
@@ -236,16 +216,18 @@ static int authorized(req_ctx_t *ctx, const char *service, fail_fn fail)
         snprintf(ctx->access_key, sizeof ctx->access_key, "%s", rq.key_id);
         return 1;
     }
-    log_debug("auth_refused", "status=%s key=\"%.128s\" peer=%s reason=\"%s\"", status_name(st), ctx->access_key,
-              ex->peer ? ex->peer : "", err.msg);
+    char key[4 * sizeof ctx->access_key], why[2 * sizeof err.msg]; /* the reason quotes the client's text */
+    log_debug("auth_refused", "status=%s key=\"%s\" peer=%s reason=\"%s\"", status_name(st),
+              log_quote(ctx->access_key, key, sizeof key), ex->peer ? ex->peer : "", log_quote(err.msg, why, sizeof why));
     fail(ctx, st, err.msg);
     return 0;
 }
 
-/* Query requests. A header signature names its service and may come with
- * an aws-chunked body: it is checked before the form is read from that
- * body. Otherwise the form says which service it is for, and an unsigned
- * request may still be one SNS takes without a signature. */
+/* Query requests. A signature (either form) names its service and may come
+ * with an aws-chunked body: it is checked before the form is read, so the
+ * front-end reads only a verified, decoded body. Otherwise the form says
+ * which service it is for, and an unsigned request may still be one SNS
+ * takes without a signature. */
 static void route_query(req_ctx_t *ctx)
 {
     router_t *rt = ctx->rt;
@@ -253,16 +235,16 @@ static void route_query(req_ctx_t *ctx)
     char why[256];
     int parsed, sns, ok = 1;
     ctx->query = 1;
-    if (ctx->service[0]) {
+    if (ctx->service[0] || (rt->auth && sigv4_present(ctx->ex->head))) {
         sns = rt->topics && strcmp(ctx->service, "sns") == 0;
-        if (!authorized(ctx, sns ? "sns" : "sqs", sns ? sns_query_fail : sqs_query_fail))
+        if (!authorized(ctx, sns ? "sns" : "sqs", NULL, sns ? sns_query_fail : sqs_query_fail))
             return;
         parsed = query_form(ctx->ex, &form, why, sizeof why) == 0;
     } else {
         parsed = query_form(ctx->ex, &form, why, sizeof why) == 0;
         sns = parsed && rt->topics && is_sns(ctx, &form);
-        int exempt = sns && rt->auth && !sigv4_present(ctx->ex->head) && sns_query_unsigned_ok(rt->topics, &form);
-        ok = exempt || authorized(ctx, sns ? "sns" : "sqs", sns ? sns_query_fail : sqs_query_fail);
+        int exempt = sns && rt->auth && sns_query_unsigned_ok(rt->topics, &form);
+        ok = exempt || authorized(ctx, sns ? "sns" : "sqs", NULL, sns ? sns_query_fail : sqs_query_fail);
     }
     if (ok && !parsed)
         sqs_query_fail(ctx, ST_MALFORMED_REQUEST, why);
@@ -285,7 +267,7 @@ void router_handle(http_ex_t *ex, void *arg)
         return;
     }
     if (target_action(ex->head, action, sizeof action)) {
-        if (authorized(ctx, "sqs", sqs_json_fail))
+        if (authorized(ctx, "sqs", "x-amz-target", sqs_json_fail))
             sqs_json_handle(ctx, action);
         return;
     }
@@ -312,12 +294,12 @@ void router_handle(http_ex_t *ex, void *arg)
     if (rt->gateway && !aws && !own && gateway_handle(rt->gateway, ctx))
         return;
     if (tables_http_match(ctx->path)) {
-        if (authorized(ctx, NULL, tables_http_fail))
+        if (authorized(ctx, NULL, NULL, tables_http_fail))
             tables_http_handle(ctx, rt->tables);
         return;
     }
     if (lambda_api_match(ctx->path)) {
-        if (authorized(ctx, "lambda", lambda_api_fail))
+        if (authorized(ctx, "lambda", NULL, lambda_api_fail))
             lambda_api_handle(ctx);
         return;
     }

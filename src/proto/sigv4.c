@@ -112,7 +112,10 @@ static void sha256_hex(const void *p, size_t n, char out[65])
     to_hex(d, 32, out);
 }
 
-/* %XX → byte; anything else (a stray %, a +) is taken as it is. out has n bytes. */
+/* %XX → byte and '+' → space, as form_parse reads the query: the signature
+ * must cover the values the front-end acts on, so a raw '+' signs as %20
+ * (the SDKs send '+' as %2B and space as %20, which sign as before). A stray
+ * % is taken as it is. out has n bytes. */
 static size_t pct_decode(const char *s, size_t n, char *out)
 {
     size_t o = 0;
@@ -123,7 +126,7 @@ static size_t pct_decode(const char *s, size_t n, char *out)
             out[o++] = (char)(hi * 16 + lo);
             i += 2;
         } else {
-            out[o++] = s[i];
+            out[o++] = s[i] == '+' ? ' ' : s[i];
         }
     }
     return o;
@@ -549,6 +552,15 @@ static status_t parse_auth(const http_head_t *h, auth_t *a, err_t *err)
     return ST_OK;
 }
 
+void sigv4_scope(const http_head_t *head, char *key_id, size_t kn, char *service, size_t sn)
+{
+    auth_t a;
+    err_t err;
+    int ok = parse_auth(head, &a, &err) == ST_OK;
+    snprintf(key_id, kn, "%s", ok ? a.key_id : "");
+    snprintf(service, sn, "%s", ok ? a.service : "");
+}
+
 /* ---- scope, key, time, token ---------------------------------------------------------------------------- */
 
 static status_t check_scope(const auth_t *a, const char *service, err_t *err)
@@ -668,8 +680,11 @@ static void add_param(sigv4_t *v, size_t *np, const char *s, size_t n)
 }
 
 /* Parameters decoded and re-encoded, sorted by name then value; a presigned
- * request's X-Amz-Signature is not part of what it signed. */
-static void canonical_query(sigv4_t *v, const http_head_t *h, int presigned, buf_t *b)
+ * request's X-Amz-Signature is not part of what it signed. A repeated name
+ * is refused: sorting makes A=1&A=2 and A=2&A=1 sign alike while the
+ * front-ends read the first (the query protocols number their lists,
+ * AttributeName.1, never repeat a name). */
+static status_t canonical_query(sigv4_t *v, const http_head_t *h, int presigned, buf_t *b, err_t *err)
 {
     size_t qn, np = 0;
     const char *q = query_of(h, &qn);
@@ -690,12 +705,18 @@ static void canonical_query(sigv4_t *v, const http_head_t *h, int presigned, buf
     if (np > 1)
         qsort(v->params, np, sizeof *v->params, param_cmp);
     for (size_t i = 0; i < np; i++) {
+        const param_t *p = &v->params[i];
+        if (i && p[-1].nlen == p->nlen && memcmp(p[-1].name, p->name, p->nlen) == 0)
+            return err_set(err, ST_INCOMPLETE_SIGNATURE,
+                           "The query parameter '%.*s' is repeated: a signed request names each parameter once",
+                           (int)(p->nlen < 100 ? p->nlen : 100), p->name);
         if (i)
             buf_putc(b, '&');
         buf_append(b, v->params[i].name, v->params[i].nlen);
         buf_putc(b, '=');
         buf_append(b, v->params[i].val, v->params[i].vlen);
     }
+    return ST_OK;
 }
 
 /* A header value as signed: blank runs (space, tab) become one space. */
@@ -714,16 +735,28 @@ static void put_value(buf_t *b, const char *s, size_t n)
     }
 }
 
+/* 1 when name is one of the ';'-separated names of list (any case). */
+static int header_listed(const char *list, const char *name)
+{
+    size_t want = strlen(name);
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ";");
+        if (n == want && strncasecmp(p, name, n) == 0)
+            return 1;
+        p += n + (p[n] == ';');
+    }
+    return 0;
+}
+
 /* "name:v1,v2\n" for each signed header, values of repeated headers in
  * their order; a signed header that is absent signs as "name:". */
-static status_t canonical_headers(const http_head_t *h, const char *list, buf_t *b, err_t *err)
+static status_t canonical_headers(const http_head_t *h, const char *list, const char *must_sign, buf_t *b,
+                                  err_t *err)
 {
-    int host = 0;
     for (const char *p = list; *p;) {
         size_t n = strcspn(p, ";");
         if (n == 0)
             return err_set(err, ST_INCOMPLETE_SIGNATURE, "SignedHeaders '%.200s' has an empty name", list);
-        host |= n == 4 && strncasecmp(p, "host", 4) == 0;
         for (size_t i = 0; i < n; i++)
             buf_putc(b, (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]));
         buf_putc(b, ':');
@@ -740,13 +773,17 @@ static status_t canonical_headers(const http_head_t *h, const char *list, buf_t 
         buf_putc(b, '\n');
         p += n + (p[n] == ';');
     }
-    if (!host)
+    if (!header_listed(list, "host"))
         return err_set(err, ST_INCOMPLETE_SIGNATURE, "'Host' must be a signed header (SignedHeaders: '%.200s')", list);
+    if (must_sign && !header_listed(list, must_sign))
+        return err_set(err, ST_INCOMPLETE_SIGNATURE, "'%s' must be a signed header (SignedHeaders: '%.200s')",
+                       must_sign, list);
     return ST_OK;
 }
 
 /* The payload line of the canonical request into out; *mode says what must
- * be checked once the signature holds: 0 nothing, 1 the body's hash, 2 the chunks. */
+ * be checked once the signature holds: 0 nothing (the hash is the body's),
+ * 1 the body's hash, 2 the chunks. */
 static status_t payload_line(const sigv4_request_t *rq, char out[72], int *mode, err_t *err)
 {
     const http_header_t *c = http_head_find(rq->head, "x-amz-content-sha256");
@@ -760,13 +797,18 @@ static status_t payload_line(const sigv4_request_t *rq, char out[72], int *mode,
         hex = hexval((unsigned char)c->value[i]) >= 0;
     int unsigned_ = c->value_len == strlen(UNSIGNED) && memcmp(c->value, UNSIGNED, c->value_len) == 0;
     int streaming = c->value_len == strlen(STREAMING) && memcmp(c->value, STREAMING, c->value_len) == 0;
-    if (!hex && !unsigned_ && !streaming)
+    /* AWS takes an unsigned payload for S3 only; here the body carries the
+     * query protocol's action and parameters, which must be signed. */
+    if (unsigned_)
         return err_set(err, ST_INCOMPLETE_SIGNATURE,
-                       "x-amz-content-sha256 '%.*s' is not supported: use a hex SHA-256 of the body, " UNSIGNED
-                       " or " STREAMING, (int)(c->value_len < 60 ? c->value_len : 60), c->value);
+                       "x-amz-content-sha256 " UNSIGNED " is only for S3: sign the body's SHA-256");
+    if (!hex && !streaming)
+        return err_set(err, ST_INCOMPLETE_SIGNATURE,
+                       "x-amz-content-sha256 '%.*s' is not supported: use a hex SHA-256 of the body or " STREAMING,
+                       (int)(c->value_len < 60 ? c->value_len : 60), c->value);
     memcpy(out, c->value, c->value_len);
     out[c->value_len] = 0;
-    *mode = hex ? 1 : streaming ? 2 : 0;
+    *mode = hex ? 1 : 2;
     return ST_OK;
 }
 
@@ -781,9 +823,11 @@ static status_t canonical_request(sigv4_t *v, const sigv4_request_t *rq, const a
     buf_putc(b, '\n');
     canonical_uri(b, h->target, q ? (size_t)(q - h->target) : h->target_len);
     buf_putc(b, '\n');
-    canonical_query(v, h, a->presigned, b);
+    status_t st = canonical_query(v, h, a->presigned, b, err);
+    if (st != ST_OK)
+        return st;
     buf_putc(b, '\n');
-    status_t st = canonical_headers(h, a->signed_headers, b, err);
+    st = canonical_headers(h, a->signed_headers, rq->must_sign, b, err);
     buf_printf(b, "\n%s\n%s", a->signed_headers, payload);
     return st;
 }

@@ -16,10 +16,14 @@
  * more (the bytes on the wire are already encoded once), query parameters
  * are decoded, re-encoded and sorted, signed headers are lowercase with
  * trimmed values whose blank runs become one space. The payload is the
- * body's SHA-256, or the x-amz-content-sha256 value: UNSIGNED-PAYLOAD, a hex
- * digest (which must be the body's), or STREAMING-AWS4-HMAC-SHA256-PAYLOAD —
- * an aws-chunked body whose chunk signatures are chained from the seed
- * signature; it is verified and decoded in place.
+ * body's SHA-256, or the x-amz-content-sha256 value: a hex digest (which
+ * must be the body's) or STREAMING-AWS4-HMAC-SHA256-PAYLOAD — an aws-chunked
+ * body whose chunk signatures are chained from the seed signature; it is
+ * verified and decoded in place. UNSIGNED-PAYLOAD (S3's) is refused: the
+ * body holds the query protocol's action.
+ *
+ * A header the router acts on (X-Amz-Target) must be signed like host, or an
+ * unsigned one could turn a presigned URL into another action.
  *
  * Results are engine statuses, each protocol front-end maps them to its own
  * error shape: MISSING_AUTH (no signature of either form), INCOMPLETE_SIGNATURE
@@ -72,6 +76,7 @@ typedef struct sigv4_request {
     char *body;              /* the body; an aws-chunked one is decoded in place */
     size_t body_len;         /* updated when the body was decoded */
     const char *service;     /* the credential scope must name it; NULL: any */
+    const char *must_sign;   /* a header that must be signed besides host (it routes the request); NULL: none */
     uint64_t now_ms;         /* wall clock */
     char key_id[SIGV4_KEY_ID_MAX + 1]; /* out: the signer's access key id on ST_OK */
 } sigv4_request_t;
@@ -79,6 +84,12 @@ typedef struct sigv4_request {
 /* 1 when the request carries a signature of either form (an Authorization
  * header or X-Amz-Algorithm in the query), whether valid or not. */
 int sigv4_present(const http_head_t *head);
+
+/* The access key id and service of the request's credential scope (either
+ * form), parsed as sigv4_verify parses it; both "" when the signature's
+ * parts are absent or malformed. Nothing is verified: for routing before
+ * the check, which then holds the request to that service. */
+void sigv4_scope(const http_head_t *head, char *key_id, size_t kn, char *service, size_t sn);
 
 /*
  * Verifies rq. ST_OK, or one of the statuses above with the client-facing

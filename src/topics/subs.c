@@ -732,9 +732,11 @@ status_t topics_confirm(topics_t *tp, const char *token, int auth_unsubscribe, c
             sub_t *s = list_entry(it, sub_t, link);
             if (!s->token || strcmp(s->token, token) != 0)
                 continue;
-            if (s->pending || auth_unsubscribe != s->auth_unsub) {
+            /* One way: a confirmation may come unsigned, and must not take
+             * back a signature requirement on Unsubscribe. */
+            if (s->pending || (auth_unsubscribe && !s->auth_unsub)) {
                 s->pending = 0;
-                s->auth_unsub = auth_unsubscribe;
+                s->auth_unsub |= auth_unsubscribe != 0;
                 sub_put(s);
             }
             snprintf(arn_out, SUB_ARN_MAX, "%s", s->arn);

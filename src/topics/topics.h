@@ -104,7 +104,9 @@ status_t topic_subscribe(topic_t *t, const char *protocol, const char *endpoint,
 status_t topic_declare_sub(topic_t *t, const char *protocol, const char *endpoint, const kv_t *attrs, size_t nattrs,
                            err_t *err);
 /* Confirms the subscription that was sent token (SNS finds it by the token
- * alone; the TopicArn of the request is only checked for form). */
+ * alone; the TopicArn of the request is only checked for form). A nonzero
+ * auth_unsubscribe sets the subscription's flag for good: a later
+ * confirmation with 0 leaves it set. */
 status_t topics_confirm(topics_t *tp, const char *token, int auth_unsubscribe, char arn_out[SUB_ARN_MAX],
                         err_t *err);
 /* Unsubscribing what does not exist succeeds (AWS is idempotent here). */

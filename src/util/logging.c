@@ -55,3 +55,37 @@ void log_flush(void)
 {
     fsync(STDERR_FILENO); /* best effort when stderr is a file; lines are unbuffered */
 }
+
+/* The escape for c (without its '\\') into e; 0 when c goes as it is. */
+static int quote_escape(unsigned char c, char e[4])
+{
+    static const char digits[] = "0123456789abcdef";
+    const char *named = c == '"' ? "\"" : c == '\\' ? "\\" : c == '\n' ? "n" : c == '\r' ? "r" : c == '\t' ? "t" : NULL;
+    if (named)
+        return (int)strlen(strcpy(e, named));
+    if (c >= 0x20 && c != 0x7f)
+        return 0;
+    e[0] = 'x', e[1] = digits[c >> 4], e[2] = digits[c & 15], e[3] = 0;
+    return 3;
+}
+
+char *log_quote(const char *s, char *out, size_t n)
+{
+    size_t o = 0;
+    for (; *s; s++) {
+        char e[4];
+        int k = quote_escape((unsigned char)*s, e);
+        size_t need = k ? (size_t)k + 1 : 1;
+        if (o + need >= n)
+            break; /* an escape is never cut in two */
+        if (k) {
+            out[o++] = '\\';
+            memcpy(out + o, e, (size_t)k);
+            o += (size_t)k;
+        } else {
+            out[o++] = *s;
+        }
+    }
+    out[o] = 0;
+    return out;
+}

@@ -182,6 +182,18 @@ class SigV4(unittest.TestCase):
         self.assertEqual(headers["x-amzn-query-error"], "SignatureDoesNotMatch;Sender")
         self.assertIn("Credential should be scoped to correct service: 'sqs'", body)
 
+    def test_route_follows_the_credential_the_verifier_reads(self):
+        # the Authorization header is not signed: a part whose name ends in
+        # "Credential" must not pick the service the request is checked for
+        params = {"Action": "ListQueues", "Version": SQS_QUERY_VERSION}
+        req = sign(self.query(params), "sqs")
+        auth = req.headers["Authorization"]
+        req.headers.replace_header("Authorization", auth.replace(
+            "Credential=", "XCredential=%s/20990101/%s/sns/aws4_request, Credential=" % (KEY, REGION), 1))
+        status, _, body = send(req)
+        self.assertEqual(status, 200, body)
+        self.assertIn("<ListQueuesResponse", body)
+
     def test_request_dated_twenty_minutes_ago(self):
         now = datetime.datetime.now(datetime.timezone.utc)
         old = now - datetime.timedelta(minutes=20)
@@ -273,6 +285,22 @@ class SigV4(unittest.TestCase):
         self.assertIn("<Code>RequestExpired</Code>", body)
         status, _, body = self.get(self.presigned(when=old, expires=3600))
         self.assertEqual(status, 200, body)
+
+    def test_presigned_url_cannot_be_retargeted(self):
+        # a URL presigned for a POST signs host only; an X-Amz-Target added to it
+        # would route it to the JSON protocol's action of the sender's choice
+        req = AWSRequest(method="POST", url="%s/?Action=ListQueues&Version=%s" % (
+            self.sluice.endpoint, SQS_QUERY_VERSION))
+        url = sign(req, "sqs", presign=True).prepare().url
+        status, _, body = self.get(url, method="POST")
+        self.assertEqual(status, 200, body)
+        status, headers, body = send(AWSRequest(method="POST", url=url, headers={
+            "X-Amz-Target": "AmazonSQS.ListQueues", "Content-Type": "application/x-amz-json-1.0"}))
+        self.assertEqual(status, 400, body)
+        self.assertEqual(headers["x-amzn-query-error"], "IncompleteSignature;Sender")
+        self.assertIn("'x-amz-target' must be a signed header", body)
+        # the SDKs sign it: this interpreter's client (JSON or query) still gets through
+        self.assertEqual(self.client("sqs").list_queues()["ResponseMetadata"]["HTTPStatusCode"], 200)
 
     @unittest.skipUnless(PROTOCOL == "query", "the client presigns SQS requests as URLs with the query protocol")
     def test_client_generate_presigned_url(self):

@@ -49,6 +49,9 @@ typedef struct call {
     err_t err;
 } call_t;
 
+/* The header the router would require signed (X-Amz-Target for SQS JSON); NULL for most tests. */
+static const char *must_sign;
+
 static status_t run(call_t *c, sigv4_t *v, const char *head, const char *body, size_t blen, const char *service,
                     uint64_t now_ms)
 {
@@ -61,7 +64,7 @@ static status_t run(call_t *c, sigv4_t *v, const char *head, const char *body, s
     memcpy(c->body, body, blen);
     c->body[blen] = 0;
     c->rq = (sigv4_request_t){.head = &c->head, .body = c->body, .body_len = blen, .service = service,
-                              .now_ms = now_ms};
+                              .must_sign = must_sign, .now_ms = now_ms};
     return sigv4_verify(v, &c->rq, &c->err);
 }
 
@@ -258,7 +261,8 @@ TEST(presigned_url_expires_and_tampering)
 {
     CHECK_ST(presigned("/?" PRESIGNED_QUERY PRESIGNED_SIG, SUITE_NOW + 61000), ST_REQUEST_EXPIRED);
     CHECK(strstr(last_err, "Request has expired") != NULL);
-    CHECK_ST(presigned("/?" PRESIGNED_QUERY "&Action=ListGroups" PRESIGNED_SIG, SUITE_NOW), ST_SIGNATURE_MISMATCH);
+    CHECK_ST(presigned("/?" PRESIGNED_QUERY "&Action=ListGroups" PRESIGNED_SIG, SUITE_NOW), ST_INCOMPLETE_SIGNATURE);
+    CHECK_ST(presigned("/?" PRESIGNED_QUERY "&Marker=1" PRESIGNED_SIG, SUITE_NOW), ST_SIGNATURE_MISMATCH);
     CHECK_ST(presigned("/?" PRESIGNED_QUERY "&Extra=1" PRESIGNED_SIG, SUITE_NOW), ST_SIGNATURE_MISMATCH);
     CHECK_ST(presigned("/?" PRESIGNED_QUERY, SUITE_NOW), ST_INCOMPLETE_SIGNATURE);
     CHECK(strstr(last_err, "'X-Amz-Signature'") != NULL);
@@ -383,12 +387,55 @@ TEST(path_is_normalised_and_encoded_once_more)
 
 TEST(query_is_decoded_reencoded_and_sorted)
 {
-    /* %2a → %2A, a space sent as %20 stays %20, a literal '+' is %2B, a
-     * name without '=' has an empty value, repeated names sort by value */
-    CHECK_ST(suite_signed("GET /?b=%2a&a=x%20y&c=1+2&flag&a=a&&z= HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date",
-                          "GET\n/\na=a&a=x%20y&b=%2A&c=1%2B2&flag=&z=\nhost:example.amazonaws.com\nx-amz-date:"
+    /* %2a → %2A, a space sent as %20 stays %20, a raw '+' is a space (%20)
+     * as the front-end reads it, a name without '=' has an empty value */
+    CHECK_ST(suite_signed("GET /?b=%2a&a=x%20y&c=1+2&flag&a.2=a&&z= HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date",
+                          "GET\n/\na=x%20y&a.2=a&b=%2A&c=1%202&flag=&z=\nhost:example.amazonaws.com\nx-amz-date:"
                           SUITE_DATE "\n\nhost;x-amz-date\n" EMPTY_SHA256, NULL),
              ST_OK);
+}
+
+/* Sorted by value, Action=A&Action=B and Action=B&Action=A would sign alike
+ * while the front-end reads the first: a repeated name is refused, however
+ * it is spelt. */
+TEST(repeated_query_parameter_is_refused)
+{
+#define REPEAT_CREQ                                                                                               \
+    "GET\n/\nAction=A&Action=B\nhost:example.amazonaws.com\nx-amz-date:" SUITE_DATE "\n\nhost;x-amz-date\n"      \
+    EMPTY_SHA256
+    CHECK_ST(suite_signed("GET /?Action=A&Action=B HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date", REPEAT_CREQ, NULL),
+             ST_INCOMPLETE_SIGNATURE);
+    CHECK(strstr(last_err, "'Action' is repeated") != NULL);
+    CHECK_ST(suite_signed("GET /?Action=B&%41ction=A HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date", REPEAT_CREQ,
+                          NULL),
+             ST_INCOMPLETE_SIGNATURE);
+    CHECK_ST(suite_signed("GET /?Action=A&Action=A HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date",
+                          "GET\n/\nAction=A&Action=A\nhost:example.amazonaws.com\nx-amz-date:" SUITE_DATE
+                          "\n\nhost;x-amz-date\n" EMPTY_SHA256, NULL),
+             ST_INCOMPLETE_SIGNATURE);
+    /* numbered list members are distinct names */
+    CHECK_ST(suite_signed("GET /?AttributeName.2=B&AttributeName.1=A HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date",
+                          "GET\n/\nAttributeName.1=A&AttributeName.2=B\nhost:example.amazonaws.com\nx-amz-date:"
+                          SUITE_DATE "\n\nhost;x-amz-date\n" EMPTY_SHA256, NULL),
+             ST_OK);
+#undef REPEAT_CREQ
+}
+
+/* form_parse reads x=a+b as "a b" and x=a%2Bb as "a+b": they must not share
+ * a signature, while x=a+b and x=a%20b (both "a b") do. */
+TEST(query_plus_signs_what_the_front_end_reads)
+{
+#define PLUS_CREQ(v)                                                                                              \
+    "GET\n/\nx=" v "\nhost:example.amazonaws.com\nx-amz-date:" SUITE_DATE "\n\nhost;x-amz-date\n" EMPTY_SHA256
+    CHECK_ST(suite_signed("GET /?x=a%2Bb HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date", PLUS_CREQ("a%2Bb"), NULL),
+             ST_OK);
+    CHECK_ST(suite_signed("GET /?x=a+b HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date", PLUS_CREQ("a%2Bb"), NULL),
+             ST_SIGNATURE_MISMATCH);
+    CHECK_ST(suite_signed("GET /?x=a+b HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date", PLUS_CREQ("a%20b"), NULL),
+             ST_OK);
+    CHECK_ST(suite_signed("GET /?x=a%20b HTTP/1.1\r\n" SUITE_HEAD, "host;x-amz-date", PLUS_CREQ("a%20b"), NULL),
+             ST_OK);
+#undef PLUS_CREQ
 }
 
 TEST(repeated_headers_join_and_tabs_collapse)
@@ -434,6 +481,31 @@ TEST(tampered_method_path_query_body)
                    AUTH(SUITE_SCOPE, "host;x-amz-date", "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf3") "\r\n",
                    NULL),
              ST_SIGNATURE_MISMATCH); /* 63 hex digits */
+}
+
+/* The router routes SQS JSON by X-Amz-Target: left out of SignedHeaders, it
+ * could be added to a request signed for another action. */
+TEST(routing_header_must_be_signed)
+{
+    const char *lines = "POST / HTTP/1.1\r\n" SUITE_HEAD "X-Amz-Target: AmazonSQS.ListQueues\r\n";
+    const char *bare = "POST\n/\n\nhost:example.amazonaws.com\nx-amz-date:" SUITE_DATE "\n\nhost;x-amz-date\n"
+                       EMPTY_SHA256;
+    const char *with_target = "POST\n/\n\nhost:example.amazonaws.com\nx-amz-date:" SUITE_DATE
+                              "\nx-amz-target:AmazonSQS.ListQueues\n\nhost;x-amz-date;x-amz-target\n" EMPTY_SHA256;
+    CHECK_ST(suite_signed(lines, "host;x-amz-date", bare, NULL), ST_OK); /* nothing routes by it here */
+    must_sign = "x-amz-target";
+    status_t unsigned_target = suite_signed(lines, "host;x-amz-date", bare, NULL);
+    char why[1024];
+    snprintf(why, sizeof why, "%s", last_err);
+    status_t signed_target = suite_signed(lines, "host;x-amz-date;X-Amz-Target", with_target, NULL);
+    status_t presigned_url = presigned("/?" PRESIGNED_QUERY PRESIGNED_SIG, SUITE_NOW);
+    status_t ok = suite_signed(lines, "host;x-amz-date;x-amz-target", with_target, NULL);
+    must_sign = NULL;
+    CHECK_ST(unsigned_target, ST_INCOMPLETE_SIGNATURE);
+    CHECK(strstr(why, "'x-amz-target' must be a signed header") != NULL);
+    CHECK_ST(signed_target, ST_SIGNATURE_MISMATCH); /* listed in any case; the list itself is signed as sent */
+    CHECK_ST(presigned_url, ST_INCOMPLETE_SIGNATURE);
+    CHECK_ST(ok, ST_OK);
 }
 
 /* ---- dates ----------------------------------------------------------------------------------------------- */
@@ -517,6 +589,33 @@ TEST(presence)
     CHECK(http_parse_head(c, strlen(c), &lim, &h) > 0 && sigv4_present(&h));
 }
 
+/* The router routes by the scope before verifying: it must read the
+ * Credential part the verifier reads, not one inside another part's name. */
+TEST(scope_is_read_as_the_verifier_reads_it)
+{
+    static const http_limits_t lim = {65536, HTTP_MAX_HEADERS, 1 << 20};
+    http_head_t h;
+    char key[SIGV4_KEY_ID_MAX + 1], service[64];
+    char a[] = "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Date: " SUITE_DATE "\r\nAuthorization: AWS4-HMAC-SHA256 "
+               "XCredential=EVIL/20150830/us-east-1/sns/aws4_request, Credential=AKIDEXAMPLE/20150830/us-east-1/sqs/"
+               "aws4_request, SignedHeaders=host, Signature=" VANILLA_SIG "\r\n\r\n";
+    char b[] = "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Date: " SUITE_DATE "\r\nAuthorization: AWS4-HMAC-SHA256 "
+               "XCredential=EVIL/20150830/us-east-1/sns/aws4_request, SignedHeaders=host, Signature=" VANILLA_SIG
+               "\r\n\r\n";
+    char c[] = "GET /?" PRESIGNED_QUERY PRESIGNED_SIG " HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK(http_parse_head(a, strlen(a), &lim, &h) > 0);
+    sigv4_scope(&h, key, sizeof key, service, sizeof service);
+    CHECK_STR(key, "AKIDEXAMPLE");
+    CHECK_STR(service, "sqs");
+    CHECK(http_parse_head(b, strlen(b), &lim, &h) > 0);
+    sigv4_scope(&h, key, sizeof key, service, sizeof service);
+    CHECK_STR(service, "");
+    CHECK(http_parse_head(c, strlen(c), &lim, &h) > 0);
+    sigv4_scope(&h, key, sizeof key, service, sizeof service);
+    CHECK_STR(key, "AKIDEXAMPLE");
+    CHECK_STR(service, "iam");
+}
+
 TEST(unknown_key_and_wrong_service)
 {
     CHECK_ST(suite("GET / HTTP/1.1\r\n" SUITE_HEAD AUTH("AKIDNOBODY/20150830/us-east-1/service/aws4_request",
@@ -572,10 +671,12 @@ TEST(content_sha256_header)
 {
     const char *sha_hello = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"; /* "hello" */
     char lines[512], creq[512];
+    /* S3's unsigned payload would leave a query-protocol body (its Action) unsigned */
     CHECK_ST(suite_signed("POST / HTTP/1.1\r\n" SUITE_HEAD "x-amz-content-sha256: UNSIGNED-PAYLOAD\r\n"
                           "Content-Length: 5\r\n", "host;x-amz-content-sha256;x-amz-date",
                           POST_CREQ("UNSIGNED-PAYLOAD"), "howdy"),
-             ST_OK);
+             ST_INCOMPLETE_SIGNATURE);
+    CHECK(strstr(last_err, "UNSIGNED-PAYLOAD is only for S3") != NULL);
     snprintf(lines, sizeof lines, "POST / HTTP/1.1\r\n" SUITE_HEAD "x-amz-content-sha256: %s\r\nContent-Length: 5\r\n",
              sha_hello);
     snprintf(creq, sizeof creq, POST_CREQ("%s"), sha_hello, sha_hello);
@@ -586,6 +687,21 @@ TEST(content_sha256_header)
                           "host;x-amz-content-sha256;x-amz-date", POST_CREQ("STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
                           NULL),
              ST_INCOMPLETE_SIGNATURE);
+}
+
+/* A presigned URL whose signer chose UNSIGNED-PAYLOAD: the body (a query
+ * protocol action) would be anyone's. */
+TEST(presigned_unsigned_payload_is_refused)
+{
+    const char *query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2F"
+                        "service%2Faws4_request&X-Amz-Date=" SUITE_DATE "&X-Amz-SignedHeaders=host";
+    char creq[1024], sig[65], head[2048];
+    snprintf(creq, sizeof creq, "POST\n/\n%s\nhost:example.amazonaws.com\n\nhost\nUNSIGNED-PAYLOAD", query);
+    t_sign(SUITE_SECRET, SUITE_SCOPE, SUITE_DATE, creq, sig);
+    snprintf(head, sizeof head, "POST /?%s&X-Amz-Signature=%s HTTP/1.1\r\nHost:example.amazonaws.com\r\n"
+             "x-amz-content-sha256: UNSIGNED-PAYLOAD\r\nContent-Length: 18\r\n\r\n", query, sig);
+    CHECK_ST(suite(head, "Action=DeleteQueue"), ST_INCOMPLETE_SIGNATURE);
+    CHECK(strstr(last_err, "UNSIGNED-PAYLOAD is only for S3") != NULL);
 }
 
 /* ---- the comparison ----------------------------------------------------------------------------------------- */

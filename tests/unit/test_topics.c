@@ -200,6 +200,8 @@ TEST(queue_refusal_goes_to_subscription_dlq)
 
 /* ---- endpoint deliveries ---- */
 
+static char last_token[300]; /* the confirmation token http_sub used */
+
 static sub_t *http_sub(eng_t *e, topic_t *t, const char *policy, const char *dlq)
 {
     char arn[SUB_ARN_MAX], redrive[256];
@@ -220,12 +222,11 @@ static sub_t *http_sub(eng_t *e, topic_t *t, const char *policy, const char *dlq
     if (nattempts != 1 || strcmp(attempts[0].kind, "SubscriptionConfirmation") != 0)
         return NULL;
     const char *tok = strstr(attempts[0].body, "\"Token\" : \"");
-    char token[300];
-    if (!tok || sscanf(tok + 11, "%288[0-9a-f]", token) != 1)
+    if (!tok || sscanf(tok + 11, "%288[0-9a-f]", last_token) != 1)
         return NULL;
     topics_delivery_result(e->tp, attempts[0].id, 1, 0, NULL);
     nattempts = 0;
-    if (topics_confirm(e->tp, token, 0, arn, &err) != ST_OK)
+    if (topics_confirm(e->tp, last_token, 0, arn, &err) != ST_OK)
         return NULL;
     return topics_find_sub(e->tp, arn);
 }
@@ -256,6 +257,26 @@ TEST(http_subscription_confirms_then_receives)
     CHECK_INT(nattempts, 1);
     CHECK_STR(attempts[0].kind, "Notification");
     CHECK(strstr(attempts[0].body, "\"Message\" : \"after\"") != NULL);
+    eng_close(&e);
+}
+
+/* A confirmation may arrive unsigned (the token is the proof): once one asked
+ * for AuthenticateOnUnsubscribe, a later one must not take it back, or an
+ * unsigned Unsubscribe would succeed again. */
+TEST(authenticate_on_unsubscribe_is_one_way)
+{
+    eng_t e;
+    eng_open(&e, NULL);
+    topic_t *t = mk_topic(&e, "t", NULL, 0);
+    sub_t *s = http_sub(&e, t, NULL, NULL);
+    char arn[SUB_ARN_MAX];
+    err_t err;
+    CHECK(s != NULL);
+    CHECK_INT(sub_auth_unsubscribe(s), 0);
+    CHECK_ST(topics_confirm(e.tp, last_token, 1, arn, &err), ST_OK);
+    CHECK_INT(sub_auth_unsubscribe(s), 1);
+    CHECK_ST(topics_confirm(e.tp, last_token, 0, arn, &err), ST_OK);
+    CHECK_INT(sub_auth_unsubscribe(s), 1);
     eng_close(&e);
 }
 

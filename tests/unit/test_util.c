@@ -9,8 +9,21 @@
 #include "harness.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/logging.h"
 #include "util/rand.h"
 #include "util/text.h"
+
+/* A refusal's reason quotes what a client sent: it must not end its quotes
+ * or start a forged log line. */
+TEST(log_quote_escapes_what_could_forge_a_line)
+{
+    char out[64];
+    CHECK_STR(log_quote("plain text", out, sizeof out), "plain text");
+    CHECK_STR(log_quote("a\" event=x\nts=1 level=error\r\t\\\x01\x7f", out, sizeof out),
+              "a\\\" event=x\\nts=1 level=error\\r\\t\\\\\\x01\\x7f");
+    CHECK_STR(log_quote("abc\n", out, 5), "abc"); /* \\n would not fit: cut before it, never inside */
+    CHECK_STR(log_quote("\xc3\xa9", out, sizeof out), "\xc3\xa9"); /* UTF-8 passes */
+}
 
 TEST(text_u64_writes_every_width)
 {
