@@ -816,7 +816,7 @@ TEST(inflight_bound_standard_and_fifo)
     queue_t *q = qt_create(qs, "q", NULL, 0);
     queue_t *f = qt_create(qs, "f.fifo", KV({"FifoQueue", "true"}, {"ContentBasedDeduplication", "true"}));
     for (int i = 0; i < 5; i++) {
-        char body[8];
+        char body[16];
         snprintf(body, sizeof body, "m%d", i);
         CHECK_ST(qt_send(q, body, NULL, NULL, NULL), ST_OK);
         char group[4] = {(char)('a' + i), 0};
