@@ -7,6 +7,7 @@
  */
 #include "gateway/proxy.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,14 @@ static int check_placeholders(const char *upstream, const char *path, buf_t *sam
 
 int proxy_check(const char *upstream, const char *path, char *why, size_t n)
 {
+    /* A '%' that is not an escape would join a request's value: "%{p}" with
+     * p = "2e." forwards "%2e." — a ".." segment the checks on values never
+     * see (found by fuzz_proxy_url). */
+    for (const char *p = upstream; (p = strchr(p, '%')); p++)
+        if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2])) {
+            snprintf(why, n, "upstream %s has a '%%' that is not a %%XX escape", upstream);
+            return -1;
+        }
     buf_t sample = BUF_INIT; /* every placeholder filled in, for the URL parser */
     http_url_t u;
     int rc = check_placeholders(upstream, path, &sample, why, n);

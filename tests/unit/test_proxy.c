@@ -122,6 +122,13 @@ TEST(check_refuses_bad_templates_naming_why)
     CHECK(strstr(why, "fragment"));
     CHECK_INT(proxy_check("http://h /x", "/a", why, sizeof why), -1);
     CHECK_INT(proxy_check("http://user@h/x", "/a", why, sizeof why), -1);
+    /* a stray '%' would make an escape of the request's value: "%{p}" with
+     * p = "2e." forwards a ".." segment */
+    CHECK_INT(proxy_check("http://h/%{p}/x", "/r/{p}", why, sizeof why), -1);
+    CHECK(strstr(why, "has a '%' that is not a %XX escape"));
+    CHECK_INT(proxy_check("http://h/%2{p}", "/r/{p}", why, sizeof why), -1);
+    CHECK_INT(proxy_check("http://h/a%", "/r", why, sizeof why), -1);
+    CHECK_INT(proxy_check("http://h/a%20b/{p}?x=%2F", "/r/{p}", why, sizeof why), 0);
 }
 
 static http_header_t hdr(const char *name, const char *value)
