@@ -79,6 +79,8 @@ void queue__set_state(queue_t *q, message_t *m, int state)
     int was = m->state;
     m->state = state;
     (*state_counter(q, state))++;
+    if (was == MSG_INFLIGHT && state != MSG_INFLIGHT)
+        queues__notify(q); /* room under the in-flight bound */
     if (state == MSG_READY) {
         heap_remove(&q->qs->deadlines, &m->deadline);
         m->visible_at = 0;
@@ -130,6 +132,8 @@ void queue__insert(queue_t *q, message_t *m)
 void queue__remove(queue_t *q, message_t *m)
 {
     (*state_counter(q, m->state))--;
+    if (m->state == MSG_INFLIGHT)
+        queues__notify(q); /* room under the in-flight bound */
     heap_remove(&q->qs->deadlines, &m->deadline);
     heap_remove(&q->by_age, &m->age);
     seqmap_del(&q->msgs, m->seq);

@@ -163,8 +163,12 @@ void queues__notify(queue_t *q)
         list_push_back(&q->qs->notify_list, &q->notify_link);
 }
 
+/* A queue at its in-flight bound delivers nothing: a waiter is woken when
+ * a message leaves flight (queue.c), not by sends it could not take. */
 static int queue_deliverable(const queue_t *q)
 {
+    if (q->n_inflight >= q->qs->max_inflight)
+        return 0;
     return q->fifo ? !list_empty(&q->ready_groups) : !list_empty(&q->ready);
 }
 

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -620,6 +621,24 @@ class InflightQuota(SqsTestCase):
         self.sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
         more = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
         self.assertEqual([m["Body"] for m in more], sorted({"m0", "m1", "m2"} - {m["Body"] for m in got}))
+
+    def test_long_poll_at_the_bound_neither_spins_nor_blocks_others(self):
+        url, other = self.queue("lp.fifo", ContentBasedDeduplication="true"), self.queue("other")
+        for g in "abc":
+            self.sqs.send_message(QueueUrl=url, MessageBody=g, MessageGroupId=g)
+        got = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)["Messages"]
+        self.assertEqual(len(got), 2)
+        box = {}
+        t = threading.Thread(target=lambda: box.update(r=self.sluice.client().receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=3)))
+        t.start()
+        time.sleep(0.5)
+        self.sqs.send_message(QueueUrl=other, MessageBody="x")  # the daemon still answers
+        self.sqs.send_message(QueueUrl=url, MessageBody="d", MessageGroupId="d")
+        self.sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])  # room: the poll gets one
+        t.join(10)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(len(box["r"].get("Messages", [])), 1)
 
     def test_fifo_returns_nothing_at_the_bound(self):
         url = self.queue("f.fifo", ContentBasedDeduplication="true")

@@ -836,3 +836,35 @@ TEST(inflight_bound_standard_and_fifo)
     CHECK_INT(qt_recv(f, 10, 30, &res), 0); /* FIFO: nothing, and no error */
     queues_free(qs);
 }
+
+/* Long polls at the in-flight bound: a waiter is not woken by sends it
+ * could not take (a FIFO queue answered them with nothing and re-waited,
+ * which re-notified the queue: the wake loop never ended), and is woken
+ * once a delete makes room. */
+TEST(waiters_at_the_inflight_bound)
+{
+    err_t err;
+    qt_now_ms = QT_T0;
+    queues_config_t cfg = {.region = QT_REGION, .account = QT_ACCOUNT, .max_inflight = 2};
+    queues_t *qs = queues_new(&cfg, NULL);
+    queues_set_clock(qs, qt_clock);
+    queue_t *qv[2] = {qt_create(qs, "f.fifo", KV({"FifoQueue", "true"}, {"ContentBasedDeduplication", "true"})),
+                      qt_create(qs, "q", NULL, 0)};
+    for (int k = 0; k < 2; k++) {
+        queue_t *q = qv[k];
+        CHECK_ST(qt_send(q, "a", k ? NULL : "ga", NULL, NULL), ST_OK);
+        CHECK_ST(qt_send(q, "b", k ? NULL : "gb", NULL, NULL), ST_OK);
+        recv_res_t held;
+        CHECK_INT(qt_recv(q, 10, 60, &held), 2); /* at the bound */
+        poller_t p;
+        poller_init(&p);
+        queue_wait(q, &p.w);
+        CHECK_ST(qt_send(q, "c", k ? NULL : "gc", NULL, NULL), ST_OK); /* returns: no endless wake loop */
+        CHECK_INT(p.woken, 0);
+        CHECK_ST(queue_delete_message(q, held.receipts[0], &err), ST_OK);
+        CHECK_INT(p.woken, 1);
+        CHECK_INT(p.got, 1);
+        CHECK_STR(p.body, "c");
+    }
+    queues_free(qs);
+}
