@@ -10,8 +10,14 @@
  * Stop (SIGTERM/SIGINT): stop accepting, answer waiting receives with what
  * they have, let in-flight requests finish and their replies become durable
  * (at most DRAIN_MS), then close the store (its last batch fsynced), flush
- * the log and exit 0. A store that fails (write or fsync error) stops the
- * daemon at once, without answering anything not on disk.
+ * the log and exit 0.
+ * Storage failure (a write, sync or create of the log failed): memory is
+ * ahead of the disk and nothing more can be acknowledged. Every reply
+ * waiting for durability, and every later one, becomes its front-end's
+ * ServiceUnavailable (503); the daemon drains as on SIGTERM and exits 70,
+ * so a supervisor restarts it and recovery reads what the disk holds.
+ * Faults (SLUICE_FAULTS, tests only): the rules file is loaded at start and
+ * again on SIGUSR2 (store/io_fault.h).
  */
 #include "daemon/daemon.h"
 
@@ -34,6 +40,7 @@
 #include "proto/router.h"
 #include "proto/sigv4.h"
 #include "queues/queues.h"
+#include "store/io_fault.h"
 #include "tables/tables.h"
 #include "topics/signer.h"
 #include "topics/topics.h"
@@ -65,7 +72,10 @@ typedef struct daemon {
     loop_timer_t deadline_timer, checkpoint_timer, drain_timer;
     int stopping;
     int exit_code;
+    const char *faults; /* SLUICE_FAULTS: the fault rules file, or NULL */
 } daemon_t;
+
+static void begin_shutdown(daemon_t *d, const char *why);
 
 /* ---- engine clockwork ------------------------------------------------------------- */
 
@@ -130,9 +140,13 @@ static void on_durable(void *arg, uint64_t lsn, int failed)
     daemon_t *d = arg;
     if (failed) {
         /* Memory is ahead of the disk now; nothing more may be acknowledged. */
-        log_emit(LOG_FATAL, "storage_failed", "durable_lsn=%llu action=exit", (unsigned long long)lsn);
-        log_flush();
-        _exit(70);
+        log_emit(LOG_FATAL, "storage_failed", "durable_lsn=%llu action=\"answer 503, drain, exit 70\"",
+                 (unsigned long long)lsn);
+        http_server_durable(d->http, lsn);
+        http_server_fail(d->http, router_fail_reply, &d->router);
+        d->exit_code = 70;
+        begin_shutdown(d, "storage_failed");
+        return;
     }
     http_server_durable(d->http, lsn);
 }
@@ -166,13 +180,32 @@ static void begin_shutdown(daemon_t *d, const char *why)
     loop_timer_start(d->loop, &d->drain_timer, DRAIN_MS);
 }
 
+/* 0, or -1 when the rules file cannot be read or parsed (logged). */
+static int load_faults(daemon_t *d)
+{
+    char why[256];
+    int n = io_fault_load(d->faults, why, sizeof why);
+    if (n < 0) {
+        log_error("faults_not_loaded", "file=%s reason=\"%s\"", d->faults, why);
+        return -1;
+    }
+    log_warn("faults_loaded", "file=%s rules=%d note=\"fault injection is a test facility\"", d->faults, n);
+    return 0;
+}
+
 static void on_signal(loop_t *loop, int fd, uint32_t events, void *arg)
 {
     (void)loop;
     (void)events;
+    daemon_t *d = arg;
     struct signalfd_siginfo si;
-    if (read(fd, &si, sizeof si) == (ssize_t)sizeof si)
-        begin_shutdown(arg, si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+    if (read(fd, &si, sizeof si) != (ssize_t)sizeof si)
+        return;
+    if (si.ssi_signo == SIGUSR2) {
+        load_faults(d);
+        return;
+    }
+    begin_shutdown(d, si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
 static int setup_signals(daemon_t *d)
@@ -181,6 +214,8 @@ static int setup_signals(daemon_t *d)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    if (d->faults)
+        sigaddset(&set, SIGUSR2);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     d->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -695,11 +730,12 @@ static void teardown(daemon_t *d)
 
 int daemon_run(const config_t *cfg)
 {
-    daemon_t d = {.cfg = cfg, .sig_fd = -1};
+    daemon_t d = {.cfg = cfg, .sig_fd = -1, .faults = getenv("SLUICE_FAULTS")};
     uint64_t t0 = clock_mono_ns();
     log_set_level(cfg->log_level);
     raise_fd_limit();
-    if (assemble(&d) != 0) {
+    if ((d.faults && load_faults(&d) != 0) || assemble(&d) != 0) {
+        io_fault_clear();
         teardown(&d);
         log_flush();
         return 1;
@@ -708,7 +744,9 @@ int daemon_run(const config_t *cfg)
              cfg->data_dir, fsync_policy_name(cfg->fsync), (int)getpid(), (double)(clock_mono_ns() - t0) / 1e6);
     int rc = loop_run(d.loop);
     teardown(&d);
-    log_info("stopped", "status=%d", rc == 0 ? 0 : 1);
+    io_fault_clear();
+    rc = d.exit_code ? d.exit_code : rc == 0 ? 0 : 1;
+    log_info("stopped", "status=%d", rc);
     log_flush();
-    return rc == 0 ? 0 : 1;
+    return rc;
 }

@@ -75,8 +75,9 @@ typedef enum { CONN_HEAD, CONN_BODY, CONN_EXCH, CONN_CLOSING, CONN_LINGER } conn
 typedef enum { TIMER_NONE, TIMER_IDLE, TIMER_REQUEST, TIMER_WRITE, TIMER_LINGER } timer_kind_t;
 
 typedef struct hold {
-    size_t end;   /* offset in out where this reply ends */
-    uint64_t lsn; /* reply may leave once durable >= lsn */
+    size_t end;          /* offset in out where this reply ends */
+    uint64_t lsn;        /* reply may leave once durable >= lsn */
+    unsigned char shape; /* its exchange's shape: which failure reply replaces it */
 } hold_t;
 
 typedef struct http_conn {
@@ -130,6 +131,8 @@ struct http_server {
     hmap_t peers; /* peer address → peer_count_t, under max_per_client */
     uint64_t durable;
     int shutting_down;
+    http_fail_fn fail; /* set once the store failed: held replies are replaced */
+    void *fail_arg;
     void (*done)(void *);
     void *done_arg;
     http_server_stats_t stats;
@@ -289,7 +292,7 @@ static void server_on_process(loop_t *loop, loop_timer_t *t)
 
 /* ---- output ---------------------------------------------------------- */
 
-static void conn_push_hold(http_conn_t *c, uint64_t lsn)
+static void conn_push_hold(http_conn_t *c, uint64_t lsn, unsigned shape)
 {
     if (c->nholds == c->capholds) {
         c->capholds = c->capholds ? c->capholds * 2 : 4;
@@ -297,6 +300,7 @@ static void conn_push_hold(http_conn_t *c, uint64_t lsn)
     }
     c->holds[c->nholds].end = c->out.len;
     c->holds[c->nholds].lsn = lsn;
+    c->holds[c->nholds].shape = (unsigned char)shape;
     c->nholds++;
 }
 
@@ -421,6 +425,50 @@ static void server_flush(loop_t *loop, void *arg)
     }
 }
 
+static void conn_append_failed(http_conn_t *c, unsigned shape, int last);
+
+/* Replaces the replies still held (beyond the durable LSN) by failure
+ * replies; those already releasable keep their bytes and order. */
+static void conn_fail_held(http_conn_t *c)
+{
+    conn_writable_end(c);
+    if (!c->nholds)
+        return;
+    size_t from = c->out_ready > c->out_sent ? c->out_ready : c->out_sent, n = c->nholds;
+    hold_t *holds = c->holds;
+    buf_t tail = BUF_INIT;
+    buf_append(&tail, c->out.data + from, c->out.len - from);
+    c->out.len = from;
+    c->holds = NULL;
+    c->nholds = c->capholds = 0;
+    for (size_t i = 0, at = from; i < n; at = holds[i++].end) {
+        if (holds[i].lsn > c->srv->durable) {
+            conn_append_failed(c, holds[i].shape, i == n - 1 && c->state != CONN_EXCH);
+            continue;
+        }
+        buf_append(&c->out, tail.data + (at - from), holds[i].end - at);
+        conn_push_hold(c, holds[i].lsn, holds[i].shape);
+    }
+    free(holds);
+    buf_free(&tail);
+    if (c->state == CONN_HEAD)
+        c->state = CONN_CLOSING;
+    if (list_linked(&c->flush_link))
+        list_del(&c->flush_link); /* off srv->held */
+    conn_schedule_flush(c);
+}
+
+void http_server_fail(http_server_t *srv, http_fail_fn fail, void *arg)
+{
+    srv->fail = fail;
+    srv->fail_arg = arg;
+    list_for_each(pos, &srv->conns) {
+        http_conn_t *c = list_entry(pos, http_conn_t, link);
+        if (c->io.fd >= 0 && c->nholds)
+            conn_fail_held(c);
+    }
+}
+
 void http_server_durable(http_server_t *srv, uint64_t durable_lsn)
 {
     if (durable_lsn <= srv->durable)
@@ -470,7 +518,7 @@ static void conn_fail(http_conn_t *c, int status)
     c->keep_alive = 0;
     conn_append_head(c, status, "application/json", NULL, sizeof body - 1);
     buf_append(&c->out, body, sizeof body - 1);
-    conn_push_hold(c, 0);
+    conn_push_hold(c, 0, 0);
     conn_set_closing(c);
 }
 
@@ -484,20 +532,39 @@ static void conn_finish_request(http_conn_t *c)
     c->state = (c->srv->shutting_down || !c->keep_alive) ? CONN_CLOSING : CONN_HEAD;
 }
 
+/* In place of a reply that can never become durable: the failure reply of
+ * its shape. The last one says the connection closes after it. */
+static void conn_append_failed(http_conn_t *c, unsigned shape, int last)
+{
+    http_canned_t k;
+    memset(&k, 0, sizeof k);
+    c->srv->fail(c->srv->fail_arg, shape, &k);
+    if (last)
+        c->keep_alive = 0;
+    conn_append_head(c, k.status, k.ctype, k.headers, k.body_len);
+    buf_append(&c->out, k.body, k.body_len);
+    conn_push_hold(c, 0, 0);
+}
+
 void http_ex_reply(http_ex_t *ex, int status, const char *ctype, const char *extra, const char *body,
                    size_t body_len, uint64_t lsn)
 {
     http_conn_t *c = ex->conn;
+    unsigned shape = ex->shape;
     free(ex);
     c->ex = NULL;
     c->srv->stats.pending_exchanges--;
-    conn_append_head(c, status, ctype, extra, body_len);
-    /* HEAD: the head a GET would have (its Content-Length too), no body —
-     * a body here would be read as the start of the next response */
-    int head_only = c->head.method_len == 4 && memcmp(c->head.method, "HEAD", 4) == 0;
-    if (!head_only)
-        buf_append(&c->out, body, body_len);
-    conn_push_hold(c, lsn);
+    if (c->srv->fail && lsn > c->srv->durable) {
+        conn_append_failed(c, shape, 1);
+    } else {
+        conn_append_head(c, status, ctype, extra, body_len);
+        /* HEAD: the head a GET would have (its Content-Length too), no body —
+         * a body here would be read as the start of the next response */
+        int head_only = c->head.method_len == 4 && memcmp(c->head.method, "HEAD", 4) == 0;
+        if (!head_only)
+            buf_append(&c->out, body, body_len);
+        conn_push_hold(c, lsn, shape);
+    }
     conn_finish_request(c);
     if (!c->in_handler)
         conn_schedule_process(c); /* deferred reply: parse pipelined requests */
@@ -578,7 +645,7 @@ static void conn_continue(http_conn_t *c)
         return;
     c->continued = 1;
     buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
-    conn_push_hold(c, 0);
+    conn_push_hold(c, 0, 0);
     conn_schedule_flush(c);
 }
 

@@ -44,6 +44,8 @@ struct http_ex {
     size_t body_len;
     const char *peer;        /* "ip:port" of the client; valid until reply/abort */
     http_abort_fn on_abort;  /* set by a handler that replies later */
+    unsigned shape;          /* set by the handler: which failure reply stands in for
+                              * its reply if the store fails first (http_server_fail) */
     void *abort_arg;
     struct http_conn *conn; /* internal */
 };
@@ -73,6 +75,25 @@ int http_server_port(const http_server_t *srv); /* the bound port */
  */
 void http_ex_reply(http_ex_t *ex, int status, const char *content_type, const char *extra_headers,
                    const char *body, size_t body_len, uint64_t lsn);
+
+/* The reply that stands in for one the store can no longer make durable
+ * (filled by the owner for an exchange's shape; strings NUL-terminated). */
+typedef struct http_canned {
+    int status;
+    char ctype[64];
+    char headers[256]; /* "Name: value\r\n" lines, or "" */
+    char body[1024];
+    size_t body_len;
+} http_canned_t;
+typedef void (*http_fail_fn)(void *arg, unsigned shape, http_canned_t *out);
+
+/*
+ * The store has failed: durability will not advance again. Every reply held
+ * for an LSN beyond the durable one — now or queued later — is replaced by
+ * fail's reply for its exchange's shape, and its connection closes after it.
+ * Replies already durable go out unchanged, in order.
+ */
+void http_server_fail(http_server_t *srv, http_fail_fn fail, void *arg);
 
 /* Releases replies whose LSN is now durable. */
 void http_server_durable(http_server_t *srv, uint64_t durable_lsn);

@@ -36,6 +36,7 @@ void router_header(const http_head_t *h, const char *name, char *out, size_t n)
 #define CTX_SPARE_MAX 256
 
 static void ctx_free(req_ctx_t *ctx);
+static void reply_simple(req_ctx_t *ctx, int status, const char *body);
 
 static req_ctx_t *ctx_new(router_t *rt, http_ex_t *ex)
 {
@@ -47,6 +48,7 @@ static req_ctx_t *ctx_new(router_t *rt, http_ex_t *ex)
         ctx = xmalloc(sizeof *ctx);
     }
     ctx->rt = rt;
+    ctx->capture = NULL;
     ctx->next_spare = NULL;
     ctx->path_cut = 0;
     ctx->action[0] = 0;
@@ -70,8 +72,44 @@ static req_ctx_t *ctx_new(router_t *rt, http_ex_t *ex)
     return ctx;
 }
 
+static void reply_capture(req_ctx_t *ctx, int status, const char *ctype, const char *extra, const char *body,
+                          size_t len)
+{
+    http_canned_t *k = ctx->capture;
+    k->status = status;
+    snprintf(k->ctype, sizeof k->ctype, "%s", ctype ? ctype : "");
+    snprintf(k->headers, sizeof k->headers, "x-amzn-RequestId: %s\r\nRetry-After: 1\r\n%s", ctx->request_id,
+             extra ? extra : "");
+    k->body_len = len < sizeof k->body ? len : sizeof k->body - 1;
+    memcpy(k->body, body, k->body_len);
+    k->body[k->body_len] = 0;
+}
+
+void router_fail_reply(void *arg, unsigned shape, http_canned_t *out)
+{
+    static const char msg[] = "Sluice's storage failed; this request's outcome is unknown. Retry once Sluice has "
+                              "restarted.";
+    req_ctx_t ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.rt = arg;
+    ctx.capture = out;
+    rand_uuid(ctx.request_id);
+    switch ((router_shape_t)shape) {
+    case SHAPE_SQS_JSON: sqs_json_fail(&ctx, ST_UNAVAILABLE, msg); break;
+    case SHAPE_SQS_QUERY: sqs_query_fail(&ctx, ST_UNAVAILABLE, msg); break;
+    case SHAPE_SNS_QUERY: sns_query_fail(&ctx, ST_UNAVAILABLE, msg); break;
+    case SHAPE_LAMBDA: lambda_api_fail(&ctx, ST_UNAVAILABLE, msg); break;
+    case SHAPE_TABLES: tables_http_fail(&ctx, ST_UNAVAILABLE, msg); break;
+    default: reply_simple(&ctx, 503, "{\"message\":\"Sluice's storage failed; this request's outcome is unknown\"}");
+    }
+}
+
 void router_reply(req_ctx_t *ctx, int status, const char *ctype, const char *extra, const char *body, size_t len)
 {
+    if (ctx->capture) {
+        reply_capture(ctx, status, ctype, extra, body, len);
+        return;
+    }
     char small[1024];
     buf_t big = BUF_INIT; /* a proxied answer's headers may be many */
     const char *hdrs = small;
@@ -235,14 +273,17 @@ static void route_query(req_ctx_t *ctx)
     char why[256];
     int parsed, sns, ok = 1;
     ctx->query = 1;
+    ctx->ex->shape = SHAPE_SQS_QUERY;
     if (ctx->service[0] || (rt->auth && sigv4_present(ctx->ex->head))) {
         sns = rt->topics && strcmp(ctx->service, "sns") == 0;
+        ctx->ex->shape = sns ? SHAPE_SNS_QUERY : SHAPE_SQS_QUERY;
         if (!authorized(ctx, sns ? "sns" : "sqs", NULL, sns ? sns_query_fail : sqs_query_fail))
             return;
         parsed = query_form(ctx->ex, &form, why, sizeof why) == 0;
     } else {
         parsed = query_form(ctx->ex, &form, why, sizeof why) == 0;
         sns = parsed && rt->topics && is_sns(ctx, &form);
+        ctx->ex->shape = sns ? SHAPE_SNS_QUERY : SHAPE_SQS_QUERY;
         int exempt = sns && rt->auth && sns_query_unsigned_ok(rt->topics, &form);
         ok = exempt || authorized(ctx, sns ? "sns" : "sqs", NULL, sns ? sns_query_fail : sqs_query_fail);
     }
@@ -267,6 +308,7 @@ void router_handle(http_ex_t *ex, void *arg)
         return;
     }
     if (target_action(ex->head, action, sizeof action)) {
+        ex->shape = SHAPE_SQS_JSON;
         if (authorized(ctx, "sqs", "x-amz-target", sqs_json_fail))
             sqs_json_handle(ctx, action);
         return;
@@ -294,11 +336,13 @@ void router_handle(http_ex_t *ex, void *arg)
     if (rt->gateway && !aws && !own && gateway_handle(rt->gateway, ctx))
         return;
     if (tables_http_match(ctx->path)) {
+        ex->shape = SHAPE_TABLES;
         if (authorized(ctx, NULL, NULL, tables_http_fail))
             tables_http_handle(ctx, rt->tables);
         return;
     }
     if (lambda_api_match(ctx->path)) {
+        ex->shape = SHAPE_LAMBDA;
         if (authorized(ctx, "lambda", NULL, lambda_api_fail))
             lambda_api_handle(ctx);
         return;

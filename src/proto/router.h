@@ -50,8 +50,13 @@ typedef struct router {
 
 /* What every front-end knows about the request it is serving. Strings are
  * copies owned by the context. */
+/* Which front-end answers an exchange: its error shape stands in for a
+ * reply the store failed to make durable (http_ex.shape). */
+typedef enum { SHAPE_NATIVE, SHAPE_SQS_JSON, SHAPE_SQS_QUERY, SHAPE_SNS_QUERY, SHAPE_LAMBDA, SHAPE_TABLES } router_shape_t;
+
 typedef struct req_ctx {
     router_t *rt;
+    struct http_canned *capture; /* router_fail_reply's: the reply lands here, not on the wire */
     struct req_ctx *next_spare;
     http_ex_t *ex;
     char request_id[40];
@@ -71,6 +76,9 @@ typedef struct req_ctx {
 } req_ctx_t;
 
 void router_handle(http_ex_t *ex, void *arg);
+/* http_fail_fn for http_server_fail: each front-end's own ServiceUnavailable
+ * (503) in the shape given; arg is the router. */
+void router_fail_reply(void *arg, unsigned shape, struct http_canned *out);
 /* Frees the contexts kept for reuse (after the HTTP server is gone). */
 void router_release(router_t *rt);
 

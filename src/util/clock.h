@@ -11,6 +11,12 @@
 uint64_t clock_wall_ms(void);
 uint64_t clock_mono_ms(void);
 uint64_t clock_mono_ns(void);
+/* Tests only. Moves both clocks ms ahead of the real ones; never back (a
+ * smaller ms than the offset in force is ignored), so the monotonic clock
+ * stays monotonic. */
+void clock_set_offset_ms(uint64_t ms);
+/* Back to the real clocks (only when nothing is timed against the offset). */
+void clock_reset_offset(void);
 /* "2019-11-14T18:16:05.568Z" for wall ms (out: at least 32 bytes). */
 void clock_iso8601(uint64_t wall_ms, char out[32]);
 /* Parses clock_iso8601's form back to wall ms; 0 when s is NULL or not that form. */

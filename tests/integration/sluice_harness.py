@@ -84,8 +84,9 @@ def check_exit(rc, log):
 class Sluice:
     """One daemon process. start() waits until /health answers."""
 
-    def __init__(self, data_dir=None, args=(), config=None, binary=None, log_path=None):
+    def __init__(self, data_dir=None, args=(), config=None, binary=None, log_path=None, env=None):
         self.port = free_port()
+        self.env = env or {}
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="sluice-it-")
         self.args = list(args)
@@ -107,7 +108,7 @@ class Sluice:
         if self.config:
             cmd += ["--config", self.config]
         self.log = open(self.log_path, "ab")
-        env = dict(os.environ)
+        env = dict(os.environ, **self.env)
         if ASAN:
             env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=66")
         if VALGRIND:

@@ -368,6 +368,7 @@ static void t_handler(http_ex_t *ex, void *arg)
         ex->abort_arg = t;
         t->pending[t->npending++] = ex;
     } else if (strncmp(target, "/held/", 6) == 0) {
+        ex->shape = 3;
         t_reply(ex, "held", strtoull(target + 6, NULL, 10));
     } else if (strcmp(target, "/wake") == 0 && t->npending) {
         t_answer(t, "woken");
@@ -596,6 +597,55 @@ TEST(http_reply_held_until_durable)
     client_send(c, GET("/held/3"));
     CHECK_INT(wait_responses(t, c, 2, r, 4), 2);
     client_close(c);
+    tsrv_free(t);
+}
+
+static void t_fail(void *arg, unsigned shape, http_canned_t *out)
+{
+    (void)arg;
+    out->status = 503;
+    snprintf(out->ctype, sizeof out->ctype, "text/plain");
+    snprintf(out->headers, sizeof out->headers, "Retry-After: 1\r\n");
+    out->body_len = (size_t)snprintf(out->body, sizeof out->body, "failed:%u", shape);
+}
+
+/* The store failed with LSN 2 durable: replies held beyond it become the
+ * failure reply of their shape, in place; what was durable keeps its bytes
+ * and order; later replies beyond it fail too, and the connection closes. */
+TEST(http_store_failure_replaces_held_replies)
+{
+    tsrv_t *t = tsrv_start();
+    client_t *c = client_open(t->port), *d = client_open(t->port);
+    resp_t r[8];
+    http_server_durable(t->srv, 2);
+    client_send(c, GET("/held/2") GET("/held/7") GET("/a") GET("/held/9"));
+    client_send(d, GET("/held/4"));
+    run_for(t->loop, 50);
+    CHECK_INT(t->handled, 5);
+    http_server_fail(t->srv, t_fail, NULL);
+    CHECK_INT(wait_responses(t, c, 4, r, 8), 4);
+    CHECK_INT(r[0].status, 200);
+    CHECK_STR(r[0].body, "held");
+    CHECK_INT(r[1].status, 503);
+    CHECK_STR(r[1].body, "failed:3");
+    CHECK_INT(r[1].close, 0);
+    CHECK_INT(r[2].status, 200);
+    CHECK_STR(r[2].body, "ok:/a");
+    CHECK_INT(r[3].status, 503);
+    CHECK_INT(r[3].close, 1);
+    CHECK(run_until(t->loop, got_eof, c, 2000));
+    CHECK_INT(wait_responses(t, d, 1, r, 8), 1);
+    CHECK_STR(r[0].body, "failed:3");
+    client_t *e = client_open(t->port); /* after the failure */
+    client_send(e, GET("/a") GET("/held/3"));
+    CHECK_INT(wait_responses(t, e, 2, r, 8), 2);
+    CHECK_STR(r[0].body, "ok:/a");
+    CHECK_INT(r[1].status, 503);
+    CHECK_INT(r[1].close, 1);
+    http_server_durable(t->srv, 9); /* nothing is held any more: no effect */
+    client_close(c);
+    client_close(d);
+    client_close(e);
     tsrv_free(t);
 }
 

@@ -25,8 +25,10 @@
 #include "loop_fixture.h"
 #include "net/loop.h"
 #include "store/io.h"
+#include "store/io_fault.h"
 #include "store/store.h"
 #include "store/store_int.h"
+#include "util/clock.h"
 
 #define DB "db"
 #define REC 24u /* on-disk size of one "rec-NNN" record */
@@ -1259,6 +1261,55 @@ TEST(start_before_recover_is_refused)
 }
 
 /* ==== injected faults ==== */
+
+TEST(fault_rules_parse_and_refuse)
+{
+    char why[256];
+    CHECK_INT(io_fault_set("# none\n\n", why, sizeof why), 0);
+    CHECK_INT(io_fault_set("fdatasync wal 3 EIO\nwrite any 1 short 2  # torn\nclock +1000\n", why, sizeof why), 2);
+    static const char *const bad[] = {"fdatasync wal 0 EIO",  "fdatasync wal 1",     "sync wal 1 EIO",
+                                      "fdatasync log 1 EIO",  "fsync wal 1 short",   "write wal 1 EAGAIN",
+                                      "clock -5",             "clock +5 more",       "clock +999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        why[0] = 0;
+        CHECK_INT(io_fault_set(bad[i], why, sizeof why), -1);
+        CHECK(why[0] != 0);
+    }
+    io_fault_clear();
+    uint64_t before = clock_wall_ms();
+    CHECK_INT(io_fault_set("clock +3600000", why, sizeof why), 0);
+    CHECK(clock_wall_ms() >= before + 3600000);
+    CHECK_INT(io_fault_set("clock +1000", why, sizeof why), 0); /* never back */
+    CHECK(clock_wall_ms() >= before + 3600000);
+    io_fault_clear();
+    CHECK(clock_wall_ms() < before + 3600000);
+    CHECK(io_ops.fdatasync != NULL && io_ops.write != NULL);
+}
+
+/* A rule fails the Nth call of its kind only: the segment's third fdatasync,
+ * not the directory's, and the store enters its failed state there. */
+TEST(fault_rule_fails_the_nth_segment_sync)
+{
+    char why[256];
+    fixture_t f = {0};
+    CHECK_INT(io_fault_set("fdatasync wal 3 EIO\nfsync snap 1 EIO", why, sizeof why), 2);
+    CHECK_INT(fx_open(&f, cfg_default()), 0);
+    capture_begin();
+    for (unsigned round = 1; round <= 4 && !f.tr.failed; round++) {
+        fx_append(&f, 1);
+        for (int i = 0; i < 200 && f.tr.durable < f.appended && !f.tr.failed; i++)
+            run_until(f.loop, never, NULL, 5);
+    }
+    const char *log = capture_end();
+    CHECK_INT(f.tr.failed, 1);
+    CHECK(f.tr.durable >= 1 && f.tr.durable < f.appended);
+    CHECK(strstr(log, "op=fdatasync errno=5") != NULL);
+    fx_close(&f);
+    io_fault_clear();
+    CHECK_INT(fx_recover_only(&f, cfg_default()), 0); /* what was written is all there */
+    CHECK_INT(f.rec.n, f.appended);
+    fx_close(&f);
+}
 
 TEST(fdatasync_failure_enters_failed_state)
 {
