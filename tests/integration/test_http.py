@@ -623,6 +623,75 @@ class HttpManyIdle(HttpCase):
         self.assertHealthy()
 
 
+class HttpManyLongPolls(HttpCase):
+    """10,000 ReceiveMessage long polls at once on an empty queue: each costs a connection and a
+    waiter, the daemon stays responsive, and messages sent meanwhile each answer exactly one poll."""
+
+    COUNT = 10000
+    SENT = 50
+    config = "queues:\n  - name: many-polls\n"
+
+    def receive_request(self):
+        url = "http://127.0.0.1:%d/000000000000/many-polls" % self.port
+        body = json.dumps({"QueueUrl": url, "WaitTimeSeconds": 20, "MaxNumberOfMessages": 1}).encode()
+        return (b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.0\r\n"
+                b"X-Amz-Target: AmazonSQS.ReceiveMessage\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    def test_10000_long_polls_then_each_message_answers_one(self):
+        if VALGRIND:
+            self.skipTest("10,000 connections under valgrind take minutes")
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        need = self.COUNT + 256
+        if hard != resource.RLIM_INFINITY and hard < need:
+            self.skipTest("RLIMIT_NOFILE hard limit %d < %d" % (hard, need))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, need), hard))
+        self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+        import selectors
+        sel = selectors.DefaultSelector()
+        socks, request = [], self.receive_request()
+        rss0 = rss_kb(self.sluice)
+        try:
+            for _ in range(self.COUNT):
+                s = socket.socket()
+                s.settimeout(5 * SLOW)
+                s.connect(("127.0.0.1", self.port))
+                s.sendall(request)
+                s.setblocking(False)
+                sel.register(s, selectors.EVENT_READ)
+                socks.append(s)
+            time.sleep(1.0 * SLOW)  # the last requests reach their waits
+            self.assertEqual(sel.select(timeout=0), [], "a long poll answered with the queue empty")
+            t1 = time.monotonic()
+            self.assertHealthy()
+            self.assertLess(time.monotonic() - t1, 0.5 * SLOW)
+            sqs = self.sluice.client()
+            url = sqs.get_queue_url(QueueName="many-polls")["QueueUrl"]
+            for i in range(self.SENT):
+                sqs.send_message(QueueUrl=url, MessageBody="poll-%d" % i)
+            bodies, answered = [], 0
+            deadline = time.monotonic() + 10 * SLOW
+            while len(bodies) < self.SENT and time.monotonic() < deadline:
+                for key, _ in sel.select(timeout=0.5):
+                    data = key.fileobj.recv(65536)
+                    sel.unregister(key.fileobj)
+                    answered += 1
+                    self.assertTrue(data.startswith(b"HTTP/1.1 200 OK\r\n"), data[:200])
+                    self.assertIn(b"\r\n\r\n", data)
+                    msgs = json.loads(data.split(b"\r\n\r\n", 1)[1] or b"{}").get("Messages", [])
+                    bodies += [m["Body"] for m in msgs]
+            self.assertEqual(sorted(bodies), sorted("poll-%d" % i for i in range(self.SENT)))
+            self.assertEqual(answered, self.SENT, "polls answered without a message")
+            grown = rss_kb(self.sluice) - rss0
+            if not ASAN:
+                self.assertLess(grown, 200 * 1024, "RSS grew by %d kB for %d long polls" % (grown, self.COUNT))
+        finally:
+            sel.close()
+            for s in socks:
+                s.close()
+        time.sleep(0.2)
+        self.assertHealthy()
+
+
 class HttpShutdown(unittest.TestCase):
     """SIGTERM drains: a long poll in flight is answered, then the daemon exits 0."""
 
