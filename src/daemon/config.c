@@ -8,7 +8,7 @@
  *   storage: { data, fsync, fsync_interval_ms, sync_gap_us, segment_mb, compact_mb }
  *   aws:     { account, region }
  *   log:     { level }
- *   limits:  { inflight_per_queue }
+ *   limits:  { inflight_per_queue, queue_bytes, total_queue_bytes }
  *   auth:    { mode, clock_skew_s, session_token, access_keys: [{ id, secret | secret_env, session_token }] }
  *   queues:
  *     - name: orders
@@ -66,6 +66,11 @@ static const opt_def_t opts[] = {
     {"limits.inflight_per_queue", NULL, OPT_INT, 1, 10000000, "120000", OFF(inflight_per_queue),
      "messages in flight per queue: beyond it a standard queue's ReceiveMessage gets OverLimit, a FIFO "
      "queue's returns nothing"},
+    {"limits.queue_bytes", NULL, OPT_INT, 65536, 1099511627776, "1073741824", OFF(queue_bytes),
+     "bytes of messages one queue holds (body + attributes + 512 each): a send beyond it gets OverLimit, a "
+     "Publish to it Throttled"},
+    {"limits.total_queue_bytes", NULL, OPT_INT, 65536, 1099511627776, "2147483648", OFF(total_queue_bytes),
+     "bytes of messages all queues hold together, counted as limits.queue_bytes counts them"},
     {"server.max_connections_per_client", NULL, OPT_INT, 0, 1000000, "0", OFF(max_connections_per_client),
      "open connections from one client address beyond this get 503 (0: no bound)"},
     {"server.max_body_bytes", NULL, OPT_INT, 65536, 268435456, "16777216", OFF(max_body_bytes),

@@ -129,6 +129,8 @@ typedef struct config {
     log_level_t log_level;
     long max_connections;
     long inflight_per_queue;
+    long queue_bytes;       /* limits.queue_bytes */
+    long total_queue_bytes; /* limits.total_queue_bytes */
     long max_connections_per_client;
     long max_body_bytes;
     long idle_timeout_ms;

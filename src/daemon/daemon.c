@@ -571,8 +571,11 @@ static int open_engine(daemon_t *d)
                          .sync_gap_us = (uint64_t)d->cfg->sync_gap_us,
                          .segment_bytes = (uint64_t)d->cfg->segment_mb << 20,
                          .compact_bytes = (uint64_t)d->cfg->compact_mb << 20};
-    queues_config_t qc = {.region = d->cfg->region, .account = d->cfg->account,
-                          .max_inflight = (uint64_t)d->cfg->inflight_per_queue};
+    queues_config_t qc = {.region = d->cfg->region,
+                          .account = d->cfg->account,
+                          .max_inflight = (uint64_t)d->cfg->inflight_per_queue,
+                          .max_queue_bytes = (uint64_t)d->cfg->queue_bytes,
+                          .max_total_bytes = (uint64_t)d->cfg->total_queue_bytes};
     uint64_t t0 = clock_mono_ms();
     if (store_open(&sc, d->loop, &d->store, why, sizeof why) != 0) {
         log_error("store_open_failed", "dir=%s reason=\"%s\"", d->cfg->data_dir, why);
@@ -604,8 +607,10 @@ static int open_engine(daemon_t *d)
     topics_stats_t tst;
     queues_get_stats(d->qs, &qst);
     topics_get_stats(d->tp, &tst);
-    log_info("recovered", "dir=%s queues=%llu messages=%llu topics=%llu subscriptions=%llu outbox=%llu ms=%llu",
+    log_info("recovered",
+             "dir=%s queues=%llu messages=%llu bytes=%llu topics=%llu subscriptions=%llu outbox=%llu ms=%llu",
              d->cfg->data_dir, (unsigned long long)qst.queues, (unsigned long long)qst.messages,
+             (unsigned long long)qst.bytes,
              (unsigned long long)tst.topics, (unsigned long long)tst.subs, (unsigned long long)tst.outbox,
              (unsigned long long)(clock_mono_ms() - t0));
     return 0;

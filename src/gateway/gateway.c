@@ -502,6 +502,17 @@ static status_t send_work(gateway_t *gw, const route_t *r, req_ctx_t *ctx, const
     return st;
 }
 
+/* Work the engine would not take: its target gone (503), a queue full (429:
+ * the queue's bound on bytes held, directly or through a topic — come back
+ * when consumers have drained it), or a message it refuses (400). */
+static void reply_refused(req_ctx_t *ctx, status_t st, const char *why)
+{
+    if (st == ST_OVER_LIMIT || st == ST_REQUEST_THROTTLED)
+        gateway__reply_message(ctx, 429, "Retry-After: 1\r\n", why);
+    else
+        gateway__reply_message(ctx, st == ST_NOT_FOUND ? 503 : 400, NULL, why);
+}
+
 static void serve_accept(gateway_t *gw, const route_t *r, req_ctx_t *ctx, const kvv_t *params, const kvv_t *query)
 {
     jv_doc_t *d = jv_doc_new();
@@ -537,7 +548,7 @@ static void serve_accept(gateway_t *gw, const route_t *r, req_ctx_t *ctx, const 
     status_t st = send_work(gw, r, ctx, &s, &a, &err);
     if (st != ST_OK) {
         log_warn("gateway_refused", "route=\"%s\" request_id=%s reason=\"%s\"", r->label, a.id, err.msg);
-        gateway__reply_message(ctx, st == ST_NOT_FOUND ? 503 : 400, NULL, err.msg);
+        reply_refused(ctx, st, err.msg);
         goto out;
     }
     put_record(gw, r, &a);

@@ -54,6 +54,7 @@ static const sns_error_t SNS_ERRORS[ST__COUNT] = {
     [ST_BATCH_REQUEST_TOO_LONG] = {"BatchRequestTooLong", 400, 1},
     [ST_INVALID_ACTION] = {"InvalidAction", 400, 1},
     [ST_MALFORMED_REQUEST] = {"MalformedQueryString", 400, 1},
+    [ST_REQUEST_THROTTLED] = {"Throttled", 429, 1}, /* Publish: a subscribed queue is full (botocore's model) */
     [ST_UNAVAILABLE] = {"ServiceUnavailable", 503, 0},
     [ST_INTERNAL] = {"InternalError", 500, 0},
     /* SNS API reference, Common Error Types (SignatureDoesNotMatch: the
@@ -680,12 +681,44 @@ static status_t entry_id_check(const char *id, err_t *err)
     return ST_OK;
 }
 
-/* One batch entry, parsed. */
+/* One batch entry, parsed, and how its publish went. */
 typedef struct batch_entry {
     const char *id;
     pub_parse_t p;
     publish_req_t r;
+    status_t st;
+    err_t err;
 } batch_entry_t;
+
+/* FIFO: the earlier entry of e[i]'s message group that was throttled, or -1.
+ * e[i] fails with it, so the group's order holds when the client publishes
+ * both again. */
+static int group_throttled(const batch_entry_t *e, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (e[j].st == ST_REQUEST_THROTTLED && e[j].r.group_id && e[i].r.group_id &&
+            strcmp(e[j].r.group_id, e[i].r.group_id) == 0)
+            return (int)j;
+    return -1;
+}
+
+/* The Failed list: a BatchResultErrorEntry for each entry that did not publish. */
+static void batch_failed(xml_t *x, const batch_entry_t *e, size_t n)
+{
+    xml_open(x, "Failed");
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].st == ST_OK)
+            continue;
+        const sns_error_t *er = error_for(e[i].st);
+        xml_open(x, "member");
+        xml_leaf(x, "Id", e[i].id);
+        xml_leaf(x, "Code", er->code);
+        xml_leaf(x, "Message", e[i].err.msg);
+        xml_leaf(x, "SenderFault", er->sender ? "true" : "false");
+        xml_close(x);
+    }
+    xml_close(x);
+}
 
 /* AWS checks the whole batch before publishing any of it: count, distinct
  * ids, id form, each entry as Publish would, then the total size. */
@@ -736,8 +769,14 @@ static void act_publish_batch(req_ctx_t *ctx, const kvv_t *form)
         xml_open(&rp.x, "Successful");
         for (size_t i = 0; i < g.n; i++) {
             publish_res_t res;
-            if (topic_publish(t, &e[i].r, &res, &err) != ST_OK)
-                continue; /* checked above; nothing can fail here */
+            /* checked above; what is left to fail is room in a queue (Throttled), per entry */
+            int k = topic_is_fifo(t) ? group_throttled(e, i) : -1;
+            if (k >= 0)
+                e[i].st = e[k].st, e[i].err = e[k].err;
+            else
+                e[i].st = topic_publish(t, &e[i].r, &res, &e[i].err);
+            if (e[i].st != ST_OK)
+                continue;
             xml_open(&rp.x, "member");
             xml_leaf(&rp.x, "Id", e[i].id);
             xml_leaf(&rp.x, "MessageId", res.message_id);
@@ -746,8 +785,7 @@ static void act_publish_batch(req_ctx_t *ctx, const kvv_t *form)
             xml_close(&rp.x);
         }
         xml_close(&rp.x);
-        xml_open(&rp.x, "Failed");
-        xml_close(&rp.x);
+        batch_failed(&rp.x, e, g.n);
         resp_send(ctx, &rp);
     }
     for (size_t i = 0; i < BATCH_MAX && i < g.n; i++)

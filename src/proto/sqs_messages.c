@@ -94,6 +94,8 @@ typedef struct send_in {
     msg_attr_t attrs[11], sys[2];
     char sender[32];
     scratch_t scratch;
+    status_t st; /* a batch entry's outcome */
+    err_t err;
 } send_in_t;
 
 /* Fills s from an entry document (the request itself for SendMessage). */
@@ -255,16 +257,30 @@ static const char *entry_message(const err_t *err, char *tmp, size_t n)
     return tmp;
 }
 
+/* FIFO: the earlier entry of s[i]'s group that a full queue refused, or -1.
+ * s[i] is refused with it, so the group's order holds when the client
+ * sends both again. */
+static int group_refused(const send_in_t *s, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (s[j].st == ST_OVER_LIMIT && strcmp(s[j].r.group_id, s[i].r.group_id) == 0)
+            return (int)j;
+    return -1;
+}
+
 static void send_batch_entries(jv_doc_t *d, queue_t *q, jv_t *entries, send_in_t *s, jv_t *ok, jv_t *failed)
 {
     for (size_t i = 0; i < jv_count(entries); i++) {
         const char *id = jv_str(jv_get(jv_at(entries, i), "Id"));
         send_res_t res;
-        err_t err;
-        char tmp[sizeof err.msg + 32];
-        status_t st = queue_send(q, &s[i].r, &res, &err);
-        if (st != ST_OK) {
-            batch_fail(d, failed, id, st, entry_message(&err, tmp, sizeof tmp));
+        char tmp[sizeof s[i].err.msg + 32];
+        int k = queue_is_fifo(q) ? group_refused(s, i) : -1;
+        if (k >= 0)
+            s[i].st = s[k].st, s[i].err = s[k].err;
+        else
+            s[i].st = queue_send(q, &s[i].r, &res, &s[i].err);
+        if (s[i].st != ST_OK) {
+            batch_fail(d, failed, id, s[i].st, entry_message(&s[i].err, tmp, sizeof tmp));
             continue;
         }
         jv_t *o = send_result(d, &res);

@@ -41,6 +41,25 @@ size_t send_req_size(const send_req_t *r)
     return n;
 }
 
+/* The length msg__encode_attrs gives n > 0 attributes (none: nothing is kept). */
+static size_t attrs_encoded_len(const msg_attr_t *a, size_t n)
+{
+    size_t len = n ? 4 : 0;
+    for (size_t i = 0; i < n; i++)
+        len += 2 + strlen(a[i].name) + 1 + 2 + strlen(a[i].type) + 1 + 4 + a[i].value_len;
+    return len;
+}
+
+size_t queue_msg_bytes(const send_req_t *r)
+{
+    return QUEUE_MSG_OVERHEAD + r->body_len + attrs_encoded_len(r->attrs, r->nattrs);
+}
+
+size_t msg__bytes(const message_t *m)
+{
+    return QUEUE_MSG_OVERHEAD + m->body_len + m->attrs_len;
+}
+
 /* ---- attribute validation ------------------------------------------------ */
 
 /* Bytes of the name character at s: ASCII letters, digits, _ - . and, as AWS

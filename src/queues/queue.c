@@ -114,6 +114,8 @@ static int initial_state(const message_t *m, uint64_t now)
 void queue__insert(queue_t *q, message_t *m)
 {
     m->q = q;
+    q->bytes += msg__bytes(m);
+    q->qs->bytes += msg__bytes(m);
     seqmap_put(&q->msgs, m->seq, m);
     heap_set(&q->by_age, &m->age, retention_origin(q, m));
     if (m->seq > q->next_seq)
@@ -131,6 +133,8 @@ void queue__insert(queue_t *q, message_t *m)
 
 void queue__remove(queue_t *q, message_t *m)
 {
+    q->bytes -= msg__bytes(m);
+    q->qs->bytes -= msg__bytes(m);
     (*state_counter(q, m->state))--;
     if (m->state == MSG_INFLIGHT)
         queues__notify(q); /* room under the in-flight bound */
@@ -223,6 +227,34 @@ static void dedup_key(const queue_t *q, const send_req_t *r, buf_t *key)
     buf_puts(key, r->dedup_id);
 }
 
+/* ---- the bounds on bytes held ------------------------------------------- */
+
+int queue__room(const queue_t *q, uint64_t bytes)
+{
+    return q->bytes <= q->qs->max_queue_bytes && bytes <= q->qs->max_queue_bytes - q->bytes;
+}
+
+status_t queue_check_room(const queue_t *q, size_t bytes, err_t *err)
+{
+    const queues_t *qs = q->qs;
+    if (!queue__room(q, bytes))
+        return err_set(err, ST_OVER_LIMIT,
+                       "The maximum size of the messages held per queue (%llu bytes: limits.queue_bytes) has been "
+                       "reached for this queue.",
+                       (unsigned long long)qs->max_queue_bytes);
+    if (qs->bytes > qs->max_total_bytes || bytes > qs->max_total_bytes - qs->bytes)
+        return err_set(err, ST_OVER_LIMIT,
+                       "The maximum size of the messages held by all queues (%llu bytes: limits.total_queue_bytes) "
+                       "has been reached.",
+                       (unsigned long long)qs->max_total_bytes);
+    return ST_OK;
+}
+
+uint64_t queue_bytes(const queue_t *q)
+{
+    return q->bytes;
+}
+
 /* ---- send ---------------------------------------------------------------- */
 
 static void fill_send_res(const queue_t *q, const message_t *m, const send_req_t *r, send_res_t *res)
@@ -275,6 +307,10 @@ status_t queue_send(queue_t *q, const send_req_t *r, send_res_t *res, err_t *err
             buf_free(&key);
             return ST_OK;
         }
+    }
+    if (!r->unbounded && (st = queue_check_room(q, queue_msg_bytes(r), err)) != ST_OK) {
+        buf_free(&key);
+        return st;
     }
     uint64_t now = queues_now(q->qs);
     message_t *m = msg__new(q, r, now);

@@ -15,7 +15,9 @@
  * Message states: READY (deliverable), INFLIGHT (received, hidden until
  * visible_at), DELAYED (sent with a delay, hidden until visible_at). The
  * counters n_visible/n_inflight/n_delayed follow the states exactly; they are
- * the Approximate* attributes.
+ * the Approximate* attributes. q->bytes and qs->bytes (the sum over queues)
+ * count msg__bytes of every message held, kept by queue__insert and
+ * queue__remove alone.
  */
 #ifndef SLUICE_QUEUE_INT_H
 #define SLUICE_QUEUE_INT_H
@@ -87,6 +89,7 @@ struct queue {
     list_t ready_groups;
     uint64_t next_seq;
     uint64_t n_visible, n_inflight, n_delayed;
+    uint64_t bytes; /* msg__bytes of the messages held */
     hmap_t dedup;
     list_t dedup_order;
     hmap_t attempts;
@@ -113,6 +116,8 @@ struct queues {
     void *deadline_arg;
     uint64_t armed; /* deadline last asked for, 0 none */
     uint64_t max_inflight; /* per queue (see queue_receive) */
+    uint64_t max_queue_bytes, max_total_bytes; /* see queue_check_room */
+    uint64_t bytes;                            /* held by all queues */
     list_t notify_list;
     int notifying;
     hmap_t deleted; /* name → deleted_t, for QueueDeletedRecently */
@@ -156,6 +161,8 @@ status_t qattr__check_fifo_flag(const char *name, const kv_t *attrs, size_t n, i
 /* message.c — message objects and attribute encoding */
 status_t msg__validate(const queue_t *q, const send_req_t *r, err_t *err);
 message_t *msg__new(queue_t *q, const send_req_t *r, uint64_t now);
+/* What m counts against the bounds: queue_msg_bytes of the request it came from. */
+size_t msg__bytes(const message_t *m);
 void msg__free(message_t *m);
 void msg__encode_attrs(const msg_attr_t *a, size_t n, buf_t *out);
 void msg__receipt(const message_t *m, char out[RECEIPT_MAX]);
@@ -167,6 +174,8 @@ status_t queue__check_tags(const kv_t *tags, size_t n, size_t total, err_t *err)
 
 /* queue.c — placing messages in the structures of their queue */
 void queue__insert(queue_t *q, message_t *m);
+/* Whether q's own bound leaves room for `bytes` more (moves: the total is unchanged). */
+int queue__room(const queue_t *q, uint64_t bytes);
 void queue__remove(queue_t *q, message_t *m);
 void queue__set_state(queue_t *q, message_t *m, int state);
 message_t *queue__find(const queue_t *q, uint64_t seq);

@@ -31,6 +31,8 @@ queues_t *queues_new(const queues_config_t *cfg, store_t *store)
     qs->account = xstrdup(cfg->account ? cfg->account : "000000000000");
     qs->store = store;
     qs->max_inflight = cfg->max_inflight ? cfg->max_inflight : QUEUE_INFLIGHT_MAX;
+    qs->max_queue_bytes = cfg->max_queue_bytes ? cfg->max_queue_bytes : QUEUE_BYTES_MAX;
+    qs->max_total_bytes = cfg->max_total_bytes ? cfg->max_total_bytes : QUEUES_TOTAL_BYTES_MAX;
     buf_t pre = BUF_INIT;
     buf_printf(&pre, "arn:aws:sqs:%s:%s:", qs->region, qs->account);
     qs->arn_prefix = pre.data;
@@ -129,6 +131,11 @@ void queues__dead_lettered(queues_t *qs, queue_t *src, queue_t *dlq, const messa
     for (size_t i = 0; i < QUEUES_DEAD_LETTER_HOOKS && qs->dl_hooks[i].cb; i++)
         qs->dl_hooks[i].cb(qs->dl_hooks[i].arg, src, dlq, m, rid);
     free(rid);
+}
+
+uint64_t queues_bytes(const queues_t *qs)
+{
+    return qs->bytes;
 }
 
 const char *queues_account(const queues_t *qs)
@@ -564,6 +571,7 @@ void queues_get_stats(const queues_t *qs, queues_stats_t *out)
         out->messages += q->n_visible + q->n_inflight + q->n_delayed;
         out->inflight += q->n_inflight;
         out->delayed += q->n_delayed;
+        out->bytes += q->bytes;
         for (pos = q->waiters.next; pos != &q->waiters; pos = pos->next)
             out->waiters++;
     }

@@ -23,6 +23,18 @@
  * (One exception, outside every SQS path: msg_request_id reads the request
  * id a body carries, for mappings, the gateway and the dead-letter log line.)
  *
+ * Bounded memory. Every message counts its bytes (queue_msg_bytes: body,
+ * encoded attributes and QUEUE_MSG_OVERHEAD) against its queue's bound and
+ * the bound of all queues together. Only new messages are refused at a
+ * bound (queue_send: ST_OVER_LIMIT). Messages already held are not: a
+ * dead-letter move is never refused (a move changes no total), nor a send
+ * with send_req_t.unbounded; a move task waits for room in its destination.
+ * Recovery applies every record whatever the bounds. So a queue can be over
+ * its bound — after a restart with smaller bounds, after a dead-letter move
+ * — and takes new messages again once deletes bring it under. The counts
+ * are kept where every message enters and leaves a queue (queue__insert,
+ * queue__remove), so replay and snapshot load rebuild them exactly.
+ *
  * Dead-letter moves (a receive that would exceed maxReceiveCount) are
  * logged with the message's request id and reported to the dead-letter
  * hooks (queues_add_dead_letter_cb): that is how a request's record learns
@@ -49,11 +61,19 @@ typedef struct message message_t;
 #define MOVE_HANDLE_MAX 256
 
 #define QUEUE_INFLIGHT_MAX 120000 /* AWS's in-flight bound per queue */
+#define QUEUE_BYTES_MAX (1ull << 30)         /* default bound of the bytes one queue holds */
+#define QUEUES_TOTAL_BYTES_MAX (2ull << 30)  /* default bound of the bytes all queues hold */
+/* What a message counts beyond its body and attributes: its object, ids and
+ * index entries take about 350 bytes on x86-64 (a 1-byte standard message);
+ * the rest is room for FIFO ids and allocator slack. */
+#define QUEUE_MSG_OVERHEAD 512
 
 typedef struct queues_config {
-    const char *region;    /* for ARNs, e.g. "us-east-1" */
-    const char *account;   /* 12 digits, e.g. "000000000000" */
-    uint64_t max_inflight; /* per queue; 0: QUEUE_INFLIGHT_MAX */
+    const char *region;       /* for ARNs, e.g. "us-east-1" */
+    const char *account;      /* 12 digits, e.g. "000000000000" */
+    uint64_t max_inflight;    /* per queue; 0: QUEUE_INFLIGHT_MAX */
+    uint64_t max_queue_bytes; /* bytes held per queue; 0: QUEUE_BYTES_MAX */
+    uint64_t max_total_bytes; /* bytes held by all queues; 0: QUEUES_TOTAL_BYTES_MAX */
 } queues_config_t;
 
 /* store may be NULL: nothing is persisted (unit tests). */
@@ -143,6 +163,10 @@ typedef struct send_req {
     const char *group_id; /* NULL when not given */
     const char *dedup_id; /* NULL when not given */
     const char *sender_id;
+    /* 1: the bounds on bytes held do not refuse this message — one already
+     * accepted elsewhere (a Publish that passed queue_check_room, a dead
+     * letter leaving the SNS outbox). */
+    int unbounded;
 } send_req_t;
 
 typedef struct send_res {
@@ -157,8 +181,25 @@ typedef struct send_res {
  * attribute, name + type + value bytes. */
 size_t send_req_size(const send_req_t *r);
 
+/* The bytes a message sent with r counts against the bounds while it is
+ * held: body + encoded attributes (u32 count, then per attribute u16 + name
+ * + NUL, u16 + type + NUL, u32 + value) + QUEUE_MSG_OVERHEAD. It does not
+ * change while the message is held, moves included. */
+size_t queue_msg_bytes(const send_req_t *r);
+
+/* ST_OK when q can take a message of `bytes` (queue_msg_bytes) now: its own
+ * bytes and the bytes of all queues stay within their bounds. Otherwise
+ * ST_OVER_LIMIT with the bound's value in err. */
+status_t queue_check_room(const queue_t *q, size_t bytes, err_t *err);
+/* The bytes q holds, and all queues (exact: every message counted once). */
+uint64_t queue_bytes(const queue_t *q);
+uint64_t queues_bytes(const queues_t *qs);
+
 /* res may be NULL when the caller needs no result (fan-out, destinations):
- * the MD5 digests of the reply are then not computed. */
+ * the MD5 digests of the reply are then not computed. A new message that
+ * does not fit (queue_check_room, unless r->unbounded) is refused with
+ * ST_OVER_LIMIT after every validation; a FIFO duplicate is answered as
+ * always, full or not (it adds nothing). */
 status_t queue_send(queue_t *q, const send_req_t *r, send_res_t *res, err_t *err);
 
 /* A message as seen by a receiver. Read-only; valid until the next engine call. */
@@ -276,7 +317,7 @@ status_t queues_list_move_tasks(queues_t *qs, const char *source_arn, int max, m
                                 err_t *err);
 
 typedef struct queues_stats {
-    uint64_t queues, messages, inflight, delayed, waiters;
+    uint64_t queues, messages, inflight, delayed, waiters, bytes;
 } queues_stats_t;
 void queues_get_stats(const queues_t *qs, queues_stats_t *out);
 

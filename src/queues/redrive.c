@@ -13,6 +13,12 @@
  * flight until they come back or go away.
  * Task state changes are records; the moved count is approximate across a
  * restart, as AWS's is.
+ *
+ * Bytes held (queues.h): a move changes no total. A dead-letter move is
+ * never refused — the DLQ may go over its own bound, since keeping the
+ * message would hand it to its consumer again past maxReceiveCount. A move
+ * task, an operator's redrive at a rate, waits instead while its
+ * destination's own bound leaves no room for the next message.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -402,6 +408,8 @@ static void task_step(queues_t *qs, move_task_t *t, queue_t *src, uint64_t budge
             task_finish(qs, t, TASK_FAILED, "AWS.SimpleQueueService.NonExistentQueue");
             return;
         }
+        if (!queue__room(dst, msg__bytes(m)))
+            break; /* the destination is full: wait, in order, for it to drain */
         redrive__move(src, m, dst, 0);
         t->moved++;
         budget--;

@@ -9,7 +9,9 @@
  * permanent) and the message went to the subscription's RedrivePolicy DLQ —
  * in one group, so a crash cannot both lose the message and drop the item.
  * Items whose subscription is gone are dropped (SNS stops delivering to a
- * deleted subscription).
+ * deleted subscription). A dead letter from the outbox is never refused by
+ * the DLQ's bound on bytes held: the item it leaves was holding the same
+ * bytes, and refusing would lose a message SNS accepted.
  *
  * Retry schedule for retry k (1-based) of a policy with N = numRetries:
  *   k <= numNoDelayRetries                     at once
@@ -256,7 +258,7 @@ void topics_delivery_result(topics_t *tp, uint64_t id, int ok, int permanent, co
                  it->message_id, it->attempt, it->last_error);
         topics__begin(tp);
         if (strcmp(it->kind, "Notification") == 0) {
-            dead_letter_t dl = {it->message_id, it->body, it->body_len, NULL, 0, NULL, NULL};
+            dead_letter_t dl = {it->message_id, it->body, it->body_len, NULL, 0, NULL, NULL, 1};
             delivery__dead_letter(tp, s, &dl, it->last_error);
         }
         finish(tp, it);
@@ -273,7 +275,7 @@ void delivery__dead_letter(topics_t *tp, const sub_t *s, const dead_letter_t *dl
     err_t err;
     if (q) {
         send_req_t sr = {.body = dl->body, .body_len = dl->len, .body_given = 1, .attrs = dl->attrs,
-                         .nattrs = dl->nattrs, .sender_id = tp->account};
+                         .nattrs = dl->nattrs, .sender_id = tp->account, .unbounded = dl->held};
         if (queue_is_fifo(q)) {
             sr.group_id = dl->group_id ? dl->group_id : dl->msg_id;
             sr.dedup_id = dl->dedup_id ? dl->dedup_id : dl->msg_id;

@@ -8,7 +8,8 @@
  * entry (delivery.c). A queue that refuses the message (deleted, message too
  * large for it, more attributes than SQS takes) sends it to the
  * subscription's dead-letter queue: that is the client-side failure SNS does
- * not retry.
+ * not retry. A queue without room for the message (queues.h, bytes held)
+ * refuses the whole Publish beforehand (room_for): REQUEST_THROTTLED.
  *
  * Record FIFO_PUB: topic id, seq, dedup key, message id, expiry — the
  * topic's sequence counter and its dedup entry, written in the same group.
@@ -443,25 +444,60 @@ static const char *message_for(const pub_ctx_t *c, const char *protocol, size_t 
     return v->u.str;
 }
 
-static void to_queue(const pub_ctx_t *c, const sub_t *s, const char *body, size_t len)
+/* The send request a queue subscription makes of body: attributes when
+ * raw, the FIFO ids the queue's kind takes. Returns the queue, or NULL when
+ * it does not exist. */
+static queue_t *queue_req(const pub_ctx_t *c, const sub_t *s, const char *body, size_t len, msg_attr_t ma[64],
+                          send_req_t *sr)
 {
     topics_t *tp = c->t->tp;
     queue_t *q = queues_find_arn(tp->qs, s->endpoint);
-    msg_attr_t ma[64];
     size_t n = 0;
     if (s->raw)
         for (; n < c->r->nattrs && n < 64; n++)
             ma[n] = (msg_attr_t){c->r->attrs[n].name, c->r->attrs[n].type, c->r->attrs[n].value,
                                  c->r->attrs[n].value_len};
-    send_req_t sr = {.body = body, .body_len = len, .body_given = 1, .attrs = ma, .nattrs = n,
-                     .sender_id = tp->account};
+    *sr = (send_req_t){.body = body, .body_len = len, .body_given = 1, .attrs = ma, .nattrs = n,
+                       .sender_id = tp->account};
     if (c->t->fifo) {
-        sr.group_id = c->r->group_id;
-        sr.dedup_id = c->dedup_id;
+        sr->group_id = c->r->group_id;
+        sr->dedup_id = c->dedup_id;
     } else if (q && !queue_is_fifo(q)) {
-        sr.group_id = c->r->group_id; /* standard topic: passed on to standard queues */
+        sr->group_id = c->r->group_id; /* standard topic: passed on to standard queues */
     }
-    dead_letter_t dl = {c->msg_id, body, len, ma, n, sr.group_id, sr.dedup_id};
+    return q;
+}
+
+/* A Publish is admitted only if every queue it delivers to has room for the
+ * message as published (its text, and its attributes when delivered raw):
+ * a full queue is refused to the publisher, before anything is written,
+ * rather than served by a message dropped or parked in memory elsewhere.
+ * An admitted Publish is delivered whole (unbounded sends), so an envelope
+ * can take a queue past its bound by its own extra bytes. */
+static status_t room_for(const pub_ctx_t *c, const sub_t *s, err_t *err)
+{
+    if (strcmp(s->protocol, "sqs") != 0)
+        return ST_OK;
+    size_t len;
+    const char *m = message_for(c, s->protocol, &len);
+    msg_attr_t ma[64];
+    send_req_t sr;
+    queue_t *q = queue_req(c, s, m, len, ma, &sr);
+    err_t why;
+    if (!q || queue_check_room(q, queue_msg_bytes(&sr), &why) == ST_OK)
+        return ST_OK;
+    return err_set(err, ST_REQUEST_THROTTLED, "Queue %s of subscription %s cannot take the message: %s",
+                   queue_name(q), s->arn, why.msg);
+}
+
+static void to_queue(const pub_ctx_t *c, const sub_t *s, const char *body, size_t len)
+{
+    topics_t *tp = c->t->tp;
+    msg_attr_t ma[64];
+    send_req_t sr;
+    queue_t *q = queue_req(c, s, body, len, ma, &sr);
+    sr.unbounded = 1; /* admitted by room_for */
+    dead_letter_t dl = {c->msg_id, body, len, ma, sr.nattrs, sr.group_id, sr.dedup_id, 0};
     err_t err;
     if (!q) {
         delivery__dead_letter(tp, s, &dl, "the queue does not exist");
@@ -476,8 +512,9 @@ static void to_queue(const pub_ctx_t *c, const sub_t *s, const char *body, size_
     tp->stats.delivered_queue++;
 }
 
-static void deliver(const pub_ctx_t *c, const sub_t *s)
+static status_t deliver(const pub_ctx_t *c, const sub_t *s, err_t *err)
 {
+    (void)err;
     size_t mlen;
     const char *m = message_for(c, s->protocol, &mlen);
     buf_t env = BUF_INIT;
@@ -494,20 +531,17 @@ static void deliver(const pub_ctx_t *c, const sub_t *s)
     else
         delivery__owe(c->t->tp, s, "Notification", c->msg_id, body, len);
     buf_free(&env);
+    return ST_OK;
 }
 
 /* The topic's filter index finds the filtered subscriptions that match (the
- * cost follows the policies that could match, not all of them); the
- * unfiltered ones take everything. Pending subscriptions get nothing. */
-static void fan_out(const pub_ctx_t *c)
+ * cost follows the policies that could match, not all of them) into
+ * tp->matched; the unfiltered ones take everything. */
+static void match(const pub_ctx_t *c)
 {
     topic_t *t = c->t;
-    if (t->unfiltered)
-        list_for_each(it, &t->subs) {
-            const sub_t *s = list_entry(it, sub_t, link);
-            if (!s->filter && !s->pending)
-                deliver(c, s);
-        }
+    filter_ids_t *ids = &t->tp->matched;
+    ids->n = 0;
     if (filter_set_count(t->filters) == 0)
         return;
     filter_attr_t fa[64];
@@ -517,14 +551,31 @@ static void fan_out(const pub_ctx_t *c)
                                 c->r->attrs[i].value_len};
     size_t mlen;
     const char *m = message_for(c, "default", &mlen);
-    filter_ids_t *ids = &t->tp->matched;
-    ids->n = 0;
     filter_set_match(t->filters, fa, n, m, mlen, ids);
+}
+
+typedef status_t (*sub_fn)(const pub_ctx_t *c, const sub_t *s, err_t *err);
+
+/* Calls fn for every subscription the message goes to (after match):
+ * unfiltered ones, then matched ones; pending subscriptions get nothing.
+ * Stops at the first failure. */
+static status_t each_target(const pub_ctx_t *c, sub_fn fn, err_t *err)
+{
+    topic_t *t = c->t;
+    status_t st = ST_OK;
+    if (t->unfiltered)
+        list_for_each(it, &t->subs) {
+            const sub_t *s = list_entry(it, sub_t, link);
+            if (!s->filter && !s->pending && (st = fn(c, s, err)) != ST_OK)
+                return st;
+        }
+    const filter_ids_t *ids = &t->tp->matched;
     for (size_t i = 0; i < ids->n; i++) {
         const sub_t *s = subs__by_id(t->tp, ids->ids[i]);
-        if (s && !s->pending)
-            deliver(c, s);
+        if (s && !s->pending && (st = fn(c, s, err)) != ST_OK)
+            return st;
     }
+    return ST_OK;
 }
 
 /* The FIFO deduplication id: the given one, or the lowercase hex SHA-256 of
@@ -576,6 +627,11 @@ status_t topic_publish(topic_t *t, const publish_req_t *r, publish_res_t *res, e
         c.structure = jv_doc_new();
         c.bodies = jv_parse(c.structure, r->message, r->message_len, NULL, 0);
     }
+    match(&c);
+    if ((st = each_target(&c, room_for, err)) != ST_OK) {
+        jv_doc_free(c.structure);
+        return st;
+    }
     topics__begin(tp);
     if (t->fifo) {
         uint64_t seq = t->next_seq++;
@@ -588,7 +644,7 @@ status_t topic_publish(topic_t *t, const publish_req_t *r, publish_res_t *res, e
         buf_free(&b);
         topics__ask_deadline(tp, d->expires);
     }
-    fan_out(&c);
+    each_target(&c, deliver, err);
     topics__end(tp);
     jv_doc_free(c.structure);
     tp->stats.published++;

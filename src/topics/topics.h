@@ -153,6 +153,10 @@ typedef struct publish_res {
     char seq[24]; /* FIFO SequenceNumber; "" on standard topics */
 } publish_res_t;
 
+/* Publishes r: validation (topic_publish_check), FIFO deduplication, then
+ * the fan-out as one atomic store group. ST_REQUEST_THROTTLED, with nothing
+ * written or delivered, when a queue the message goes to has no room for it
+ * (queue_check_room: the bounds on bytes held); err names the queue. */
 status_t topic_publish(topic_t *t, const publish_req_t *r, publish_res_t *res, err_t *err);
 /* Validates without publishing (PublishBatch checks every entry first: any
  * invalid entry fails the whole request, as AWS does). */

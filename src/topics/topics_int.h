@@ -174,6 +174,10 @@ typedef struct dead_letter {
     const msg_attr_t *attrs;
     size_t nattrs;
     const char *group_id, *dedup_id;
+    /* 1: a message SNS accepted and held (an outbox item): the DLQ takes it
+     * past its bound on bytes held rather than lose it. 0: one a queue just
+     * refused in a Publish; a full DLQ drops it, logged, like a missing one. */
+    int held;
 } dead_letter_t;
 /* Puts it on the subscription's dead-letter queue (or logs the drop). */
 void delivery__dead_letter(topics_t *tp, const sub_t *s, const dead_letter_t *dl, const char *why);

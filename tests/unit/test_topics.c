@@ -1,7 +1,7 @@
 /*
  * test_topics — the SNS engine: fan-out through filters, FIFO sequencing
  * and deduplication, the endpoint outbox with the delivery policy's retry
- * phases, dead-lettering, and durability through the real store (log replay
+ * phases, dead-lettering, a full queue refusing a Publish, and durability through the real store (log replay
  * and snapshot give back topics, subscriptions, dedup entries and owed
  * deliveries; a publish is one atomic group).
  *
@@ -53,14 +53,22 @@ typedef struct eng {
     topics_t *tp;
 } eng_t;
 
-static void eng_open(eng_t *e, store_t *st)
+/* An engine pair whose queues hold at most queue_bytes each (0: the default). */
+static void eng_open_bounded(eng_t *e, store_t *st, uint64_t queue_bytes)
 {
-    e->qs = qt_engine_on(st);
+    queues_config_t qc = {.region = QT_REGION, .account = QT_ACCOUNT, .max_queue_bytes = queue_bytes};
+    e->qs = queues_new(&qc, st);
+    queues_set_clock(e->qs, qt_clock);
     topics_config_t cfg = {.region = QT_REGION, .account = QT_ACCOUNT, .base_url = "http://127.0.0.1:4566"};
     e->tp = topics_new(&cfg, st, e->qs);
     topics_set_clock(e->tp, qt_clock);
     topics_set_deliverer(e->tp, "http", fake_deliver, NULL);
     nattempts = 0;
+}
+
+static void eng_open(eng_t *e, store_t *st)
+{
+    eng_open_bounded(e, st, 0);
 }
 
 static void eng_close(eng_t *e)
@@ -179,17 +187,22 @@ TEST(fifo_topic_sequences_and_deduplicates)
     eng_close(&e);
 }
 
+/* A subscription to a queue that does not exist, with "dlq" as its dead-letter queue. */
+static status_t sub_missing_queue(topic_t *t)
+{
+    char arn[SUB_ARN_MAX];
+    err_t err;
+    return topic_subscribe(t, "sqs", QT_ARN("missing"),
+                           KV({"RedrivePolicy", "{\"deadLetterTargetArn\":\"" QT_ARN("dlq") "\"}"}), 1, arn, &err);
+}
+
 TEST(queue_refusal_goes_to_subscription_dlq)
 {
     eng_t e;
     eng_open(&e, NULL);
     topic_t *t = mk_topic(&e, "t", NULL, 0);
     queue_t *dlq = mk_queue(&e, "dlq");
-    char arn[SUB_ARN_MAX];
-    err_t err;
-    CHECK_ST(topic_subscribe(t, "sqs", QT_ARN("missing"),
-                             KV({"RedrivePolicy", "{\"deadLetterTargetArn\":\"" QT_ARN("dlq") "\"}"}), 1, arn, &err),
-             ST_OK);
+    CHECK_ST(sub_missing_queue(t), ST_OK);
     CHECK_ST(pub(t, "lost?", NULL, NULL), ST_OK);
     CHECK_INT(count(dlq), 1);
     topics_stats_t s;
@@ -328,6 +341,21 @@ TEST(retry_phases_follow_the_delivery_policy)
     eng_close(&e);
 }
 
+/* Publishes msg to t (one confirmed http subscription) and answers its one
+ * attempt with a 403, a permanent failure. Returns 1, or 0 when the
+ * publish failed or made other than one attempt. */
+static int publish_refused_by_endpoint(eng_t *e, topic_t *t, const char *msg)
+{
+    nattempts = 0;
+    if (pub(t, msg, NULL, NULL) != ST_OK)
+        return 0;
+    topics_tick(e->tp);
+    if (nattempts != 1)
+        return 0;
+    topics_delivery_result(e->tp, attempts[0].id, 0, 1, "HTTP 403");
+    return 1;
+}
+
 TEST(client_error_is_permanent_and_dead_letters_at_once)
 {
     eng_t e;
@@ -335,12 +363,81 @@ TEST(client_error_is_permanent_and_dead_letters_at_once)
     topic_t *t = mk_topic(&e, "t", NULL, 0);
     queue_t *dlq = mk_queue(&e, "dlq");
     CHECK(http_sub(&e, t, NULL, QT_ARN("dlq")) != NULL);
-    CHECK_ST(pub(t, "m", NULL, NULL), ST_OK);
-    topics_tick(e.tp);
-    CHECK_INT(nattempts, 1);
-    topics_delivery_result(e.tp, attempts[0].id, 0, 1, "HTTP 403");
+    CHECK_INT(publish_refused_by_endpoint(&e, t, "m"), 1);
     CHECK_INT(count(dlq), 1);
     CHECK_INT(topics_tick(e.tp), 0);
+    eng_close(&e);
+}
+
+/* A Publish is admitted only when every queue it goes to has room for the
+ * message (queue_check_room): a full queue refuses it whole, before any
+ * subscription is served or any delivery owed, with REQUEST_THROTTLED. */
+TEST(publish_into_a_full_queue_is_refused_whole)
+{
+    eng_t e;
+    eng_open_bounded(&e, NULL, 2 * 513); /* two 1-byte messages a queue */
+    topic_t *t = mk_topic(&e, "t", NULL, 0);
+    queue_t *full = mk_queue(&e, "full"), *other = mk_queue(&e, "other");
+    char arn[SUB_ARN_MAX];
+    err_t err;
+    CHECK_ST(topic_subscribe(t, "sqs", QT_ARN("other"), KV({"RawMessageDelivery", "true"}), 1, arn, &err), ST_OK);
+    CHECK_ST(topic_subscribe(t, "sqs", QT_ARN("full"), KV({"RawMessageDelivery", "true"}), 1, arn, &err), ST_OK);
+    CHECK(http_sub(&e, t, NULL, NULL) != NULL);
+    CHECK_ST(qt_send(full, "x", NULL, NULL, NULL), ST_OK);
+    CHECK_ST(pub(t, "m", NULL, NULL), ST_OK); /* fits: 2 x 513 */
+    CHECK_INT(count(full), 2);
+    CHECK_INT(count(other), 1);
+    topics_tick(e.tp);
+    CHECK_INT(nattempts, 1); /* the endpoint's delivery */
+    publish_req_t r = {.message = "m", .message_len = 1};
+    publish_res_t res;
+    CHECK_ST(topic_publish(t, &r, &res, &err), ST_REQUEST_THROTTLED);
+    CHECK(strstr(err.msg, "Queue full of subscription " TT_ARN("t") ":") == err.msg);
+    CHECK(strstr(err.msg, "cannot take the message: The maximum size of the messages held per queue (1026 bytes: "
+                          "limits.queue_bytes) has been reached for this queue.") != NULL);
+    CHECK_INT(count(other), 1); /* nobody was served, nothing owed */
+    topics_tick(e.tp);
+    CHECK_INT(nattempts, 1);
+    topics_stats_t s;
+    topics_get_stats(e.tp, &s);
+    CHECK_INT(s.published, 1);
+    /* a receive and delete make room: the next Publish reaches both */
+    recv_res_t rr;
+    CHECK_INT(qt_recv(full, 1, 30, &rr), 1);
+    CHECK_ST(queue_delete_message(full, rr.receipts[0], &err), ST_OK);
+    CHECK_ST(topic_publish(t, &r, &res, &err), ST_OK);
+    CHECK_INT(count(full), 2);
+    CHECK_INT(count(other), 2);
+    topics_tick(e.tp);
+    CHECK_INT(nattempts, 2);
+    eng_close(&e);
+}
+
+/* Dead letters and the bound: one a queue refused in a Publish is a new
+ * message, dropped (and counted) when the DLQ is full, like one whose DLQ
+ * is missing; one from the outbox was accepted and is held, so the DLQ
+ * takes it past its bound. */
+TEST(dead_letters_and_a_full_dlq)
+{
+    eng_t e;
+    eng_open_bounded(&e, NULL, 600);
+    topic_t *t = mk_topic(&e, "t", NULL, 0);
+    queue_t *dlq = mk_queue(&e, "dlq");
+    CHECK_ST(sub_missing_queue(t), ST_OK);
+    CHECK_ST(qt_send(dlq, "x", NULL, NULL, NULL), ST_OK); /* 513 of 600: no room for an envelope */
+    CHECK_ST(pub(t, "lost", NULL, NULL), ST_OK);
+    topics_stats_t s;
+    topics_get_stats(e.tp, &s);
+    CHECK_INT(s.dropped, 1);
+    CHECK_INT(count(dlq), 1);
+    topic_t *h = mk_topic(&e, "h", NULL, 0);
+    CHECK(http_sub(&e, h, NULL, QT_ARN("dlq")) != NULL);
+    CHECK_INT(publish_refused_by_endpoint(&e, h, "kept"), 1);
+    CHECK_INT(count(dlq), 2);
+    CHECK(queue_bytes(dlq) > 600);
+    topics_get_stats(e.tp, &s);
+    CHECK_INT(s.dropped, 1);
+    CHECK_INT(s.dead_lettered, 1);
     eng_close(&e);
 }
 
