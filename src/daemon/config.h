@@ -130,6 +130,7 @@ typedef struct config {
     long max_connections;
     long inflight_per_queue;
     long max_connections_per_client;
+    long max_pending_requests;
     long max_body_bytes;
     long idle_timeout_ms;
     long request_timeout_ms;

@@ -55,6 +55,9 @@ static const sns_error_t SNS_ERRORS[ST__COUNT] = {
     [ST_INVALID_ACTION] = {"InvalidAction", 400, 1},
     [ST_MALFORMED_REQUEST] = {"MalformedQueryString", 400, 1},
     [ST_UNAVAILABLE] = {"ServiceUnavailable", 503, 0},
+    /* over server.max_pending_requests: the code SNS throttles with (a
+     * throttling code to every boto3 retry mode), as a 503 */
+    [ST_OVERLOADED] = {"ThrottlingException", 503, 0},
     [ST_INTERNAL] = {"InternalError", 500, 0},
     /* SNS API reference, Common Error Types (SignatureDoesNotMatch: the
      * query services' code for a signature that does not match) */
