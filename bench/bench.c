@@ -48,6 +48,12 @@
  *                 per-scenario time
  *   -d bounds every gateway run: no flow starts after it, and the open ones
  *   get at most 25 s more (then they count as unfinished errors).
+ * Overload (bench/overload.sh drives it at twice the measured peak):
+ *   overload      open loop: SendMessage offered at -r requests/s for -d
+ *                 seconds over -c connections, pipelined whatever the
+ *                 answers; reports what was offered, admitted (200), shed
+ *                 (503/429) and failed, and the latency of the admitted
+ *                 requests from the moment each was due (see run_overload)
  * SQS scenarios use queue "bench" (created if missing). The receive scenarios
  * first fill the queue with enough messages for the run (-n, default 400k).
  * Output: one line, "scenario conns secs requests req/s msgs/s p50 p90 p99 max"
@@ -58,6 +64,7 @@
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -87,7 +94,8 @@ typedef enum {
     SC_WORKER_LATENCY,
     SC_GW_ACCEPT,
     SC_GW_E2E,
-    SC_GW_REPLAY
+    SC_GW_REPLAY,
+    SC_OVERLOAD
 } scenario_t;
 
 /* A set of latencies in ns; sorted when a percentile is first asked for. */
@@ -132,7 +140,7 @@ static struct {
 
 static const char *const scenario_names[] = {
     "static", "send", "send-batch", "recv-delete", "recv-delete-batch", "fill", "publish",
-    "publish-latency", "worker", "worker-latency", "gw-accept", "gw-e2e", "gw-replay"};
+    "publish-latency", "worker", "worker-latency", "gw-accept", "gw-e2e", "gw-replay", "overload"};
 #define NSCENARIOS (sizeof scenario_names / sizeof scenario_names[0])
 
 static uint64_t now_ns(void)
@@ -194,14 +202,28 @@ static double lat_ms(lat_t *l, double p)
     return (double)l->v[(size_t)(p * (double)(l->n - 1))] / 1e6;
 }
 
-static int dial(void)
+/* A connected socket, or -1 (errno set). */
+static int dial_try(void)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)B.port)};
     inet_pton(AF_INET, B.host, &a.sin_addr);
     int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+static int dial(void)
+{
+    int fd = dial_try();
+    if (fd < 0)
         die("connect");
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return fd;
 }
 
@@ -498,7 +520,8 @@ static void next_request(conn_t *c, buf_t *out, const char *reply, size_t rlen)
     case SC_PUBLISH_LATENCY:
     case SC_GW_E2E:
     case SC_GW_REPLAY:
-        break; /* run_latency and run_flows drive their own requests */
+    case SC_OVERLOAD:
+        break; /* run_latency, run_flows and run_overload drive their own requests */
     case SC_RECV_DELETE:
     case SC_RECV_DELETE_BATCH:
         if (reply && c->phase == 0 && (c->msgs_in_flight = req_delete(out, reply, rlen)) > 0) {
@@ -1156,6 +1179,228 @@ static void run_gw_replay(void)
         printf("  Errors: %s\n", errs);
 }
 
+/* ---- overload: an open loop that does not wait for answers ------------------------- */
+
+/* Request k is due at k / rate and goes out on connection k mod -c,
+ * pipelined behind whatever is still unanswered there (HTTP/1.1 keeps the
+ * answers in order), so a slow server does not slow the offer down: no
+ * coordinated omission. Requests due within one tick (OVL_TICK_NS) go out
+ * together, and latency runs from the moment each was due, so it includes
+ * that and any other wait in this client. Answers count as admitted (200),
+ * shed (503, 429) or errors (anything else). A connection the server closes
+ * or resets counts as a connection failure, its unanswered requests as
+ * lost, and it is dialled again (a refused dial is retried every
+ * OVL_REDIAL_NS). This client bounds itself: a connection holding
+ * OVL_MAX_OUT unanswered requests or OVL_MAX_UNSENT bytes it could not
+ * write takes no more, and those requests count as unsent. After -d, the
+ * unanswered get OVL_GRACE_NS more; what is still unanswered then is
+ * reported as such. */
+
+#define OVL_MAX_OUT 16384
+#define OVL_MAX_UNSENT (4u << 20)
+#define OVL_TICK_NS 250000ull
+#define OVL_GRACE_NS 5000000000ull
+#define OVL_REDIAL_NS 100000000ull
+
+typedef struct ovl_conn {
+    int fd; /* -1: down; dialled again from redial_at */
+    uint64_t redial_at;
+    buf_t in, out; /* answers read; requests not yet written (from out_off) */
+    size_t out_off;
+    uint64_t *due; /* a ring of the unanswered requests' due times */
+    size_t head, n;
+    int want_out; /* EPOLLOUT registered */
+} ovl_conn_t;
+
+static struct {
+    int ep;
+    lat_t admitted, shed;
+    uint64_t offered, n_admitted, n_shed, errors, conn_failures, lost, unsent, unanswered;
+} O;
+
+static void ovl_events(ovl_conn_t *c, int out)
+{
+    struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c};
+    epoll_ctl(O.ep, EPOLL_CTL_MOD, c->fd, &ev);
+    c->want_out = out;
+}
+
+static void ovl_open(ovl_conn_t *c, uint64_t now)
+{
+    c->fd = dial_try();
+    if (c->fd < 0) {
+        O.conn_failures++;
+        c->redial_at = now + OVL_REDIAL_NS;
+        return;
+    }
+    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    epoll_ctl(O.ep, EPOLL_CTL_ADD, c->fd, &ev);
+    c->want_out = 0;
+}
+
+/* The server closed or reset the connection: what it did not answer is lost. */
+static void ovl_down(ovl_conn_t *c, uint64_t now)
+{
+    O.conn_failures++;
+    O.lost += c->n;
+    c->n = c->head = 0;
+    close(c->fd);
+    buf_reset(&c->in);
+    buf_reset(&c->out);
+    c->out_off = 0;
+    ovl_open(c, now);
+}
+
+static void ovl_offer(ovl_conn_t *c, uint64_t due)
+{
+    O.offered++;
+    if (c->fd < 0 || c->n == OVL_MAX_OUT || c->out.len - c->out_off > OVL_MAX_UNSENT) {
+        O.unsent++;
+        return;
+    }
+    req_send(&c->out, 0);
+    c->due[(c->head + c->n++) % OVL_MAX_OUT] = due;
+}
+
+static void ovl_flush(ovl_conn_t *c, uint64_t now)
+{
+    while (c->fd >= 0 && c->out_off < c->out.len) {
+        ssize_t w = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!c->want_out)
+                ovl_events(c, 1);
+            return;
+        }
+        if (w <= 0) {
+            ovl_down(c, now);
+            return;
+        }
+        c->out_off += (size_t)w;
+    }
+    if (c->fd >= 0 && c->want_out)
+        ovl_events(c, 0);
+    if (c->out_off == c->out.len) {
+        buf_reset(&c->out);
+        c->out_off = 0;
+    }
+}
+
+static void ovl_answer(ovl_conn_t *c, int status, uint64_t now)
+{
+    uint64_t due = c->due[c->head];
+    c->head = (c->head + 1) % OVL_MAX_OUT;
+    c->n--;
+    if (status == 200) {
+        O.n_admitted++;
+        lat_add(&O.admitted, now - due);
+        return;
+    }
+    count_code(status);
+    if (status == 503 || status == 429) {
+        O.n_shed++;
+        lat_add(&O.shed, now - due);
+    } else {
+        O.errors++;
+    }
+}
+
+static void ovl_read(ovl_conn_t *c, uint64_t now)
+{
+    buf_reserve(&c->in, 65536);
+    ssize_t r = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (r <= 0) {
+        ovl_down(c, now);
+        return;
+    }
+    c->in.len += (size_t)r;
+    int status, closes = 0;
+    const char *body;
+    size_t blen, total;
+    while (c->n && !closes && (total = response_complete(&c->in, &status, &body, &blen))) {
+        closes = response_head_closes(c->in.data, (size_t)(body - c->in.data));
+        ovl_answer(c, status, now);
+        buf_consume(&c->in, total);
+    }
+    if (closes)
+        ovl_down(c, now);
+}
+
+/* Offers what has fallen due (none after stop_at); returns the next request's index. */
+static uint64_t ovl_offer_due(ovl_conn_t *conns, uint64_t k, uint64_t t0, uint64_t now, uint64_t stop_at)
+{
+    for (;; k++) {
+        uint64_t due = t0 + (uint64_t)((double)k * 1e9 / B.rate);
+        if (due > now || due >= stop_at)
+            return k;
+        ovl_offer(&conns[k % (uint64_t)B.conns], due);
+    }
+}
+
+static uint64_t ovl_outstanding(const ovl_conn_t *conns)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < B.conns; i++)
+        n += conns[i].n;
+    return n;
+}
+
+static void ovl_drive(ovl_conn_t *conns)
+{
+    uint64_t t0 = now_ns(), stop_at = t0 + (uint64_t)(B.seconds * 1e9), k = 0;
+    for (;;) {
+        uint64_t now = now_ns();
+        k = ovl_offer_due(conns, k, t0, now, stop_at);
+        for (int i = 0; i < B.conns; i++) {
+            if (conns[i].fd < 0 && now >= conns[i].redial_at)
+                ovl_open(&conns[i], now);
+            ovl_flush(&conns[i], now);
+        }
+        if (now >= stop_at && (!ovl_outstanding(conns) || now >= stop_at + OVL_GRACE_NS))
+            break;
+        struct epoll_event evs[256];
+        int n = wait_until(O.ep, evs, 256, now + (now < stop_at ? OVL_TICK_NS : 100000000ull));
+        now = now_ns();
+        for (int i = 0; i < n; i++) {
+            ovl_conn_t *c = evs[i].data.ptr;
+            if (c->fd >= 0 && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+                ovl_read(c, now);
+            if (c->fd >= 0 && (evs[i].events & EPOLLOUT))
+                ovl_flush(c, now);
+        }
+    }
+}
+
+static void run_overload(void)
+{
+    static ovl_conn_t conns[MAX_CONNS];
+    char codes[256];
+    O.ep = epoll_create1(0);
+    for (int i = 0; i < B.conns; i++) {
+        conns[i].due = malloc(OVL_MAX_OUT * sizeof *conns[i].due);
+        if (!conns[i].due)
+            die("malloc");
+        ovl_open(&conns[i], now_ns());
+    }
+    ovl_drive(conns);
+    O.unanswered = ovl_outstanding(conns);
+    codes_text(codes, sizeof codes);
+    double secs = B.seconds;
+    printf("%-18s conns=%d secs=%.1f rate=%.0f offered=%llu offered/s=%.0f admitted=%llu admitted/s=%.0f shed=%llu "
+           "shed/s=%.0f errors=%llu conn_failures=%llu lost=%llu unsent=%llu unanswered=%llu p50=%.2fms p90=%.2fms "
+           "p99=%.2fms max=%.2fms shed_p50=%.2fms shed_p99=%.2fms codes=%s\n",
+           scenario_names[B.sc], B.conns, secs, B.rate, (unsigned long long)O.offered, (double)O.offered / secs,
+           (unsigned long long)O.n_admitted, (double)O.n_admitted / secs, (unsigned long long)O.n_shed,
+           (double)O.n_shed / secs, (unsigned long long)O.errors, (unsigned long long)O.conn_failures,
+           (unsigned long long)O.lost, (unsigned long long)O.unsent, (unsigned long long)O.unanswered,
+           lat_ms(&O.admitted, 0.5), lat_ms(&O.admitted, 0.9), lat_ms(&O.admitted, 0.99), lat_ms(&O.admitted, 1),
+           lat_ms(&O.shed, 0.5), lat_ms(&O.shed, 0.99), *codes ? codes : "-");
+}
+
 static scenario_t parse_scenario(const char *s)
 {
     for (size_t i = 0; i < NSCENARIOS; i++)
@@ -1193,7 +1438,7 @@ int main(int argc, char **argv)
         B.subs > 64 || B.rate < 0 || (B.rate == 0 && B.sc != SC_GW_E2E) || B.speedup < 0) {
         fprintf(stderr, "usage: sluice-bench [-c conns<=1024] [-d secs] [-s bytes 20..4000] [-n fill] [-S subs<=64] "
                         "[-r rate/s] [-x speed-up] [-k api-key] HOST:PORT static|send|send-batch|recv-delete|recv-delete-batch|fill|"
-                        "publish|publish-latency|worker|worker-latency|gw-accept|gw-e2e|gw-replay [PATH]\n");
+                        "publish|publish-latency|worker|worker-latency|gw-accept|gw-e2e|gw-replay|overload [PATH]\n");
         return 2;
     }
     static char host[64];
@@ -1224,6 +1469,8 @@ int main(int argc, char **argv)
         run_gw_e2e();
     else if (B.sc == SC_GW_REPLAY)
         run_gw_replay();
+    else if (B.sc == SC_OVERLOAD)
+        run_overload();
     else
         run();
     return 0;

@@ -4,7 +4,8 @@
  * command-line flags. See config.h.
  *
  * File layout:
- *   server:  { host, port, max_connections, max_connections_per_client, max_body_bytes, idle_timeout_ms, request_timeout_ms }
+ *   server:  { host, port, max_connections, max_connections_per_client, max_pending_requests, max_body_bytes,
+ *              idle_timeout_ms, request_timeout_ms }
  *   storage: { data, fsync, fsync_interval_ms, sync_gap_us, segment_mb, compact_mb }
  *   aws:     { account, region }
  *   log:     { level }
@@ -73,6 +74,9 @@ static const opt_def_t opts[] = {
      "bytes of messages all queues hold together, counted as limits.queue_bytes counts them"},
     {"server.max_connections_per_client", NULL, OPT_INT, 0, 1000000, "0", OFF(max_connections_per_client),
      "open connections from one client address beyond this get 503 (0: no bound)"},
+    {"server.max_pending_requests", "--max-pending-requests", OPT_INT, 0, 10000000, "1024", OFF(max_pending_requests),
+     "requests in progress (long polls aside) and replies not yet sent beyond which new requests are refused "
+     "at once: 503 with Retry-After: 1 in the protocol's shape (0: no bound)"},
     {"server.max_body_bytes", NULL, OPT_INT, 65536, 268435456, "16777216", OFF(max_body_bytes),
      "largest request body (413 beyond)"},
     {"server.idle_timeout_ms", NULL, OPT_INT, 100, 3600000, "60000", OFF(idle_timeout_ms),

@@ -132,6 +132,7 @@ typedef struct config {
     long queue_bytes;       /* limits.queue_bytes */
     long total_queue_bytes; /* limits.total_queue_bytes */
     long max_connections_per_client;
+    long max_pending_requests;
     long max_body_bytes;
     long idle_timeout_ms;
     long request_timeout_ms;

@@ -643,6 +643,13 @@ static int start_auth(daemon_t *d)
     return 0;
 }
 
+/* The HTTP layer is about to refuse a request for load: durability the
+ * log thread reached since the loop last heard releases replies first. */
+static void poll_durable(void *arg)
+{
+    store_poll(((daemon_t *)arg)->store);
+}
+
 static int start_http(daemon_t *d)
 {
     char why[512], host[300];
@@ -652,6 +659,9 @@ static int start_http(daemon_t *d)
     hc.port = (int)d->cfg->port;
     hc.max_connections = (unsigned)d->cfg->max_connections;
     hc.max_per_client = (unsigned)d->cfg->max_connections_per_client;
+    hc.max_pending = (unsigned)d->cfg->max_pending_requests;
+    hc.poll_durable = poll_durable;
+    hc.poll_arg = d;
     hc.limits.max_body = (size_t)d->cfg->max_body_bytes;
     hc.idle_timeout_ms = (uint64_t)d->cfg->idle_timeout_ms;
     hc.request_timeout_ms = (uint64_t)d->cfg->request_timeout_ms;

@@ -175,7 +175,7 @@ static void wait_for(gateway_t *gw, req_ctx_t *ctx, const char *id, uint64_t wai
     loop_timer_start(gw->loop, &w->timer, wait_ms);
     ctx->cancel = waiter_cancel;
     ctx->cancel_arg = w;
-    router_watch(ctx);
+    router_park(ctx);
 }
 
 /* The tables' change callback: a record of the results table that became
@@ -618,51 +618,66 @@ static void serve_route(gateway_t *gw, const route_t *r, req_ctx_t *ctx, const k
     }
 }
 
-int gateway_handle(gateway_t *gw, req_ctx_t *ctx)
+/* The gateway's own paths: the usage-plan admin and request records. */
+static void serve_own(gateway_t *gw, req_ctx_t *ctx, int get)
 {
-    const http_head_t *h = ctx->ex->head;
-    char method[16];
-    kvv_t params = {0}, query = {0};
+    kvv_t query = {0};
     char why[128];
-    size_t mlen = h->method_len < 15 ? h->method_len : 15;
-    memcpy(method, h->method, mlen);
-    method[mlen] = '\0';
-    int get = strcmp(method, "GET") == 0;
-    if (strcmp(ctx->path, KEYS_PATH) == 0) {
+    if (strcmp(ctx->path, KEYS_PATH) == 0)
         serve_keys(gw, ctx, get);
-        return 1;
-    }
-    if (strncmp(ctx->path, STATUS_PREFIX, strlen(STATUS_PREFIX)) == 0) {
-        if (!get)
-            gateway__reply_message(ctx, 405, "Allow: GET\r\n", "Method Not Allowed");
-        else if (router_query(ctx->ex, &query, why, sizeof why) != 0)
-            gateway__reply_message(ctx, 400, NULL, why);
-        else
-            serve_status(gw, ctx, ctx->path + strlen(STATUS_PREFIX), &query);
-        kvv_free(&query);
-        return 1;
-    }
-    void *val = NULL;
-    char allow[96];
-    routes_result_t m = routes_match(gw->routes, method, ctx->path, strlen(ctx->path), &val, &params, allow,
-                                     sizeof allow);
-    if (m == ROUTES_NO_PATH)
-        return 0;
-    const route_t *r = val;
+    else if (!get)
+        gateway__reply_message(ctx, 405, "Allow: GET\r\n", "Method Not Allowed");
+    else if (router_query(ctx->ex, &query, why, sizeof why) != 0)
+        gateway__reply_message(ctx, 400, NULL, why);
+    else
+        serve_status(gw, ctx, ctx->path + strlen(STATUS_PREFIX), &query);
+    kvv_free(&query);
+}
+
+/* A route's path matched (m: its method too, or not). */
+static void serve_matched(gateway_t *gw, req_ctx_t *ctx, routes_result_t m, const route_t *r, kvv_t *params,
+                          const char *allow)
+{
+    kvv_t query = {0};
+    char why[128];
     if (m == ROUTES_NO_METHOD) {
         char extra[128];
         snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);
         gateway__reply_message(ctx, 405, extra, "Method Not Allowed");
     } else if (r->def.kind == GW_PROXY) { /* the query goes on as it came, parsed or not */
         if (admit(gw, r, ctx))
-            proxy_forward(gw->client, &r->proxy, ctx, &params);
+            proxy_forward(gw->client, &r->proxy, ctx, params);
     } else if (router_query(ctx->ex, &query, why, sizeof why) != 0) {
         gateway__reply_message(ctx, 400, NULL, why);
     } else if (admit(gw, r, ctx)) {
-        serve_route(gw, r, ctx, &params, &query);
+        serve_route(gw, r, ctx, params, &query);
     }
-    kvv_free(&params);
     kvv_free(&query);
+}
+
+int gateway_handle(gateway_t *gw, req_ctx_t *ctx)
+{
+    const http_head_t *h = ctx->ex->head;
+    char method[16];
+    kvv_t params = {0};
+    size_t mlen = h->method_len < 15 ? h->method_len : 15;
+    memcpy(method, h->method, mlen);
+    method[mlen] = '\0';
+    int own = strcmp(ctx->path, KEYS_PATH) == 0 || strncmp(ctx->path, STATUS_PREFIX, strlen(STATUS_PREFIX)) == 0;
+    void *val = NULL;
+    char allow[96];
+    routes_result_t m = own ? ROUTES_NO_PATH
+                            : routes_match(gw->routes, method, ctx->path, strlen(ctx->path), &val, &params, allow,
+                                           sizeof allow);
+    if (!own && m == ROUTES_NO_PATH)
+        return 0;
+    if (router_shed(ctx)) /* over server.max_pending_requests; the router adds Retry-After */
+        gateway__reply_message(ctx, 503, NULL, "Too many requests in progress; retry after a pause.");
+    else if (own)
+        serve_own(gw, ctx, strcmp(method, "GET") == 0);
+    else
+        serve_matched(gw, ctx, m, val, &params, allow);
+    kvv_free(&params);
     return 1;
 }
 

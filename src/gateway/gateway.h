@@ -145,8 +145,9 @@ void gateway_free(gateway_t *gw);
  * must exist when they are declared. */
 status_t gateway_declare_tables(struct tables *ts, const char *results_table, err_t *err);
 
-/* 1 when the request is the gateway's (then ctx is answered, now or later),
- * 0 when no route's template matches its path. */
+/* 1 when the request is the gateway's (then ctx is answered, now or later;
+ * one that came over the admission bound with a JSON 503 at once), 0 when
+ * no route's template matches its path. */
 int gateway_handle(gateway_t *gw, req_ctx_t *ctx);
 
 /* Answers every long poll now with the record as it stands (shutdown). */

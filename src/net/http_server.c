@@ -34,6 +34,18 @@
  * end-of-iteration hooks, so records their handlers append reach the store's
  * hook in the same iteration instead of waiting for the next wake-up.
  *
+ * Load (the admission bound, cfg.max_pending): busy counts the exchanges
+ * out that no handler declared waiting; unflushed the admitted replies
+ * queued in this loop iteration (the flush hook zeroes it); nheld the
+ * admitted replies waiting for the log. Replies are queued in LSN order
+ * server-wide (the store's last LSN only grows), so those are kept as runs
+ * of equal LSN, oldest first, and each durability advance drops whole runs
+ * from the front. Under a CPU-bound overload the loop's iterations grow,
+ * and the bound caps what one takes on; under a slow disk the held replies
+ * grow, and it caps that. Replies to refused requests are not load. A
+ * connection that closes with held replies leaves them counted until the
+ * log reaches them: their records are still queued for it.
+ *
  * Lifetime: conn_close() stops and closes at once and frees with
  * loop_defer_free(), since other events of the same batch may still point
  * at the connection (their io.fd is then -1 and the loop skips them).
@@ -70,6 +82,7 @@
 #define ACCEPT_MAX_PER_EVENT 64
 #define ACCEPT_PAUSE_MS 100
 #define LISTEN_BACKLOG 4096
+#define SHED_LOG_MS 1000             /* at most one log line a second while shedding */
 
 typedef enum { CONN_HEAD, CONN_BODY, CONN_EXCH, CONN_CLOSING, CONN_LINGER } conn_state_t;
 typedef enum { TIMER_NONE, TIMER_IDLE, TIMER_REQUEST, TIMER_WRITE, TIMER_LINGER } timer_kind_t;
@@ -114,6 +127,12 @@ typedef struct http_conn {
     struct peer_count *from; /* its peer address's count, under max_per_client */
 } http_conn_t;
 
+/* Admitted replies waiting for the log with one LSN. */
+typedef struct held_run {
+    uint64_t lsn;
+    size_t n;
+} held_run_t;
+
 struct http_server {
     loop_t *loop;
     http_server_config_t cfg;
@@ -136,6 +155,11 @@ struct http_server {
     void (*done)(void *);
     void *done_arg;
     http_server_stats_t stats;
+    /* the load (see the file comment) */
+    size_t busy, unflushed, nheld;
+    held_run_t *runs; /* runs[run0 .. run0 + nruns) */
+    size_t run0, nruns, caprun;
+    uint64_t shed_logged, shed_log_ms; /* stats.shed at the last shed log line, and when */
     time_t date_sec;
     char date[64];
 };
@@ -290,6 +314,75 @@ static void server_on_process(loop_t *loop, loop_timer_t *t)
     }
 }
 
+/* ---- load: the admission bound (see the file comment) ------------------ */
+
+static size_t server_load(const http_server_t *srv)
+{
+    return srv->busy + srv->unflushed + srv->nheld;
+}
+
+/* An admitted reply was queued to leave once lsn is durable. An LSN older
+ * than the newest run's rides with that run: it is released no sooner. */
+static void load_add_reply(http_server_t *srv, uint64_t lsn)
+{
+    if (lsn <= srv->durable) {
+        srv->unflushed++;
+        return;
+    }
+    srv->nheld++;
+    if (srv->nruns && srv->runs[srv->run0 + srv->nruns - 1].lsn >= lsn) {
+        srv->runs[srv->run0 + srv->nruns - 1].n++;
+        return;
+    }
+    if (srv->run0 + srv->nruns == srv->caprun) {
+        if (srv->run0 && srv->run0 >= srv->caprun / 2) {
+            memmove(srv->runs, srv->runs + srv->run0, srv->nruns * sizeof *srv->runs);
+            srv->run0 = 0;
+        } else {
+            srv->caprun = srv->caprun ? srv->caprun * 2 : 64;
+            srv->runs = xrealloc(srv->runs, srv->caprun * sizeof *srv->runs);
+        }
+    }
+    srv->runs[srv->run0 + srv->nruns++] = (held_run_t){lsn, 1};
+}
+
+/* Durability advanced: the runs it reached are no longer load. */
+static void load_release(http_server_t *srv)
+{
+    while (srv->nruns && srv->runs[srv->run0].lsn <= srv->durable) {
+        srv->nheld -= srv->runs[srv->run0].n;
+        srv->run0++;
+        srv->nruns--;
+    }
+    if (!srv->nruns)
+        srv->run0 = 0;
+}
+
+/* Whether a request dispatched now comes over the bound: the load is at
+ * max_pending, even after durability not yet reported has released what
+ * it could. */
+static int server_over_bound(http_server_t *srv)
+{
+    if (!srv->cfg.max_pending || server_load(srv) < srv->cfg.max_pending)
+        return 0;
+    if (srv->cfg.poll_durable)
+        srv->cfg.poll_durable(srv->cfg.poll_arg);
+    return server_load(srv) >= srv->cfg.max_pending;
+}
+
+/* Counts a refused request; one log line a second at most says how many. */
+static void server_note_shed(http_server_t *srv)
+{
+    uint64_t now = loop_now_ms(srv->loop);
+    srv->stats.shed++;
+    if (srv->shed_log_ms && now - srv->shed_log_ms < SHED_LOG_MS)
+        return;
+    log_warn("http_shed", "requests=%llu load=%zu bound=%u",
+             (unsigned long long)(srv->stats.shed - srv->shed_logged), server_load(srv), srv->cfg.max_pending);
+    srv->shed_logged = srv->stats.shed;
+    srv->shed_log_ms = now;
+}
+
 /* ---- output ---------------------------------------------------------- */
 
 static void conn_push_hold(http_conn_t *c, uint64_t lsn, unsigned shape)
@@ -418,6 +511,7 @@ static void server_flush(loop_t *loop, void *arg)
     http_server_t *srv = arg;
     list_t *pos;
 
+    srv->unflushed = 0; /* what this iteration queued leaves now, or waits for the log (nheld) */
     while ((pos = list_first(&srv->flush))) {
         http_conn_t *c = list_entry(pos, http_conn_t, flush_link);
         list_del(&c->flush_link);
@@ -467,6 +561,7 @@ void http_server_fail(http_server_t *srv, http_fail_fn fail, void *arg)
         if (c->io.fd >= 0 && c->nholds)
             conn_fail_held(c);
     }
+    srv->nheld = srv->nruns = srv->run0 = 0; /* replaced: no longer waiting, so no longer load */
 }
 
 void http_server_durable(http_server_t *srv, uint64_t durable_lsn)
@@ -474,6 +569,7 @@ void http_server_durable(http_server_t *srv, uint64_t durable_lsn)
     if (durable_lsn <= srv->durable)
         return;
     srv->durable = durable_lsn;
+    load_release(srv);
     list_t *pos;
     while ((pos = list_first(&srv->held))) {
         list_del(pos);
@@ -551,6 +647,9 @@ void http_ex_reply(http_ex_t *ex, int status, const char *ctype, const char *ext
 {
     http_conn_t *c = ex->conn;
     unsigned shape = ex->shape;
+    int admitted = !ex->overloaded;
+    if (ex->busy)
+        c->srv->busy--;
     free(ex);
     c->ex = NULL;
     c->srv->stats.pending_exchanges--;
@@ -564,6 +663,8 @@ void http_ex_reply(http_ex_t *ex, int status, const char *ctype, const char *ext
         if (!head_only)
             buf_append(&c->out, body, body_len);
         conn_push_hold(c, lsn, shape);
+        if (admitted)
+            load_add_reply(c->srv, lsn);
     }
     conn_finish_request(c);
     if (!c->in_handler)
@@ -594,6 +695,13 @@ static void conn_dispatch(http_conn_t *c)
     ex->body_len = c->body.len;
     ex->peer = c->peer;
     ex->conn = c;
+    ex->overloaded = server_over_bound(srv);
+    if (ex->overloaded) {
+        server_note_shed(srv);
+    } else {
+        ex->busy = 1;
+        srv->busy++;
+    }
     c->ex = ex;
     c->state = CONN_EXCH;
     srv->stats.requests++;
@@ -791,6 +899,8 @@ static void conn_abort_exchange(http_conn_t *c)
         return;
     c->ex = NULL;
     c->srv->stats.pending_exchanges--;
+    if (ex->busy)
+        c->srv->busy--;
     if (ex->on_abort)
         ex->on_abort(ex, ex->abort_arg);
     free(ex);
@@ -1201,11 +1311,21 @@ void http_server_free(http_server_t *srv)
     loop_timer_stop(srv->loop, &srv->process_timer);
     loop_remove_hook(srv->loop, server_flush, srv);
     hmap_free(&srv->peers); /* empty: every connection has closed */
+    free(srv->runs);
     srv->handler = NULL;
     loop_defer_free(srv->loop, srv);
+}
+
+void http_ex_waiting(http_ex_t *ex)
+{
+    if (!ex->busy)
+        return;
+    ex->busy = 0;
+    ex->conn->srv->busy--;
 }
 
 void http_server_get_stats(const http_server_t *srv, http_server_stats_t *out)
 {
     *out = srv->stats;
+    out->load = server_load(srv);
 }

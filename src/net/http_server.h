@@ -3,7 +3,8 @@
  * accept, read, parse (http_parser), dispatch one exchange at a time per
  * connection, and write replies in order. Keep-alive and pipelining, chunked
  * request bodies, Expect: 100-continue, head/body limits (431/413), idle and
- * slow-client timeouts, and a connection limit (503 beyond it).
+ * slow-client timeouts, a connection limit (503 beyond it), and an
+ * admission bound on the requests in progress (http_ex.overloaded).
  *
  * Durability gating: every reply carries an LSN; its bytes are not written
  * until the store reports that LSN durable (http_server_durable). Replies on
@@ -19,6 +20,14 @@
  * half-close) while its exchange is out counts as gone: the exchange is
  * aborted, and replies already queued before it are still written. A
  * handler that may reply after returning must set on_abort.
+ *
+ * Admission: the server's load is the work it has taken on and not yet
+ * answered on the wire — exchanges out (those a handler declared waiting
+ * aside: http_ex_waiting), and admitted replies queued but not yet
+ * released: held for the log, or queued in this loop iteration and waiting
+ * for its flush. A request dispatched while the load is at max_pending
+ * comes with ex->overloaded set: the handler answers it at once with a
+ * refusal (503 in its protocol's shape), and that answer is not load.
  *
  * Threads: loop thread only.
  */
@@ -47,7 +56,10 @@ struct http_ex {
     unsigned shape;          /* set by the handler: which failure reply stands in for
                               * its reply if the store fails first (http_server_fail) */
     void *abort_arg;
-    struct http_conn *conn; /* internal */
+    int overloaded;          /* dispatched over the admission bound: answer at once with a refusal
+                              * (503 and Retry-After), without doing the work */
+    int busy;                /* internal: counted in the server's load */
+    struct http_conn *conn;  /* internal */
 };
 
 typedef struct http_server_config {
@@ -59,6 +71,12 @@ typedef struct http_server_config {
     uint64_t idle_timeout_ms;    /* keep-alive connection with no request */
     uint64_t request_timeout_ms; /* first byte of a request to its full body */
     uint64_t write_timeout_ms;   /* a client that does not read its replies */
+    unsigned max_pending;        /* admission bound on the load (see above); 0: no bound */
+    /* Called when a request would be refused for load, before it is: it may
+     * report durability the store has reached but not yet announced
+     * (http_server_durable), releasing held replies first. NULL: not asked. */
+    void (*poll_durable)(void *arg);
+    void *poll_arg;
 } http_server_config_t;
 
 void http_server_config_defaults(http_server_config_t *c);
@@ -95,6 +113,10 @@ typedef void (*http_fail_fn)(void *arg, unsigned shape, http_canned_t *out);
  */
 void http_server_fail(http_server_t *srv, http_fail_fn fail, void *arg);
 
+/* The exchange waits for an event rather than for work (a long poll): it
+ * no longer counts as load. Its reply, when it comes, counts as any other. */
+void http_ex_waiting(http_ex_t *ex);
+
 /* Releases replies whose LSN is now durable. */
 void http_server_durable(http_server_t *srv, uint64_t durable_lsn);
 
@@ -109,6 +131,8 @@ void http_server_free(http_server_t *srv);
 
 typedef struct http_server_stats {
     uint64_t accepted, rejected, requests, open, pending_exchanges;
+    uint64_t shed; /* requests dispatched over the admission bound */
+    uint64_t load; /* the load now (see Admission above) */
 } http_server_stats_t;
 void http_server_get_stats(const http_server_t *srv, http_server_stats_t *out);
 

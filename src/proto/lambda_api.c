@@ -35,6 +35,8 @@
  *   MALFORMED_REQUEST (body not JSON)      → InvalidRequestContentException (400)
  *   TOO_LARGE                              → RequestTooLargeException (413)
  *   REQUEST_THROTTLED, OVER_LIMIT          → TooManyRequestsException (429, Retry-After: 1)
+ *   OVERLOADED (server.max_pending_requests) → TooManyRequestsException (429, Retry-After: 1
+ *                                            from the router), no Reason
  *   ALREADY_EXISTS                         → ResourceConflictException (409)
  *   MISSING_AUTH                           → MissingAuthenticationTokenException (403)
  *   INCOMPLETE_SIGNATURE                   → IncompleteSignature (403)
@@ -120,6 +122,7 @@ static const lambda_err_t ERR_PARAM = {"InvalidParameterValueException", 400, "m
 static const lambda_err_t ERR_CONTENT = {"InvalidRequestContentException", 400, "message", "User"};
 static const lambda_err_t ERR_TOO_LARGE = {"RequestTooLargeException", 413, "message", "User"};
 static const lambda_err_t ERR_THROTTLED = {"TooManyRequestsException", 429, "message", "User"};
+static const lambda_err_t ERR_OVERLOADED = {"TooManyRequestsException", 429, "message", "User"};
 static const lambda_err_t ERR_CONFLICT = {"ResourceConflictException", 409, "message", "User"};
 static const lambda_err_t ERR_SERVICE = {"ServiceException", 500, "Message", "Service"};
 static const lambda_err_t ERR_UNKNOWN_OP = {"UnknownOperationException", 404, "message", "User"};
@@ -150,6 +153,8 @@ static const lambda_err_t *err_for(status_t st)
     case ST_REQUEST_THROTTLED:
     case ST_OVER_LIMIT:
         return &ERR_THROTTLED;
+    case ST_OVERLOADED:
+        return &ERR_OVERLOADED;
     case ST_ALREADY_EXISTS:
         return &ERR_CONFLICT;
     case ST_MISSING_AUTH:

@@ -66,6 +66,7 @@ static req_ctx_t *ctx_new(router_t *rt, http_ex_t *ex)
     ctx->cancel = NULL;
     ctx->cancel_arg = NULL;
     ctx->query = 0;
+    ctx->shed = 0;
     ctx->ex = ex;
     rand_uuid(ctx->request_id);
     router_header(ex->head, "Host", ctx->host, sizeof ctx->host);
@@ -114,6 +115,9 @@ void router_fail_reply(void *arg, unsigned shape, http_canned_t *out)
     }
 }
 
+/* What a refusal for load adds to the front-end's headers. */
+static const char RETRY_AFTER[] = "Retry-After: 1\r\n";
+
 void router_reply(req_ctx_t *ctx, int status, const char *ctype, const char *extra, const char *body, size_t len)
 {
     if (ctx->capture) {
@@ -121,9 +125,13 @@ void router_reply(req_ctx_t *ctx, int status, const char *ctype, const char *ext
         return;
     }
     char small[1024];
-    buf_t big = BUF_INIT; /* a proxied answer's headers may be many */
+    buf_t big = BUF_INIT, retry = BUF_INIT; /* a proxied answer's headers may be many */
     const char *hdrs = small;
     static const char name[] = "x-amzn-RequestId: ";
+    if (ctx->shed) {
+        buf_printf(&retry, "%s%s", extra ? extra : "", RETRY_AFTER);
+        extra = retry.data;
+    }
     size_t idn = strlen(ctx->request_id), en = extra ? strlen(extra) : 0;
     size_t hn = sizeof name - 1 + idn + 2;
     if (hn + en < sizeof small) { /* memcpy, not printf: every reply passes here */
@@ -138,10 +146,12 @@ void router_reply(req_ctx_t *ctx, int status, const char *ctype, const char *ext
         hdrs = big.data;
     }
     /* Everything this reply reports was appended before now: it may leave
-     * once the store has made the log durable up to here. */
-    uint64_t lsn = ctx->rt->store ? store_last_lsn(ctx->rt->store) : 0;
+     * once the store has made the log durable up to here. A refusal
+     * reports nothing. */
+    uint64_t lsn = ctx->rt->store && !ctx->shed ? store_last_lsn(ctx->rt->store) : 0;
     http_ex_reply(ctx->ex, status, ctype, hdrs, body, len, lsn);
     buf_free(&big);
+    buf_free(&retry);
     ctx_free(ctx);
 }
 
@@ -187,6 +197,19 @@ void router_watch(req_ctx_t *ctx)
 {
     ctx->ex->on_abort = ctx_abort;
     ctx->ex->abort_arg = ctx;
+}
+
+void router_park(req_ctx_t *ctx)
+{
+    router_watch(ctx);
+    http_ex_waiting(ctx->ex);
+}
+
+int router_shed(req_ctx_t *ctx)
+{
+    if (ctx->ex->overloaded)
+        ctx->shed = 1;
+    return ctx->shed;
 }
 
 static int target_action(const http_head_t *h, char *action, size_t n)
@@ -246,6 +269,17 @@ static int is_sns(const req_ctx_t *ctx, const kvv_t *form)
 
 typedef void (*fail_fn)(req_ctx_t *ctx, status_t st, const char *message);
 
+#define OVERLOAD_MSG "Too many requests in progress; retry after a pause."
+
+/* Over the admission bound: answers with fail's ST_OVERLOADED and returns 1. */
+static int shed(req_ctx_t *ctx, fail_fn fail)
+{
+    if (!router_shed(ctx))
+        return 0;
+    fail(ctx, ST_OVERLOADED, OVERLOAD_MSG);
+    return 1;
+}
+
 /* auth.mode sigv4: 1 when the request's signature holds for service (NULL:
  * any) and covers the header must_sign (NULL: none) the request is routed
  * by; otherwise answers with fail and returns 0. An aws-chunked body is
@@ -287,15 +321,18 @@ static void route_query(req_ctx_t *ctx)
     if (ctx->service[0] || (rt->auth && sigv4_present(ctx->ex->head))) {
         sns = rt->topics && strcmp(ctx->service, "sns") == 0;
         ctx->ex->shape = sns ? SHAPE_SNS_QUERY : SHAPE_SQS_QUERY;
-        if (!authorized(ctx, sns ? "sns" : "sqs", NULL, sns ? sns_query_fail : sqs_query_fail))
+        if (shed(ctx, sns ? sns_query_fail : sqs_query_fail) ||
+            !authorized(ctx, sns ? "sns" : "sqs", NULL, sns ? sns_query_fail : sqs_query_fail))
             return;
         parsed = query_form(ctx->ex, &form, why, sizeof why) == 0;
     } else {
+        /* unsigned: only the form tells SNS from SQS */
         parsed = query_form(ctx->ex, &form, why, sizeof why) == 0;
         sns = parsed && rt->topics && is_sns(ctx, &form);
         ctx->ex->shape = sns ? SHAPE_SNS_QUERY : SHAPE_SQS_QUERY;
         int exempt = sns && rt->auth && sns_query_unsigned_ok(rt->topics, &form);
-        ok = exempt || authorized(ctx, sns ? "sns" : "sqs", NULL, sns ? sns_query_fail : sqs_query_fail);
+        ok = !shed(ctx, sns ? sns_query_fail : sqs_query_fail) &&
+             (exempt || authorized(ctx, sns ? "sns" : "sqs", NULL, sns ? sns_query_fail : sqs_query_fail));
     }
     if (ok && !parsed)
         sqs_query_fail(ctx, ST_MALFORMED_REQUEST, why);
@@ -319,7 +356,7 @@ void router_handle(http_ex_t *ex, void *arg)
     }
     if (target_action(ex->head, action, sizeof action)) {
         ex->shape = SHAPE_SQS_JSON;
-        if (authorized(ctx, "sqs", "x-amz-target", sqs_json_fail))
+        if (!shed(ctx, sqs_json_fail) && authorized(ctx, "sqs", "x-amz-target", sqs_json_fail))
             sqs_json_handle(ctx, action);
         return;
     }
@@ -347,13 +384,13 @@ void router_handle(http_ex_t *ex, void *arg)
         return;
     if (tables_http_match(ctx->path)) {
         ex->shape = SHAPE_TABLES;
-        if (authorized(ctx, NULL, NULL, tables_http_fail))
+        if (!shed(ctx, tables_http_fail) && authorized(ctx, NULL, NULL, tables_http_fail))
             tables_http_handle(ctx, rt->tables);
         return;
     }
     if (lambda_api_match(ctx->path)) {
         ex->shape = SHAPE_LAMBDA;
-        if (authorized(ctx, "lambda", NULL, lambda_api_fail))
+        if (!shed(ctx, lambda_api_fail) && authorized(ctx, "lambda", NULL, lambda_api_fail))
             lambda_api_handle(ctx);
         return;
     }

@@ -19,6 +19,15 @@
  * gateway's routes (API keys), /health, the SNS signing certificate, and an
  * unsigned SNS ConfirmSubscription or Unsubscribe that AWS also takes
  * unsigned (the token, or the subscription's AuthenticateOnUnsubscribe, decides).
+ *
+ * Load shedding: a request the HTTP layer dispatched over its admission
+ * bound (server.max_pending_requests; http_ex.overloaded) is refused here,
+ * once its front-end is known and before its body is parsed or its
+ * signature checked: ST_OVERLOADED in that front-end's error shape (SQS
+ * RequestThrottled, SNS ThrottlingException, both 503; Lambda
+ * TooManyRequestsException, 429; the gateway's and the tables view's JSON
+ * 503), with Retry-After: 1, sent without waiting for the log. /health and
+ * the SNS certificate are answered whatever the load.
  */
 #ifndef SLUICE_ROUTER_H
 #define SLUICE_ROUTER_H
@@ -73,6 +82,7 @@ typedef struct req_ctx {
     void (*cancel)(void *arg);
     void *cancel_arg;
     int query;
+    int shed; /* refused for load: the reply carries Retry-After and waits for no log write */
 } req_ctx_t;
 
 void router_handle(http_ex_t *ex, void *arg);
@@ -94,6 +104,14 @@ void router_reply(req_ctx_t *ctx, int status, const char *ctype, const char *ext
 /* Arms cancellation for a reply that comes later: if the client goes first,
  * ctx->call is cancelled, ctx->cancel run, and ctx freed. */
 void router_watch(req_ctx_t *ctx);
+/* router_watch for a long poll: the request waits for an event, not for
+ * work, and does not count toward the admission bound while it waits. */
+void router_park(req_ctx_t *ctx);
+
+/* 1 when the request came over the admission bound: ctx is marked so that
+ * its reply carries Retry-After: 1 and leaves without waiting for the log,
+ * and the caller answers ST_OVERLOADED in its protocol's shape. */
+int router_shed(req_ctx_t *ctx);
 
 /* Front-ends; each replies (now or later) through router_reply. */
 void sqs_json_handle(req_ctx_t *ctx, const char *action);

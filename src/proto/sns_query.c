@@ -56,6 +56,9 @@ static const sns_error_t SNS_ERRORS[ST__COUNT] = {
     [ST_MALFORMED_REQUEST] = {"MalformedQueryString", 400, 1},
     [ST_REQUEST_THROTTLED] = {"Throttled", 429, 1}, /* Publish: a subscribed queue is full (botocore's model) */
     [ST_UNAVAILABLE] = {"ServiceUnavailable", 503, 0},
+    /* over server.max_pending_requests: the code SNS throttles with (a
+     * throttling code to every boto3 retry mode), as a 503 */
+    [ST_OVERLOADED] = {"ThrottlingException", 503, 0},
     [ST_INTERNAL] = {"InternalError", 500, 0},
     /* SNS API reference, Common Error Types (SignatureDoesNotMatch: the
      * query services' code for a signature that does not match) */

@@ -32,6 +32,10 @@ static const sqs_error_t sqs_errors[ST__COUNT] = {
     [ST_MALFORMED_REQUEST] = {"MalformedQueryString", "SerializationException", 400, 1},
     [ST_REQUEST_THROTTLED] = {"RequestThrottled", "RequestThrottled", 403, 1},
     [ST_UNAVAILABLE] = {"ServiceUnavailable", "ServiceUnavailable", 503, 0},
+    /* over server.max_pending_requests: SQS's own throttling error (boto3
+     * raises RequestThrottled, and every retry mode backs off on it, the
+     * adaptive one slowing its rate), with the 503 of a server that is busy */
+    [ST_OVERLOADED] = {"RequestThrottled", "RequestThrottled", 503, 0},
     [ST_INTERNAL] = {"InternalError", "InternalError", 500, 0},
     /* AWS's common errors (SQS API reference, Common Errors); the JSON
      * __type is the AWS front door's exception of the same meaning */

@@ -72,8 +72,8 @@ void sqs_json_handle(req_ctx_t *ctx, const char *action)
                          .trace_header = ctx->trace,
                          .query = 0};
     sqs_call_t *call = sqs_api_call(ctx->rt->sqs, &req, json_done, ctx);
-    if (call) {
+    if (call) { /* a long poll */
         ctx->call = call;
-        router_watch(ctx);
+        router_park(ctx);
     }
 }

@@ -90,8 +90,8 @@ void sqs_query_handle(req_ctx_t *ctx, const kvv_t *form)
                          .trace_header = ctx->trace,
                          .query = 1};
     sqs_call_t *call = sqs_api_call(ctx->rt->sqs, &req, query_done, ctx);
-    if (call) {
+    if (call) { /* a long poll */
         ctx->call = call;
-        router_watch(ctx);
+        router_park(ctx);
     }
 }

@@ -503,6 +503,12 @@ uint64_t store_last_lsn(const store_t *st)
     return st->last_lsn;
 }
 
+void store_poll(store_t *st)
+{
+    if (st->started)
+        store_notify(st);
+}
+
 uint64_t store_durable_lsn(const store_t *st)
 {
     return atomic_load(&((store_t *)st)->durable_lsn);

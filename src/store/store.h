@@ -101,6 +101,12 @@ uint64_t store_append(store_t *st, uint8_t type, const void *payload, size_t len
 void store_group_begin(store_t *st);
 void store_group_end(store_t *st);
 
+/* Runs the durable callback now for durability the log thread has
+ * published but the loop has not yet been woken for, so that a caller that
+ * must know at once (the HTTP layer, before refusing a request for load)
+ * need not wait for the next iteration. */
+void store_poll(store_t *st);
+
 uint64_t store_last_lsn(const store_t *st);    /* highest LSN handed out */
 uint64_t store_durable_lsn(const store_t *st); /* highest LSN durable under the policy */
 int store_failed(const store_t *st);

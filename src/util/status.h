@@ -37,6 +37,7 @@
     X(MALFORMED_REQUEST, "request could not be parsed")                        \
     X(REQUEST_THROTTLED, "request rate exceeded")                              \
     X(UNAVAILABLE, "service is shutting down or storage failed")               \
+    X(OVERLOADED, "too many requests in progress: refused, retry later")       \
     X(INVALID_PARAMETER, "a parameter is invalid (SNS)")                      \
     X(NOT_FOUND, "no such topic or subscription")                              \
     X(TAG_LIMIT_EXCEEDED, "too many tags")                                     \

@@ -11,10 +11,13 @@
  *
  * The test handler acts on the request target:
  *   /defer       keeps the exchange (on_abort set) for the test to answer
+ *   /park        as /defer, declared waiting (a long poll: not load)
  *   /held/<lsn>  answers at once with that LSN (leaves when durable)
  *   /wake        answers the oldest kept exchange, then itself
  *   /echo        answers with the request body
  *   anything     answers "ok:<target>"
+ * A request that comes over the admission bound (ex->overloaded) is
+ * answered 503 "shed" at once, whatever its target.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -318,7 +321,7 @@ typedef struct tsrv {
     loop_t *loop;
     http_server_t *srv;
     int port;
-    int handled, aborts, done_called;
+    int handled, aborts, done_called, shed;
     int after_store_hook, late_appends; /* see http_dispatch_precedes_store_hook */
     http_ex_t *pending[MAXPEND];
     int npending;
@@ -363,10 +366,15 @@ static void t_handler(http_ex_t *ex, void *arg)
         strcat(t->order, target);
         strcat(t->order, ";");
     }
-    if (strcmp(target, "/defer") == 0 && t->npending < MAXPEND) {
+    if (ex->overloaded) {
+        t->shed++;
+        http_ex_reply(ex, 503, "text/plain", "Retry-After: 1\r\n", "shed", 4, 0);
+    } else if ((strcmp(target, "/defer") == 0 || strcmp(target, "/park") == 0) && t->npending < MAXPEND) {
         ex->on_abort = t_abort;
         ex->abort_arg = t;
         t->pending[t->npending++] = ex;
+        if (target[1] == 'p')
+            http_ex_waiting(ex);
     } else if (strncmp(target, "/held/", 6) == 0) {
         ex->shape = 3;
         t_reply(ex, "held", strtoull(target + 6, NULL, 10));
@@ -1073,5 +1081,155 @@ TEST(http_dispatch_precedes_store_hook)
     client_close(b);
     loop_remove_hook(loop, fake_store_hook, &t);
     loop_remove_hook(loop, end_hook, &t);
+    tsrv_free(t);
+}
+
+/* ---- the admission bound ---- */
+
+static tsrv_t *tsrv_bounded(unsigned max_pending)
+{
+    http_server_config_t cfg;
+    http_server_config_defaults(&cfg);
+    cfg.max_pending = max_pending;
+    return tsrv_start_cfg(&cfg);
+}
+
+/* Replies held for the log are load: past the bound, requests are refused
+ * until durability releases them; the refusals are not load themselves. */
+TEST(http_admission_bound_counts_held_replies)
+{
+    tsrv_t *t = tsrv_bounded(3);
+    client_t *c = client_open(t->port);
+    resp_t r[16];
+    client_send(c, GET("/held/5") GET("/held/5") GET("/held/5") GET("/held/5") GET("/held/5"));
+    run_for(t->loop, 30);
+    CHECK_INT(t->handled, 5);
+    CHECK_INT(t->shed, 2);
+    CHECK_INT(tsrv_stats(t).shed, 2);
+    CHECK_INT(tsrv_stats(t).load, 3);
+    client_pump(c);
+    CHECK_INT(c->len, 0); /* the refusals wait behind the held replies of their connection */
+    client_t *d = client_open(t->port);
+    client_send(d, GET("/other"));
+    CHECK_INT(wait_responses(t, d, 1, r, 16), 1);
+    CHECK_INT(r[0].status, 503); /* another connection's refusal leaves at once */
+    CHECK(!r[0].close);          /* and keeps its connection */
+    CHECK(strstr(d->buf, "\r\nRetry-After: 1\r\n") != NULL);
+    http_server_durable(t->srv, 5);
+    CHECK_INT(wait_responses(t, c, 5, r, 16), 5);
+    CHECK_INT(r[0].status, 200);
+    CHECK_INT(r[2].status, 200);
+    CHECK_INT(r[3].status, 503);
+    CHECK_INT(r[4].status, 503);
+    CHECK_INT(tsrv_stats(t).load, 0);
+    client_send(d, GET("/held/6") GET("/again"));
+    run_for(t->loop, 30);
+    client_pump(d);
+    CHECK_INT(client_responses(d, r, 16), 1); /* admitted again: the held one waits */
+    CHECK_INT(t->shed, 3);
+    http_server_durable(t->srv, 6);
+    CHECK_INT(wait_responses(t, d, 3, r, 16), 3);
+    CHECK_STR(r[1].body, "held");
+    CHECK_STR(r[2].body, "ok:/again");
+    client_close(c);
+    client_close(d);
+    tsrv_free(t);
+}
+
+/* Replies that wait for nothing still count until the iteration that queued
+ * them has flushed them: the bound caps what one iteration takes on. */
+TEST(http_admission_bound_caps_one_iteration)
+{
+    tsrv_t *t = tsrv_bounded(2);
+    client_t *c = client_open(t->port);
+    resp_t r[8];
+    client_send(c, GET("/a") GET("/b") GET("/c") GET("/d"));
+    CHECK_INT(wait_responses(t, c, 4, r, 8), 4);
+    CHECK_STR(r[0].body, "ok:/a");
+    CHECK_STR(r[1].body, "ok:/b");
+    CHECK_INT(r[2].status, 503);
+    CHECK_INT(r[3].status, 503);
+    CHECK_INT(tsrv_stats(t).load, 0);
+    client_send(c, GET("/e"));
+    CHECK_INT(wait_responses(t, c, 5, r, 8), 5);
+    CHECK_STR(r[4].body, "ok:/e");
+    client_close(c);
+    tsrv_free(t);
+}
+
+/* Exchanges out are load unless declared waiting (long polls); an aborted
+ * or answered one stops counting. */
+TEST(http_admission_bound_counts_exchanges_not_waiters)
+{
+    tsrv_t *t = tsrv_bounded(2);
+    client_t *p[4], *w[2], *c = client_open(t->port);
+    resp_t r[8];
+    for (int i = 0; i < 4; i++) {
+        p[i] = client_open(t->port);
+        client_send(p[i], GET("/park"));
+    }
+    run_for(t->loop, 30);
+    CHECK_INT(t->npending, 4);
+    CHECK_INT(t->shed, 0);
+    CHECK_INT(tsrv_stats(t).load, 0);
+    for (int i = 0; i < 2; i++) {
+        w[i] = client_open(t->port);
+        client_send(w[i], GET("/defer"));
+    }
+    run_for(t->loop, 30);
+    CHECK_INT(t->npending, 6);
+    CHECK_INT(tsrv_stats(t).load, 2);
+    client_send(c, GET("/x"));
+    CHECK_INT(wait_responses(t, c, 1, r, 8), 1);
+    CHECK_INT(r[0].status, 503);
+    client_close(w[0]); /* aborted: no longer load */
+    client_close(w[1]);
+    run_for(t->loop, 30);
+    CHECK_INT(t->aborts, 2);
+    CHECK_INT(tsrv_stats(t).load, 0);
+    client_send(c, GET("/y"));
+    CHECK_INT(wait_responses(t, c, 2, r, 8), 2);
+    CHECK_STR(r[1].body, "ok:/y");
+    for (int i = 0; i < 4; i++)
+        client_close(p[i]);
+    client_close(c);
+    tsrv_free(t);
+}
+
+typedef struct poller {
+    http_server_t *srv;
+    int calls;
+} poller_t;
+
+static void poll_release(void *arg)
+{
+    poller_t *p = arg;
+    p->calls++;
+    http_server_durable(p->srv, 5);
+}
+
+/* Before refusing, the server asks for durability not yet reported: what
+ * that releases makes room at once. */
+TEST(http_admission_bound_polls_durability_first)
+{
+    http_server_config_t cfg;
+    http_server_config_defaults(&cfg);
+    poller_t p = {0};
+    cfg.max_pending = 2;
+    cfg.poll_durable = poll_release;
+    cfg.poll_arg = &p;
+    tsrv_t *t = tsrv_start_cfg(&cfg);
+    p.srv = t->srv;
+    client_t *c = client_open(t->port);
+    resp_t r[4];
+    client_send(c, GET("/held/5") GET("/held/5") GET("/held/9"));
+    CHECK_INT(wait_responses(t, c, 2, r, 4), 2);
+    CHECK_INT(p.calls, 1);
+    CHECK_INT(t->shed, 0);
+    CHECK_INT(tsrv_stats(t).load, 1);
+    http_server_durable(t->srv, 9);
+    CHECK_INT(wait_responses(t, c, 3, r, 4), 3);
+    CHECK_STR(r[2].body, "held");
+    client_close(c);
     tsrv_free(t);
 }
