@@ -10,6 +10,7 @@ append, segment rotation and checkpoint (snapshot and compaction) paths.
 """
 import hashlib
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -53,6 +54,9 @@ class Run:
         self.first_503 = None  # request number of the first ServiceUnavailable
         self.calls = 0
         self.daemon = Sluice(data_dir=self.data, config=self.config, env={"SLUICE_FAULTS": self.rules})
+        case.addCleanup(shutil.rmtree, self.dir, True)
+        case.addCleanup(self.daemon.cleanup)  # its log file
+        case.addCleanup(self.daemon.stop, signal.SIGKILL)  # a failed check leaves no daemon behind
 
     def start(self):
         """Starts the faulty daemon; False (checked) when the fault stopped it from starting."""
