@@ -164,11 +164,11 @@ struct http_server {
     char date[64];
 };
 
-/* Open connections from one address (family byte + address bytes). */
+/* Open connections from one client (family byte + IPv4 address or IPv6 /64; see peer_count). */
 typedef struct peer_count {
     unsigned n;
     size_t klen;
-    uint8_t key[17];
+    uint8_t key[9];
 } peer_count_t;
 
 static void conn_close(http_conn_t *c);
@@ -1075,20 +1075,28 @@ static void peer_name(const struct sockaddr_storage *ss, char *out, size_t n)
     snprintf(out, n, "%s:%d", host, port);
 }
 
-/* The count of ss's address (NULL for other families); with create, made
- * (at 0) when absent. */
+/* The count of ss's client (NULL for other families); with create, made
+ * (at 0) when absent. An IPv6 client is its /64: one host commonly holds a
+ * whole /64 and may pick a new address per connection. An IPv4 client seen
+ * through an IPv6 socket (::ffff:a.b.c.d) is its IPv4 address. */
 static peer_count_t *peer_count(http_server_t *srv, const struct sockaddr_storage *ss, int create)
 {
-    uint8_t key[17];
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    uint8_t key[9];
     size_t klen;
+    const uint8_t *a6 = ss->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr : NULL;
     if (ss->ss_family == AF_INET) {
         key[0] = 4;
         memcpy(key + 1, &((const struct sockaddr_in *)ss)->sin_addr, 4);
         klen = 5;
-    } else if (ss->ss_family == AF_INET6) {
+    } else if (a6 && memcmp(a6, v4mapped, 12) == 0) {
+        key[0] = 4;
+        memcpy(key + 1, a6 + 12, 4);
+        klen = 5;
+    } else if (a6) {
         key[0] = 6;
-        memcpy(key + 1, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
-        klen = 17;
+        memcpy(key + 1, a6, 8);
+        klen = 9;
     } else {
         return NULL;
     }

@@ -578,6 +578,13 @@ class HttpPerClientLimit(HttpCase):
         self.assertAdmittedSoon()
 
 
+class HttpPerClientLimitDualStack(HttpPerClientLimit):
+    """The same bound on a dual-stack listener ("::"): IPv4 clients arrive as ::ffff:a.b.c.d and
+    are still counted by their IPv4 address, not lumped into one IPv6 /64 (an IPv6 client is
+    counted by its /64)."""
+    config = "server:\n  host: \"::\"\n  max_connections_per_client: 3\n"
+
+
 @unittest.skipIf(VALGRIND, "under valgrind: 10,000 connections measure capacity, not memory")
 class HttpManyIdle(HttpCase):
     COUNT = 10000
