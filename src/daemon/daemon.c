@@ -728,8 +728,8 @@ static void teardown(daemon_t *d)
     gateway_free(d->gw);
     sigv4_free(d->router.auth);
     http_client_free(d->gw_client); /* after the server: aborted exchanges cancelled their requests */
-    if (d->store)
-        store_close(d->store); /* hands over the last batch and fsyncs it */
+    if (d->store && store_close(d->store) != 0 && !d->exit_code) /* hands over the last batch and fsyncs it */
+        d->exit_code = 70; /* that last sync failed: what was acknowledged under interval/off may be lost */
     sqs_api_free(d->sqs);
     functions_free(d->fs); /* runtimes killed; mappings leave their queues' waiter lists */
     sns_lambda_free(d->sns_lambda);
@@ -750,8 +750,8 @@ int daemon_run(const config_t *cfg)
     log_set_level(cfg->log_level);
     raise_fd_limit();
     if ((d.faults && load_faults(&d) != 0) || assemble(&d) != 0) {
-        io_fault_clear();
         teardown(&d);
+        io_fault_clear();
         log_flush();
         return 1;
     }

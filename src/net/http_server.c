@@ -91,6 +91,7 @@ typedef struct hold {
     size_t end;          /* offset in out where this reply ends */
     uint64_t lsn;        /* reply may leave once durable >= lsn */
     unsigned char shape; /* its exchange's shape: which failure reply replaces it */
+    unsigned char head;  /* a HEAD request's: a replacement carries no body either */
 } hold_t;
 
 typedef struct http_conn {
@@ -385,7 +386,7 @@ static void server_note_shed(http_server_t *srv)
 
 /* ---- output ---------------------------------------------------------- */
 
-static void conn_push_hold(http_conn_t *c, uint64_t lsn, unsigned shape)
+static void conn_push_hold(http_conn_t *c, uint64_t lsn, unsigned shape, int head)
 {
     if (c->nholds == c->capholds) {
         c->capholds = c->capholds ? c->capholds * 2 : 4;
@@ -394,6 +395,7 @@ static void conn_push_hold(http_conn_t *c, uint64_t lsn, unsigned shape)
     c->holds[c->nholds].end = c->out.len;
     c->holds[c->nholds].lsn = lsn;
     c->holds[c->nholds].shape = (unsigned char)shape;
+    c->holds[c->nholds].head = (unsigned char)head;
     c->nholds++;
 }
 
@@ -519,7 +521,7 @@ static void server_flush(loop_t *loop, void *arg)
     }
 }
 
-static void conn_append_failed(http_conn_t *c, unsigned shape, int last);
+static void conn_append_failed(http_conn_t *c, unsigned shape, int head, int last);
 
 /* Replaces the replies still held (beyond the durable LSN) by failure
  * replies; those already releasable keep their bytes and order. */
@@ -537,11 +539,11 @@ static void conn_fail_held(http_conn_t *c)
     c->nholds = c->capholds = 0;
     for (size_t i = 0, at = from; i < n; at = holds[i++].end) {
         if (holds[i].lsn > c->srv->durable) {
-            conn_append_failed(c, holds[i].shape, i == n - 1 && c->state != CONN_EXCH);
+            conn_append_failed(c, holds[i].shape, holds[i].head, i == n - 1 && c->state != CONN_EXCH);
             continue;
         }
         buf_append(&c->out, tail.data + (at - from), holds[i].end - at);
-        conn_push_hold(c, holds[i].lsn, holds[i].shape);
+        conn_push_hold(c, holds[i].lsn, holds[i].shape, holds[i].head);
     }
     free(holds);
     buf_free(&tail);
@@ -614,7 +616,7 @@ static void conn_fail(http_conn_t *c, int status)
     c->keep_alive = 0;
     conn_append_head(c, status, "application/json", NULL, sizeof body - 1);
     buf_append(&c->out, body, sizeof body - 1);
-    conn_push_hold(c, 0, 0);
+    conn_push_hold(c, 0, 0, 0);
     conn_set_closing(c);
 }
 
@@ -629,8 +631,9 @@ static void conn_finish_request(http_conn_t *c)
 }
 
 /* In place of a reply that can never become durable: the failure reply of
- * its shape. The last one says the connection closes after it. */
-static void conn_append_failed(http_conn_t *c, unsigned shape, int last)
+ * its shape (to a HEAD request: its head only). The last one says the
+ * connection closes after it. */
+static void conn_append_failed(http_conn_t *c, unsigned shape, int head, int last)
 {
     http_canned_t k;
     memset(&k, 0, sizeof k);
@@ -638,8 +641,9 @@ static void conn_append_failed(http_conn_t *c, unsigned shape, int last)
     if (last)
         c->keep_alive = 0;
     conn_append_head(c, k.status, k.ctype, k.headers, k.body_len);
-    buf_append(&c->out, k.body, k.body_len);
-    conn_push_hold(c, 0, 0);
+    if (!head)
+        buf_append(&c->out, k.body, k.body_len);
+    conn_push_hold(c, 0, 0, head);
 }
 
 void http_ex_reply(http_ex_t *ex, int status, const char *ctype, const char *extra, const char *body,
@@ -653,16 +657,16 @@ void http_ex_reply(http_ex_t *ex, int status, const char *ctype, const char *ext
     free(ex);
     c->ex = NULL;
     c->srv->stats.pending_exchanges--;
+    /* HEAD: the head a GET would have (its Content-Length too), no body —
+     * a body here would be read as the start of the next response */
+    int head_only = c->head.method_len == 4 && memcmp(c->head.method, "HEAD", 4) == 0;
     if (c->srv->fail && lsn > c->srv->durable) {
-        conn_append_failed(c, shape, 1);
+        conn_append_failed(c, shape, head_only, 1);
     } else {
         conn_append_head(c, status, ctype, extra, body_len);
-        /* HEAD: the head a GET would have (its Content-Length too), no body —
-         * a body here would be read as the start of the next response */
-        int head_only = c->head.method_len == 4 && memcmp(c->head.method, "HEAD", 4) == 0;
         if (!head_only)
             buf_append(&c->out, body, body_len);
-        conn_push_hold(c, lsn, shape);
+        conn_push_hold(c, lsn, shape, head_only);
         if (admitted)
             load_add_reply(c->srv, lsn);
     }
@@ -753,7 +757,7 @@ static void conn_continue(http_conn_t *c)
         return;
     c->continued = 1;
     buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
-    conn_push_hold(c, 0, 0);
+    conn_push_hold(c, 0, 0, 0);
     conn_schedule_flush(c);
 }
 

@@ -87,7 +87,8 @@ typedef struct req_ctx {
 
 void router_handle(http_ex_t *ex, void *arg);
 /* http_fail_fn for http_server_fail: each front-end's own ServiceUnavailable
- * (503) in the shape given; arg is the router. */
+ * (503; the Lambda API's ServiceException, 500) in the shape given; arg is
+ * the router. */
 void router_fail_reply(void *arg, unsigned shape, struct http_canned *out);
 /* Frees the contexts kept for reuse (after the HTTP server is gone). */
 void router_release(router_t *rt);

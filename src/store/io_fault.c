@@ -20,8 +20,10 @@
  * open). The rules in force are one immutable set behind an atomic pointer;
  * a replaced set is kept until io_fault_clear, because the log thread or a
  * checkpoint child may still be reading it. Counters are per rule, atomic
- * (the loop, the log thread and a checkpoint child all call through here;
- * a child counts in its own copy).
+ * (the loop and the log thread both call through here), counted from the
+ * load — recovery's calls at start included. A checkpoint child counts in
+ * its own copy, from the parent's counts at the fork: `write snap 1 EIO 1`
+ * fails every checkpoint's first write, not only the first checkpoint's.
  */
 #include "store/io_fault.h"
 
@@ -37,7 +39,7 @@
 #include "util/clock.h"
 
 #define FAULT_RULES_MAX 32
-#define FAULT_FDS 4096
+#define FAULT_FDS 65536 /* descriptors beyond count as other files */
 
 typedef enum { OP_OPEN, OP_WRITE, OP_FDATASYNC, OP_FSYNC, OP_RENAME, OP_FTRUNCATE, OP_N } fault_op_t;
 typedef enum { FK_OTHER, FK_WAL, FK_SNAP, FK_DIR, FK_ANY } fault_kind_t;
@@ -90,19 +92,22 @@ static fault_kind_t kind_of_fd(int fd)
     return fd >= 0 && fd < FAULT_FDS ? (fault_kind_t)atomic_load(&fd_kind[fd]) : FK_OTHER;
 }
 
-/* The error the call fails with: 0 to let it through. */
+/* The error the call fails with: 0 to let it through. Every matching rule
+ * counts the call, so rules on the same calls keep step (the first that
+ * fires decides). */
 static int fault_check(fault_op_t op, fault_kind_t kind)
 {
     fault_set_t *s = atomic_load(&active);
+    int err = 0;
     for (int i = 0; s && i < s->n; i++) {
         fault_rule_t *r = &s->rules[i];
         if (r->op != op || (r->kind != FK_ANY && r->kind != kind))
             continue;
         unsigned long k = atomic_fetch_add(&r->seen, 1) + 1;
-        if (k >= r->nth && (!r->times || k - r->nth < r->times))
-            return r->err;
+        if (!err && k >= r->nth && (!r->times || k - r->nth < r->times))
+            err = r->err;
     }
-    return 0;
+    return err;
 }
 
 static int fail(int err)
@@ -168,11 +173,11 @@ static int lookup(const char *word, const char *const *names, size_t n)
 static int parse_rule(char *line, fault_rule_t *r, char *why, size_t why_len)
 {
     char op[16], kind[16], err[16];
-    unsigned long nth, times = 0;
-    int got = sscanf(line, "%15s %15s %lu %15s %lu", op, kind, &nth, err, &times);
+    unsigned long nth = 0, times = 0;
+    int end = 0, got = sscanf(line, "%15s %15s %lu %15s %n%lu %n", op, kind, &nth, err, &end, &times, &end);
     int o = got >= 4 ? lookup(op, op_names, OP_N) : -1;
-    if (o < 0 || nth == 0) {
-        snprintf(why, why_len, "'%s': expected OP FILE NTH ERROR [TIMES], NTH from 1", line);
+    if (o < 0 || nth == 0 || nth > 1000000000ul || times > 1000000000ul || line[end] || strchr(line, '-')) {
+        snprintf(why, why_len, "'%s': expected OP FILE NTH ERROR [TIMES], NTH 1..1e9, TIMES 0..1e9", line);
         return -1;
     }
     r->op = (fault_op_t)o;
@@ -268,7 +273,7 @@ int io_fault_load(const char *path, char *why, size_t why_len)
     }
     char text[8192];
     size_t n = fread(text, 1, sizeof text - 1, f);
-    int big = !feof(f);
+    int big = n == sizeof text - 1 && fgetc(f) != EOF;
     fclose(f);
     if (big) {
         snprintf(why, why_len, "%s: larger than %zu bytes", path, sizeof text - 1);

@@ -543,10 +543,10 @@ void store_get_stats(const store_t *st, store_stats_t *out)
     out->segments = atomic_load(&s->segments);
 }
 
-void store_close(store_t *st)
+int store_close(store_t *st)
 {
     if (!st)
-        return;
+        return 0;
     if (st->started) {
         wal__handover(st, 0);
         snap__close(st); /* a finished child's install is queued to the thread */
@@ -562,8 +562,10 @@ void store_close(store_t *st)
     buf_free(&st->group);
     buf_free(&st->pending);
     buf_free(&st->writing);
+    int failed = atomic_load(&st->failed);
     free(st->dir);
     free(st);
+    return failed ? -EIO : 0;
 }
 
 static const char *const store_policy_names[] = {"always", "interval", "off"};

@@ -127,8 +127,10 @@ typedef struct store_stats {
 void store_get_stats(const store_t *st, store_stats_t *out);
 
 /* Hands over the last batch, waits until it is written and fsynced (whatever
- * the policy), stops the thread and releases the directory. */
-void store_close(store_t *st);
+ * the policy), stops the thread and releases the directory. 0, or -EIO when
+ * the store had failed or that last write or sync failed (what was answered
+ * under interval/off may then not be on disk). */
+int store_close(store_t *st);
 
 const char *fsync_policy_name(fsync_policy_t p);
 int fsync_policy_parse(const char *s, fsync_policy_t *out);

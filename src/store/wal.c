@@ -279,7 +279,8 @@ static int wal_sleep(store_t *st)
     uint64_t due = st->last_sync_ms + st->cfg.fsync_interval_ms;
     if (clock_mono_ms() >= due)
         return 1;
-    struct timespec ts = {.tv_sec = (time_t)(due / 1000), .tv_nsec = (long)(due % 1000) * 1000000L};
+    struct timespec ts;
+    clock_mono_deadline(due * 1000000ull, &ts);
     pthread_cond_timedwait(&st->cond, &st->mu, &ts);
     return 0;
 }
@@ -294,7 +295,8 @@ static void wal_sync_gap(store_t *st)
     if (!st->cfg.sync_gap_us || st->cfg.fsync != FSYNC_ALWAYS || !st->pending.len || atomic_load(&st->failed))
         return;
     uint64_t due = st->sync_start_ns + st->cfg.sync_gap_us * 1000;
-    struct timespec ts = {(time_t)(due / 1000000000u), (long)(due % 1000000000u)};
+    struct timespec ts;
+    clock_mono_deadline(due, &ts);
     /* cond runs on CLOCK_MONOTONIC; a handover's signal wakes it early, a
      * stop ends the wait */
     while (!st->stop && clock_mono_ns() < due)

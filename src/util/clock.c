@@ -23,6 +23,14 @@ void clock_set_offset_ms(uint64_t ms)
         ;
 }
 
+void clock_mono_deadline(uint64_t due_ns, struct timespec *out)
+{
+    uint64_t off = atomic_load_explicit(&offset_ns, memory_order_relaxed);
+    uint64_t raw = due_ns > off ? due_ns - off : 0;
+    out->tv_sec = (time_t)(raw / 1000000000ull);
+    out->tv_nsec = (long)(raw % 1000000000ull);
+}
+
 void clock_reset_offset(void)
 {
     atomic_store(&offset_ns, 0);

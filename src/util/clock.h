@@ -15,6 +15,10 @@ uint64_t clock_mono_ns(void);
  * smaller ms than the offset in force is ignored), so the monotonic clock
  * stays monotonic. */
 void clock_set_offset_ms(uint64_t ms);
+/* A deadline on clock_mono_ns's scale as an absolute CLOCK_MONOTONIC time
+ * for pthread_cond_timedwait (which reads the real clock, not the offset). */
+struct timespec;
+void clock_mono_deadline(uint64_t due_ns, struct timespec *out);
 /* Back to the real clocks (only when nothing is timed against the offset). */
 void clock_reset_offset(void);
 /* "2019-11-14T18:16:05.568Z" for wall ms (out: at least 32 bytes). */

@@ -657,6 +657,26 @@ TEST(http_store_failure_replaces_held_replies)
     tsrv_free(t);
 }
 
+/* A HEAD request's replacement is a head alone, as its reply would have
+ * been: a body would be read as the start of the next response. */
+TEST(http_store_failure_replaces_a_head_reply_with_a_head)
+{
+    tsrv_t *t = tsrv_start();
+    client_t *c = client_open(t->port);
+    client_send(c, "HEAD /held/7 HTTP/1.1\r\nHost: t\r\n\r\n" GET("/held/8"));
+    run_for(t->loop, 50);
+    CHECK_INT(t->handled, 2);
+    http_server_fail(t->srv, t_fail, NULL);
+    CHECK(run_until(t->loop, got_eof, c, 2000));
+    const char *first = memmem(c->buf, c->len, "\r\n\r\n", 4);
+    CHECK(strncmp(c->buf, "HTTP/1.1 503 ", 13) == 0);
+    CHECK(first != NULL && (size_t)(first + 4 - c->buf) + 13 <= c->len);
+    CHECK(first && strncmp(first + 4, "HTTP/1.1 503 ", 13) == 0); /* no body between */
+    CHECK(memmem(c->buf, c->len, "failed:3", 8) != NULL);        /* the GET's body */
+    client_close(c);
+    tsrv_free(t);
+}
+
 TEST(http_pipelined_order_with_held_reply_in_front)
 {
     tsrv_t *t = tsrv_start();

@@ -1269,7 +1269,8 @@ TEST(fault_rules_parse_and_refuse)
     CHECK_INT(io_fault_set("fdatasync wal 3 EIO\nwrite any 1 short 2  # torn\nclock +1000\n", why, sizeof why), 2);
     static const char *const bad[] = {"fdatasync wal 0 EIO",  "fdatasync wal 1",     "sync wal 1 EIO",
                                       "fdatasync log 1 EIO",  "fsync wal 1 short",   "write wal 1 EAGAIN",
-                                      "clock -5",             "clock +5 more",       "clock +999999999999999"};
+                                      "clock -5",             "clock +5 more",       "clock +999999999999999",
+                                      "fdatasync wal 3 EIO x", "fdatasync wal -1 EIO", "write wal 1 EIO 1 2"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         why[0] = 0;
         CHECK_INT(io_fault_set(bad[i], why, sizeof why), -1);
