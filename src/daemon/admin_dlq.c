@@ -191,7 +191,11 @@ static void print_message(const jv_t *m, const jv_t *rec, size_t i)
            rc ? rc : "?", when);
     for (size_t k = 0; attrs && attrs->type == JV_OBJECT && k < attrs->len; k++)
         print_attr(&attrs->u.pairs[k]);
-    printf("  body: %s\n", jv_str(jv_get(m, "Body")) ? jv_str(jv_get(m, "Body")) : "");
+    const char *body = jv_str(jv_get(m, "Body")) ? jv_str(jv_get(m, "Body")) : "";
+    size_t n = strlen(body);
+    while (n && (body[n - 1] == '\n' || body[n - 1] == '\r'))
+        n--;
+    printf("  body: %.*s\n", (int)n, body);
     if (!rec)
         return;
     const jv_t *err = jv_get(rec, "error") ? jv_get(rec, "error") : jv_get(rec, "lastError");

@@ -427,7 +427,9 @@ static const char REQUESTS_USAGE[] =
     "  --status S   only records with this status (ACCEPTED, RUNNING, SUCCEEDED,\n"
     "               FAILED, DEAD_LETTERED, EXPIRED)\n"
     "  --limit N    at most N records (default 20, at most 10000)\n"
-    "  --table T    the results table (gateway.results_table; default requests)\n";
+    "  --table T    the results table (gateway.results_table); by default the\n"
+    "               table whose records are the gateway's (they have acceptedAt\n"
+    "               and route), \"requests\" first\n";
 
 typedef struct req_opts {
     const char *status, *table;
@@ -544,15 +546,56 @@ static void request_rows(jv_t **v, size_t n, const req_opts_t *o, admin_table_t 
     }
 }
 
+/* Does table t hold gateway records? Its first item has acceptedAt and route. */
+static int holds_records(admin_t *ad, const char *t)
+{
+    buf_t p = BUF_INIT;
+    buf_puts(&p, "/_sluice/tables/");
+    admin_urlencode(&p, t);
+    buf_puts(&p, "?limit=1");
+    int rc = admin_get(ad, p.data, 1);
+    buf_free(&p);
+    const jv_t *first = jv_at(jv_get(ad->a.json, "Items"), 0);
+    return rc == ADMIN_EXIT_OK && jv_get(first, "acceptedAt") && jv_get(first, "route");
+}
+
+/* The results table when --table is not given: "requests" when it holds
+ * records, else the first table (in name order) that does. */
+static int find_results_table(admin_t *ad, char **table)
+{
+    if (holds_records(ad, "requests")) {
+        *table = xstrdup("requests");
+        return ADMIN_EXIT_OK;
+    }
+    int rc = admin_get(ad, "/_sluice/tables", 0);
+    if (rc != ADMIN_EXIT_OK)
+        return rc;
+    jv_doc_t *d = jv_doc_new();
+    jv_t *names = jv_copy(d, jv_get(ad->a.json, "Tables"));
+    *table = NULL;
+    for (size_t i = 0; !*table && i < jv_count(names) && i < LIST_MAX_PAGES; i++)
+        if (jv_str(jv_at(names, i)) && holds_records(ad, jv_str(jv_at(names, i))))
+            *table = xstrdup(jv_str(jv_at(names, i)));
+    jv_doc_free(d);
+    if (!*table)
+        printf("no gateway request records (in no table; --table names gateway.results_table)\n");
+    return ADMIN_EXIT_OK;
+}
+
 int admin_requests(admin_t *ad, int argc, char **argv)
 {
-    req_opts_t o = {.table = "requests", .limit = REQUESTS_DEFAULT_LIMIT};
+    req_opts_t o = {.limit = REQUESTS_DEFAULT_LIMIT};
     int first;
     int rc = admin_getopt(ad, argc, argv, REQUEST_OPTS, request_opt, &o, REQUESTS_USAGE, &first);
     if (rc == 0 && first < argc)
         rc = admin_fail(ad, -1, "unexpected operand %s (see sluice requests --help)", argv[first]);
     if (rc != 0)
         return args_exit(rc);
+    char *found = NULL;
+    if (!o.table && ((rc = find_results_table(ad, &found)) != ADMIN_EXIT_OK || !found))
+        return rc;
+    if (!o.table)
+        o.table = found;
     jv_doc_t *d = jv_doc_new();
     jv_t *recs = jv_array(d), *out = ad->json ? jv_array(d) : NULL;
     rc = scan_records(ad, &o, d, recs);
@@ -574,5 +617,6 @@ int admin_requests(admin_t *ad, int argc, char **argv)
         free(v);
     }
     jv_doc_free(d);
+    free(found);
     return rc;
 }

@@ -195,6 +195,9 @@ class Admin(unittest.TestCase):
         self.assertEqual(listed[0][:4], ["REQUEST", "STATUS", "ROUTE", "ACCEPTED"])
         self.assertIn(rid, [r[0] for r in listed[1:]])
         self.assertEqual([r[1] for r in listed[1:]], ["DEAD_LETTERED"] * (len(listed) - 1))
+        found = rows(self.run_ok("requests"))  # the results table found without --table
+        self.assertIn(rid, [r[0] for r in found[1:]])
+        self.assertIn("division by zero", self.run_ok("requests"))
         doc = json.loads(self.run_ok("requests", "--json", "--table", "results", "--limit", "1"))
         self.assertEqual(len(doc), 1)
         self.assertNotIn(rid, [r[0] for r in rows(self.run_ok("requests", "--status", "SUCCEEDED",
