@@ -306,15 +306,27 @@ static void render_json(const cost_estimate_t *e, const cost_prices_t *p, buf_t 
     buf_printf(out, "{\"region\":\"%s\",\"asOf\":\"%s\",\"currency\":\"USD\",\"freeTiers\":\"ignored\",\"lines\":[",
                p->region, p->as_of);
     for (size_t i = 0; i < COST_LINES; i++)
-        buf_printf(out, "%s{\"service\":\"%s\",\"item\":\"%s\",\"units\":%.17g,\"price\":%.17g,\"per\":%.17g,"
-                        "\"cost\":%.17g}",
+        buf_printf(out, "%s{\"service\":\"%s\",\"item\":\"%s\",\"units\":%.10g,\"price\":%.10g,\"per\":%.10g,"
+                        "\"cost\":%.10g}",
                    i ? "," : "", e->line[i].service, e->line[i].item, e->line[i].units, e->line[i].price,
                    e->line[i].per, e->line[i].cost);
-    buf_printf(out, "],\"total\":%.17g,\"perMillionGatewayRequests\":", e->total);
+    buf_printf(out, "],\"total\":%.10g,\"perMillionGatewayRequests\":", e->total);
     if (e->per_million >= 0)
-        buf_printf(out, "%.17g}\n", e->per_million);
+        buf_printf(out, "%.10g}\n", e->per_million);
     else
         buf_puts(out, "null}\n");
+}
+
+/* v in fixed notation with at most 10 decimals, trailing zeros dropped. */
+static void plain(char *out, size_t cap, double v)
+{
+    snprintf(out, cap, "%.10f", v);
+    char *dot = strchr(out, '.');
+    if (!dot)
+        return;
+    size_t n = strlen(out);
+    while (n > (size_t)(dot - out) && (out[n - 1] == '0' || out[n - 1] == '.'))
+        out[--n] = '\0';
 }
 
 static void render_service(const cost_estimate_t *e, size_t from, size_t to, buf_t *out)
@@ -322,9 +334,11 @@ static void render_service(const cost_estimate_t *e, size_t from, size_t to, buf
     double sub = 0;
     buf_printf(out, "%s\n", e->line[from].service);
     for (size_t i = from; i < to; i++) {
-        char price[48];
-        snprintf(price, sizeof price, "%.10g / %s", e->line[i].price, e->line[i].per == 1e6 ? "million" : "unit");
-        buf_printf(out, "  %-28s %16.0f  %-24s %12.6f\n", e->line[i].item, e->line[i].units, price, e->line[i].cost);
+        char price[48], p[32], units[40];
+        plain(p, sizeof p, e->line[i].price);
+        plain(units, sizeof units, e->line[i].units);
+        snprintf(price, sizeof price, "%s / %s", p, e->line[i].per == 1e6 ? "million" : "unit");
+        buf_printf(out, "  %-28s %16s  %-24s %12.6f\n", e->line[i].item, units, price, e->line[i].cost);
         sub += e->line[i].cost;
     }
     buf_printf(out, "  %-28s %16s  %-24s %12.6f\n", "subtotal", "", "", sub);
@@ -346,7 +360,7 @@ void cost_render(const cost_estimate_t *e, const cost_prices_t *p, int json, buf
         render_service(e, i, j, out);
         i = j;
     }
-    buf_printf(out, "\nTOTAL %56s %12.6f\n", "", e->total);
+    buf_printf(out, "\n%-74s%12.6f\n", "TOTAL", e->total);
     if (e->per_million >= 0)
         buf_printf(out, "Per million gateway requests: %.4f USD\n", e->per_million);
     else
