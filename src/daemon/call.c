@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "daemon/call.h"
+#include "daemon/cli_http.h"
 #include "net/http_client.h"
 #include "net/loop.h"
 #include "util/alloc.h"
@@ -40,7 +41,6 @@
 #include "util/jv.h"
 #include "util/text.h"
 
-#define CALL_DEFAULT_ENDPOINT "http://127.0.0.1:4566"
 #define CALL_DEFAULT_TIMEOUT_S 60.0
 #define CALL_MAX_TIMEOUT_S 86400.0
 #define CALL_MAX_BODY (8u << 20)     /* a -d body, bytes */
@@ -66,27 +66,11 @@ typedef struct call_opts {
     buf_t body; /* the loaded -d body */
 } call_opts_t;
 
-/* One completed exchange, copied out of the client's callback. */
-typedef struct call_answer {
-    loop_t *loop;
-    int done;
-    http_client_err_t err;
-    char detail[256];
-    int status, minor;
-    char reason[64];
-    char *location;         /* the Location header; NULL when absent */
-    unsigned retry_after_s; /* Retry-After in seconds; 0 when absent */
-    buf_t body;
-    jv_doc_t *doc;
-    jv_t *json; /* the body parsed; NULL when it is not JSON */
-} call_answer_t;
-
 typedef struct call {
     call_opts_t o;
-    loop_t *loop;
-    http_client_t *client;
+    cli_http_t http;
     uint64_t deadline_ms; /* monotonic: when --timeout passes */
-    call_answer_t a;      /* the latest answer */
+    cli_answer_t a;      /* the latest answer */
     /* the pending request, from its latest 202 */
     char id[128], status[32];
     uint64_t sla_wall_ms; /* its deadline (wall ms), 0 when unknown */
@@ -113,7 +97,7 @@ static void usage(const char *prog)
            "  --no-wait             print the 202 and stop\n"
            "  --timeout S           stop waiting S seconds after the start (default 60)\n"
            "  -h, --help            this text\n\n",
-           CALL_DEFAULT_ENDPOINT, CALL_MAX_HEADERS);
+           CLI_HTTP_DEFAULT_ENDPOINT, CALL_MAX_HEADERS);
     printf("Exit status: 0 SUCCEEDED, or a 2xx answer that is no failed record (a 202 with\n"
            "--no-wait); 1 FAILED, DEAD_LETTERED or EXPIRED, or an error answer (4xx, 5xx);\n"
            "2 usage error or invalid body; 3 still pending when --timeout passed; 4 the\n"
@@ -133,16 +117,12 @@ static int usage_error(const char *fmt, const char *arg)
 /* The endpoint as origin: an http(s) URL with no path but "/", no query. */
 static int set_endpoint(call_opts_t *o, const char *url)
 {
-    http_url_t u;
-    size_t n = strlen(url);
-    if (http_url_parse(url, n, &u) != 0)
-        return usage_error("endpoint %s is not an http://host[:port] URL", url);
-    if (u.query || u.path_len > 1 || strchr(url, '#'))
-        return usage_error("endpoint %s has a path; give http://host[:port] only", url);
-    while (n && url[n - 1] == '/')
-        n--;
+    char why[300];
+    char *origin = cli_http_origin(url, why, sizeof why);
+    if (!origin)
+        return usage_error("%s", why);
     free(o->origin);
-    o->origin = xmemdup(url, n);
+    o->origin = origin;
     return 0;
 }
 
@@ -231,7 +211,7 @@ static int set_operands(call_opts_t *o, int n, char **rest)
 static int apply_env(call_opts_t *o)
 {
     const char *env = getenv("SLUICE_ENDPOINT");
-    if (set_endpoint(o, o->endpoint ? o->endpoint : env && *env ? env : CALL_DEFAULT_ENDPOINT) != 0)
+    if (set_endpoint(o, o->endpoint ? o->endpoint : env && *env ? env : CLI_HTTP_DEFAULT_ENDPOINT) != 0)
         return -1;
     env = getenv("SLUICE_API_KEY");
     if (!o->api_key && env && *env)
@@ -332,65 +312,8 @@ static size_t request_headers(const call_opts_t *o, int with_body, http_client_h
 
 /* ---- answers ----------------------------------------------------------------------------------- */
 
-static void answer_reset(call_answer_t *a)
-{
-    free(a->location);
-    jv_doc_free(a->doc);
-    buf_free(&a->body);
-    loop_t *loop = a->loop;
-    *a = (call_answer_t){.loop = loop};
-}
-
-static const http_header_t *find_header(const http_client_result_t *res, const char *name)
-{
-    size_t n = strlen(name);
-    for (size_t i = 0; i < res->nheaders; i++)
-        if (res->headers[i].name_len == n && !strncasecmp(res->headers[i].name, name, n))
-            return &res->headers[i];
-    return NULL;
-}
-
-/* Copies printable ASCII of p[0..n) into out (size cap), NUL-terminated. */
-static void printable(char *out, size_t cap, const char *p, size_t n)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n && k + 1 < cap; i++)
-        out[k++] = (p[i] >= 0x20 && p[i] < 0x7f) ? p[i] : '?';
-    out[k] = '\0';
-}
-
-static void copy_head(call_answer_t *a, const http_client_result_t *res)
-{
-    a->status = res->status;
-    a->minor = res->minor_version;
-    printable(a->reason, sizeof a->reason, res->reason ? res->reason : "", res->reason_len);
-    const http_header_t *h = find_header(res, "Location");
-    if (h)
-        a->location = xmemdup(h->value, h->value_len);
-    h = find_header(res, "Retry-After");
-    char ra[16];
-    printable(ra, sizeof ra, h ? h->value : "", h ? h->value_len : 0);
-    long s = strtol(ra, NULL, 10);
-    a->retry_after_s = s > 0 && s <= CALL_WAIT_MAX_S ? (unsigned)s : 0;
-}
-
-static void on_answer(const http_client_result_t *res, void *arg)
-{
-    call_answer_t *a = arg;
-    a->done = 1;
-    a->err = res->err;
-    snprintf(a->detail, sizeof a->detail, "%s", res->detail);
-    if (res->err == HTTP_CLIENT_OK) {
-        copy_head(a, res);
-        buf_append(&a->body, res->body, res->body_len);
-        a->doc = jv_doc_new();
-        a->json = res->body_len ? jv_parse(a->doc, a->body.data, a->body.len, NULL, 0) : NULL;
-    }
-    loop_stop(a->loop);
-}
-
 /* The status of a gateway record: an object with string requestId and status. */
-static const char *record_status(const call_answer_t *a)
+static const char *record_status(const cli_answer_t *a)
 {
     return jv_str(jv_get(a->json, "requestId")) ? jv_str(jv_get(a->json, "status")) : NULL;
 }
@@ -437,7 +360,7 @@ static void pretty(const jv_t *v, int depth, buf_t *out)
 }
 
 /* The status line, then the body: JSON pretty-printed, anything else as is. */
-static void print_answer(const call_answer_t *a)
+static void print_answer(const cli_answer_t *a)
 {
     buf_t out = BUF_INIT;
     buf_printf(&out, "HTTP/1.%d %d%s%s\n", a->minor, a->status, *a->reason ? " " : "", a->reason);
@@ -469,7 +392,7 @@ static void say(buf_t *m)
 }
 
 /* "403 Forbidden: Forbidden", with the first of "errors" when there is one. */
-static int complain_http(const call_answer_t *a)
+static int complain_http(const cli_answer_t *a)
 {
     buf_t m = BUF_INIT;
     buf_printf(&m, "%d %s", a->status, a->reason);
@@ -485,7 +408,7 @@ static int complain_http(const call_answer_t *a)
 }
 
 /* "request 6f1c… FAILED: InvalidRecord: division by zero". */
-static int complain_record(const call_answer_t *a, const char *status)
+static int complain_record(const cli_answer_t *a, const char *status)
 {
     buf_t m = BUF_INIT;
     const jv_t *err = jv_get(a->json, "error");
@@ -501,7 +424,7 @@ static int complain_record(const call_answer_t *a, const char *status)
 }
 
 /* The exit status an answer that ends the call stands for. */
-static int verdict(const call_answer_t *a)
+static int verdict(const cli_answer_t *a)
 {
     if (a->status < 200 || a->status >= 300)
         return complain_http(a);
@@ -512,7 +435,7 @@ static int verdict(const call_answer_t *a)
 /* An exchange that brought no answer (a->err set). */
 static int transport_failed(const call_t *c, const char *url)
 {
-    const call_answer_t *a = &c->a;
+    const cli_answer_t *a = &c->a;
     if (a->err == HTTP_CLIENT_TIMEOUT) {
         fprintf(stderr, "sluice call: no answer from %s before --timeout (%g s) passed\n", url, c->o.timeout_s);
         return CALL_EXIT_TIMEOUT;
@@ -541,14 +464,10 @@ static int exchange(call_t *c, const char *method, const char *url, const http_c
     http_request_spec_t spec = {.method = method, .url = url, .headers = h, .nheaders = nh,
                                 .body = body ? body->data : NULL, .body_len = body ? body->len : 0,
                                 .timeout_ms = timeout_ms ? timeout_ms : 1};
-    answer_reset(&c->a);
-    if (http_client_request(c->client, &spec, on_answer, &c->a) < 0)
-        return -1;
-    if (loop_run(c->loop) < 0 || !c->a.done) {
-        c->a.err = HTTP_CLIENT_PROTOCOL;
-        snprintf(c->a.detail, sizeof c->a.detail, "the event loop failed");
-    }
-    return 0;
+    int rc = cli_http_exchange(&c->http, &spec, &c->a);
+    if (c->a.retry_after_s > CALL_WAIT_MAX_S)
+        c->a.retry_after_s = 0;
+    return rc;
 }
 
 /* Sends the request and prints its answer; CALL_EXIT_OK when there is one. */
@@ -623,8 +542,8 @@ static void sleep_ms(uint64_t ms)
 static void note_pending(call_t *c)
 {
     const char *id = jv_str(jv_get(c->a.json, "requestId")), *st = jv_str(jv_get(c->a.json, "status"));
-    printable(c->id, sizeof c->id, id ? id : "(no id)", id ? strlen(id) : 7);
-    printable(c->status, sizeof c->status, st ? st : "pending", st ? strlen(st) : 7);
+    cli_printable(c->id, sizeof c->id, id ? id : "(no id)", id ? strlen(id) : 7);
+    cli_printable(c->status, sizeof c->status, st ? st : "pending", st ? strlen(st) : 7);
     c->sla_wall_ms = clock_iso8601_parse(jv_str(jv_get(c->a.json, "deadline")));
 }
 
@@ -711,25 +630,17 @@ static int run(call_t *c)
 
 static int start(call_t *c)
 {
-    http_client_config_t cfg;
-    http_client_config_defaults(&cfg);
-    cfg.max_response_body = CALL_MAX_RESPONSE;
-    cfg.max_conns_per_host = 1;
-    cfg.user_agent = "sluice-call";
-    c->loop = loop_new();
-    c->client = http_client_new(c->loop, &cfg);
-    c->a.loop = c->loop;
     c->deadline_ms = clock_mono_ms() + (uint64_t)llround(c->o.timeout_s * 1000.0);
-    if (!c->client)
-        fprintf(stderr, "sluice call: cannot set up the HTTP client (TLS context)\n");
-    return c->client ? 0 : -1;
+    if (cli_http_open(&c->http, "sluice-call", CALL_MAX_RESPONSE) == 0)
+        return 0;
+    fprintf(stderr, "sluice call: cannot set up the HTTP client (TLS context)\n");
+    return -1;
 }
 
 static void stop(call_t *c)
 {
-    http_client_free(c->client);
-    answer_reset(&c->a);
-    loop_free(c->loop);
+    cli_answer_reset(&c->a);
+    cli_http_close(&c->http);
     jv_thread_release();
 }
 

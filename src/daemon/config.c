@@ -736,7 +736,12 @@ void config_print_help(const char *prog)
     }
     printf("\nOther commands:\n"
            "  %s call [options] METHOD PATH   send a request to the gateway, wait for its result\n"
+           "  %s queues|topics|functions      list the daemon's resources (--json)\n"
+           "  %s requests [--status S]        list the gateway's requests, newest first\n"
+           "  %s dlq show|redrive QUEUE       show a dead-letter queue's messages; move them back\n"
+           "  %s cost [--prices FILE]         what the traffic seen would cost on AWS\n"
            "  %s version                      print the version\n"
-           "  %s help                         this text\n",
-           prog, prog, prog);
+           "  %s help                         this text\n"
+           "(each command's --help has its options; docs/CLI.md)\n",
+           prog, prog, prog, prog, prog, prog, prog);
 }

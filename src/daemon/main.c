@@ -1,11 +1,13 @@
 /*
  * main — the sluice command: `sluice serve [options]`, `sluice call
- * [options] METHOD PATH` (the gateway's client, call.c), `sluice version`,
- * `sluice help`. See docs/sluice.1.md for the reference.
+ * [options] METHOD PATH` (the gateway's client, call.c), the admin commands
+ * `sluice queues|topics|functions|requests|dlq|cost` (admin.c), `sluice
+ * version`, `sluice help`. See docs/sluice.1.md and docs/CLI.md.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "daemon/admin.h"
 #include "daemon/call.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
@@ -42,6 +44,10 @@ int main(int argc, char **argv)
         return cmd_serve(argv[0], argc - 2, argv + 2);
     if (strcmp(cmd, "call") == 0)
         return call_main(argv[0], argc - 1, argv + 1);
+    static const char *const admin[] = {"queues", "topics", "functions", "requests", "dlq", "cost"};
+    for (size_t i = 0; i < sizeof admin / sizeof admin[0]; i++)
+        if (strcmp(cmd, admin[i]) == 0)
+            return admin_main(argv[0], argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("sluice %s\n", SLUICE_VERSION);
         return 0;

@@ -87,3 +87,19 @@ int main(int argc, char **argv)
     printf("%d/%d passed\n", ran - failures, ran);
     return failures ? 1 : 0;
 }
+
+const char *harness_repo_path(const char *rel, char *out, size_t n)
+{
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[len > 0 ? len : 0] = '\0';
+    for (int i = 0; i < 3; i++) { /* <repo>/<build>/tests/test_x */
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = '\0';
+    }
+    int w = snprintf(out, n, "%s/%s", exe, rel);
+    if (w < 0 || (size_t)w >= n)
+        out[0] = '\0';
+    return out;
+}

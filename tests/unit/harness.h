@@ -9,6 +9,7 @@
 #ifndef SLUICE_HARNESS_H
 #define SLUICE_HARNESS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -16,6 +17,9 @@ typedef void (*test_fn)(void);
 void harness_register(const char *name, test_fn fn);
 void harness_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 extern int harness_failed;
+/* <repo>/rel for a test binary at <repo>/<build>/tests/test_x (tests run in
+ * a temporary directory); out (n bytes) is returned, "" when too long. */
+const char *harness_repo_path(const char *rel, char *out, size_t n);
 
 #define TEST(name)                                                              \
     static void test_##name(void);                                              \

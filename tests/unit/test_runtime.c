@@ -33,22 +33,6 @@
 
 /* ---- fixture ------------------------------------------------------------------------------------- */
 
-static const char *repo_path(const char *rel, char *out, size_t n)
-{
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[len > 0 ? len : 0] = '\0';
-    for (int i = 0; i < 3; i++) { /* <repo>/<build>/tests/test_runtime */
-        char *slash = strrchr(exe, '/');
-        if (slash)
-            *slash = '\0';
-    }
-    int w = snprintf(out, n, "%s/%s", exe, rel);
-    if (w < 0 || (size_t)w >= n)
-        out[0] = '\0';
-    return out;
-}
-
 typedef struct fx {
     loop_t *loop;
     functions_t *fs;
@@ -73,8 +57,8 @@ static status_t fx_open(fx_t *fx, const fx_def_t *d, err_t *err)
     fn_def_t def = {.name = d->name,
                     .kind = FN_KIND_PROCESS,
                     .handler = d->handler,
-                    .command = repo_path(d->command, cmd, sizeof cmd),
-                    .dir = repo_path(d->dir, dir, sizeof dir),
+                    .command = harness_repo_path(d->command, cmd, sizeof cmd),
+                    .dir = harness_repo_path(d->dir, dir, sizeof dir),
                     .env = env,
                     .nenv = 3,
                     .timeout_ms = d->timeout_ms ? d->timeout_ms : 10000,
@@ -196,7 +180,7 @@ TEST(runtime_echo_and_environment)
     CHECK_STR(field(&r, "arn"), "arn:aws:lambda:eu-west-1:123456789012:function:echo");
     int64_t left = field_int(r.v, "remaining_ms");
     CHECK(left > 0 && left <= 5000);
-    repo_path(FIXTURES, dir, sizeof dir);
+    harness_repo_path(FIXTURES, dir, sizeof dir);
     CHECK_STR(field(&r, "cwd"), dir);
     const jv_t *env = jv_get(r.v, "env");
     CHECK(strncmp(jv_str(jv_get(env, "AWS_LAMBDA_RUNTIME_API")), "127.0.0.1:", 10) == 0);
