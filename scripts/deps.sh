@@ -1,12 +1,13 @@
 #!/bin/sh
 # Installs what Sluice needs on Debian 12. `scripts/deps.sh` installs the
 # build dependencies; `scripts/deps.sh --test` adds the test tooling (real
-# AWS clients, clang's fuzzer runtime, valgrind, nginx and wrk for the benchmark).
+# AWS clients, clang's fuzzer runtime, valgrind, nginx and wrk for the benchmark,
+# Prometheus to scrape /metrics in test_metrics).
 # Uses sudo when not root; does nothing for packages already installed.
 set -eu
 pkgs="build-essential pkg-config libyaml-dev libssl-dev uuid-dev libjansson-dev libpcre2-dev"
 if [ "${1:-}" = "--test" ]; then
-    pkgs="$pkgs clang libclang-rt-14-dev python3 python3-boto3 awscli nginx-light wrk curl valgrind"
+    pkgs="$pkgs clang libclang-rt-14-dev python3 python3-boto3 awscli nginx-light wrk curl valgrind prometheus"
 fi
 missing=""
 for p in $pkgs; do

@@ -30,6 +30,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "daemon/scrape.h"
 #include "daemon/sns_http.h"
 #include "daemon/sns_lambda.h"
 #include "functions/functions.h"
@@ -650,6 +651,14 @@ static void poll_durable(void *arg)
     store_poll(((daemon_t *)arg)->store);
 }
 
+static void write_metrics(void *arg, buf_t *out)
+{
+    daemon_t *d = arg;
+    scrape_src_t src = {.qs = d->qs, .tp = d->tp, .ts = d->ts, .fs = d->fs, .gw = d->gw, .store = d->store,
+                        .sqs = d->sqs, .http = d->http, .router = &d->router};
+    scrape_write(&src, out);
+}
+
 static int start_http(daemon_t *d)
 {
     char why[512], host[300];
@@ -674,6 +683,8 @@ static int start_http(daemon_t *d)
     if (d->signer)
         d->router.sns_cert = signer_cert_pem(d->signer, &d->router.sns_cert_len);
     d->router.store = d->store;
+    d->router.metrics = write_metrics;
+    d->router.metrics_arg = d;
     d->http = http_server_new(d->loop, &hc, router_handle, &d->router, why, sizeof why);
     if (!d->http) {
         log_error("listen_failed", "reason=\"%s\"", why);

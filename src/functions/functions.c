@@ -180,6 +180,7 @@ static status_t def_check(const functions_t *fs, const fn_def_t *d, err_t *err)
 static function_t *function_copy(functions_t *fs, const fn_def_t *d)
 {
     function_t *f = xcalloc(1, sizeof *f);
+    metrics_hist_init(&f->duration_us, METRICS_DURATION_US, METRICS_DURATION_US_N, 1e6);
     f->fs = fs;
     f->def = *d;
     f->def.name = xstrdup(d->name);
@@ -297,6 +298,11 @@ uint64_t function_declared_ms(const function_t *f)
     return f->declared_ms;
 }
 
+const metrics_hist_t *function_durations(const function_t *f)
+{
+    return &f->duration_us;
+}
+
 void function_get_stats(const function_t *f, function_stats_t *out)
 {
     *out = f->stats;
@@ -329,9 +335,12 @@ static void finish(fn_inv_t *inv, const fn_result_t *r)
     f->stats.invocations++;
     if (!r->ok)
         f->stats.errors++;
+    uint64_t duration_us = inv->started ? (clock_mono_ns() - inv->t_start_ns) / 1000 : 0;
+    if (inv->started)
+        metrics_hist_observe(&f->duration_us, duration_us);
     if (!inv->forgotten && inv->done) {
         fn_result_t rr = *r;
-        rr.duration_us = inv->started ? (clock_mono_ns() - inv->t_start_ns) / 1000 : 0;
+        rr.duration_us = duration_us;
         inv->done(inv->arg, &rr);
     }
     inv_free(inv);

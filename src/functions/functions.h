@@ -32,6 +32,7 @@
 #include "net/loop.h"
 #include "store/store.h"
 #include "util/kv.h"
+#include "util/metrics.h"
 #include "util/status.h"
 
 struct queues;
@@ -177,5 +178,8 @@ typedef struct function_stats {
     uint64_t invocations, errors, timeouts, throttles, running, waiting;
 } function_stats_t;
 void function_get_stats(const function_t *f, function_stats_t *out);
+/* How long the calls that started took, start to outcome, in µs (owned by
+ * the function). */
+const metrics_hist_t *function_durations(const function_t *f);
 
 #endif

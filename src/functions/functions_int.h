@@ -36,6 +36,7 @@ struct function {
     loop_timer_t kick; /* starts the backlog on the next loop pass */
     size_t nbacklog;
     function_stats_t stats;
+    metrics_hist_t duration_us; /* calls that started: start to outcome */
     uint64_t declared_ms;
     int takes_records; /* the backend has a record handler (function_invoke_batch) */
 };

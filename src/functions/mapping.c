@@ -116,6 +116,7 @@ struct esm {
     double tokens;
     uint64_t tokens_ms;
     esm_stats_t stats;
+    metrics_hist_t batch_size; /* records per batch invoked */
     int deleted;
 };
 
@@ -538,6 +539,7 @@ static int dispatch(struct esm *m)
     list_push_back(&m->out_batches, &bt->link);
     m->stats.batches++;
     m->stats.records += bt->n;
+    metrics_hist_observe(&m->batch_size, bt->n);
     mark_running(m, bt, 1); /* done never runs from inside the invoke: bt is still ours here */
     loop_timer_start(m->fs->loop, &bt->mark, RUNNING_MARK_MS);
     return 0;
@@ -681,6 +683,7 @@ static void persist(struct esm *m)
 static struct esm *esm_insert(functions_t *fs, const esm_def_t *d, uint64_t modified_ms)
 {
     struct esm *m = xcalloc(1, sizeof *m);
+    metrics_hist_init(&m->batch_size, METRICS_SIZE, METRICS_SIZE_N, 1);
     m->fs = fs;
     def_copy(&m->def, d);
     m->modified_ms = modified_ms;
@@ -832,6 +835,11 @@ const char *esm_state(const esm_t *m)
 uint64_t esm_last_modified_ms(const esm_t *m)
 {
     return m->modified_ms;
+}
+
+const metrics_hist_t *esm_batch_sizes(const esm_t *m)
+{
+    return &m->batch_size;
 }
 
 void esm_get_stats(const esm_t *m, esm_stats_t *out)

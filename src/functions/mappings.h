@@ -53,5 +53,7 @@ typedef struct esm_stats {
     uint64_t throttled; /* batches the function refused (backlog full): records given back */
 } esm_stats_t;
 void esm_get_stats(const esm_t *m, esm_stats_t *out);
+/* Records per batch the mapping invoked (owned by the mapping). */
+const metrics_hist_t *esm_batch_sizes(const esm_t *m);
 
 #endif

@@ -671,6 +671,8 @@ int gateway_handle(gateway_t *gw, req_ctx_t *ctx)
                                            sizeof allow);
     if (!own && m == ROUTES_NO_PATH)
         return 0;
+    if (m == ROUTES_MATCHED)
+        ctx->route = ((const route_t *)val)->stats;
     if (router_shed(ctx)) /* over server.max_pending_requests; the router adds Retry-After */
         gateway__reply_message(ctx, 503, NULL, "Too many requests in progress; retry after a pause.");
     else if (own)
@@ -683,9 +685,18 @@ int gateway_handle(gateway_t *gw, req_ctx_t *ctx)
 
 /* ---- building ------------------------------------------------------------------------------ */
 
+int gateway_route_stats(const gateway_t *gw, size_t i, const char **label, const router_route_stats_t **stats)
+{
+    if (!gw || i >= gw->n)
+        return 0;
+    *label = gw->list[i]->label;
+    *stats = gw->list[i]->stats;
+    return 1;
+}
+
 int gateway_reserved_path(const char *tmpl)
 {
-    static const char *const reserved[] = {"/_sluice", "/2015-03-31", "/2018-06-01", "/health"};
+    static const char *const reserved[] = {"/_sluice", "/2015-03-31", "/2018-06-01", "/health", "/ready", "/metrics"};
     if (strcmp(tmpl, "/") == 0)
         return 1; /* the AWS query protocol posts to / */
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
@@ -715,6 +726,7 @@ static void route_free(route_t *r)
     }
     free(r->attrs);
     schema_free(r->schema);
+    free(r->stats);
     free(r);
 }
 
@@ -813,6 +825,8 @@ static status_t route_check(gateway_t *gw, const gw_route_def_t *d, route_t *r, 
 static route_t *route_new(const gw_route_def_t *d)
 {
     route_t *r = xcalloc(1, sizeof *r);
+    r->stats = xmalloc(sizeof *r->stats);
+    router_route_stats_init(r->stats);
     r->def = *d;
     r->def.method = xstrdup(d->method ? d->method : "");
     r->def.path = xstrdup(d->path ? d->path : "");

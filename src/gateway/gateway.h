@@ -153,6 +153,10 @@ int gateway_handle(gateway_t *gw, req_ctx_t *ctx);
 /* Answers every long poll now with the record as it stands (shutdown). */
 void gateway_wake_all(gateway_t *gw);
 
+/* The i-th route's label ("POST /orders") and request counts (owned by
+ * the gateway); 0 past the last route or when gw is NULL. */
+int gateway_route_stats(const gateway_t *gw, size_t i, const char **label, const router_route_stats_t **stats);
+
 /* Whether a path template collides with Sluice's own endpoints. */
 int gateway_reserved_path(const char *tmpl);
 

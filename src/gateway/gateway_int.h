@@ -20,6 +20,7 @@ typedef struct route {
     schema_t *schema;
     proxy_route_t proxy; /* proxy routes: strings of def */
     char label[160];    /* "POST /inbound" for records and logs */
+    router_route_stats_t *stats; /* its requests by status and their durations (the metrics) */
 } route_t;
 
 struct gateway {

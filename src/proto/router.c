@@ -67,6 +67,8 @@ static req_ctx_t *ctx_new(router_t *rt, http_ex_t *ex)
     ctx->cancel_arg = NULL;
     ctx->query = 0;
     ctx->shed = 0;
+    ctx->route = NULL;
+    ctx->t0_ns = clock_mono_ns();
     ctx->ex = ex;
     rand_uuid(ctx->request_id);
     router_header(ex->head, "Host", ctx->host, sizeof ctx->host);
@@ -118,8 +120,24 @@ void router_fail_reply(void *arg, unsigned shape, http_canned_t *out)
 /* What a refusal for load adds to the front-end's headers. */
 static const char RETRY_AFTER[] = "Retry-After: 1\r\n";
 
+void router_route_stats_init(router_route_stats_t *s)
+{
+    memset(s->codes, 0, sizeof s->codes);
+    metrics_hist_init(&s->duration_us, METRICS_DURATION_US, METRICS_DURATION_US_N, 1e6);
+}
+
+static void count_route(req_ctx_t *ctx, int status)
+{
+    router_route_stats_t *s = ctx->route;
+    if (status >= 100 && status < ROUTER_STATUS_MAX)
+        s->codes[status]++;
+    metrics_hist_observe(&s->duration_us, (clock_mono_ns() - ctx->t0_ns) / 1000);
+}
+
 void router_reply(req_ctx_t *ctx, int status, const char *ctype, const char *extra, const char *body, size_t len)
 {
+    if (ctx->route && !ctx->capture)
+        count_route(ctx, status);
     if (ctx->capture) {
         reply_capture(ctx, status, ctype, extra, body, len);
         return;
@@ -207,8 +225,10 @@ void router_park(req_ctx_t *ctx)
 
 int router_shed(req_ctx_t *ctx)
 {
-    if (ctx->ex->overloaded)
+    if (ctx->ex->overloaded && !ctx->shed) {
         ctx->shed = 1;
+        ctx->rt->shed++;
+    }
     return ctx->shed;
 }
 
@@ -341,11 +361,40 @@ static void route_query(req_ctx_t *ctx)
     kvv_free(&form);
 }
 
+/* Sluice's own GET paths that are answered whatever the load and before
+ * anything else (a gateway catch-all route included): /ready and
+ * /metrics. Returns 1 when it answered. */
+static int serve_own(req_ctx_t *ctx)
+{
+    router_t *rt = ctx->rt;
+    const http_head_t *h = ctx->ex->head;
+    if (h->method_len != 3 || memcmp(h->method, "GET", 3) != 0)
+        return 0;
+    if (strcmp(ctx->path, "/ready") == 0) {
+        /* Requests are served from loop_run on, after recovery and the
+         * config's declarations: answering at all means ready. */
+        if (rt->draining)
+            reply_simple(ctx, 503, "{\"status\":\"draining\"}");
+        else
+            reply_simple(ctx, 200, "{\"status\":\"ready\"}");
+        return 1;
+    }
+    if (strcmp(ctx->path, "/metrics") != 0 || !rt->metrics)
+        return 0;
+    buf_t out = BUF_INIT;
+    rt->metrics(rt->metrics_arg, &out);
+    router_reply(ctx, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, out.data ? out.data : "", out.len);
+    buf_free(&out);
+    return 1;
+}
+
 void router_handle(http_ex_t *ex, void *arg)
 {
     router_t *rt = arg;
     req_ctx_t *ctx = ctx_new(rt, ex);
     char action[128];
+    if (!ctx->path_cut && serve_own(ctx))
+        return;
     if (rt->draining) {
         reply_simple(ctx, 503, "{\"message\":\"Sluice is shutting down\"}");
         return;

@@ -6,6 +6,8 @@
  *   /2015-03-31/functions…, /2015-03-31/event-source-mappings…
  *                                              → lambda_api (REST-JSON)
  *   GET /health                                → liveness answer
+ *   GET /ready                                 → readiness (503 while draining)
+ *   GET /metrics                               → Prometheus text exposition (rt->metrics)
  *   a gateway route's path, /_sluice/requests/…  → gateway (routes from config),
  *                                                unless SigV4-signed for sqs or sns
  * Front-ends share the request context defined here: the request id, the
@@ -26,8 +28,8 @@
  * signature checked: ST_OVERLOADED in that front-end's error shape (SQS
  * RequestThrottled, SNS ThrottlingException, both 503; Lambda
  * TooManyRequestsException, 429; the gateway's and the tables view's JSON
- * 503), with Retry-After: 1, sent without waiting for the log. /health and
- * the SNS certificate are answered whatever the load.
+ * 503), with Retry-After: 1, sent without waiting for the log. /health,
+ * /ready, /metrics and the SNS certificate are answered whatever the load.
  */
 #ifndef SLUICE_ROUTER_H
 #define SLUICE_ROUTER_H
@@ -35,12 +37,25 @@
 #include "net/http_server.h"
 #include "proto/sqs_api.h"
 #include "store/store.h"
+#include "util/buf.h"
+#include "util/metrics.h"
 
 typedef struct topics topics_t;
 struct functions;
 struct sigv4;
 
 #define SNS_CERT_PATH "/_sluice/sns/SimpleNotificationService.pem"
+#define ROUTER_STATUS_MAX 600
+
+/* A gateway route's requests, counted as their replies are made (the
+ * route's owner keeps it; router_reply fills it in). codes[s]: replies
+ * with status s; duration_us: from dispatch to the reply being made (the
+ * wait for the log to make it durable not included). */
+typedef struct router_route_stats {
+    uint64_t codes[ROUTER_STATUS_MAX];
+    metrics_hist_t duration_us;
+} router_route_stats_t;
+void router_route_stats_init(router_route_stats_t *s);
 
 typedef struct router {
     sqs_api_t *sqs;
@@ -52,7 +67,11 @@ typedef struct router {
     size_t sns_cert_len;
     store_t *store; /* replies wait for its durable LSN; NULL: no waiting */
     struct sigv4 *auth; /* auth.mode sigv4: the verifier; NULL: AWS-protocol requests are not authenticated */
-    int draining;   /* shutting down: new requests get 503 */
+    int draining;   /* shutting down: new requests get 503, /ready too */
+    /* GET /metrics: writes the Prometheus exposition into out; NULL: 404. */
+    void (*metrics)(void *arg, buf_t *out);
+    void *metrics_arg;
+    uint64_t shed; /* requests refused for load (router_shed) */
     struct req_ctx *spare; /* finished contexts kept for the next requests */
     unsigned nspare;
 } router_t;
@@ -83,6 +102,8 @@ typedef struct req_ctx {
     void *cancel_arg;
     int query;
     int shed; /* refused for load: the reply carries Retry-After and waits for no log write */
+    router_route_stats_t *route; /* a gateway route's: counts this request's reply, or NULL */
+    uint64_t t0_ns;              /* when the request was dispatched (monotonic) */
 } req_ctx_t;
 
 void router_handle(http_ex_t *ex, void *arg);

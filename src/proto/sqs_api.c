@@ -550,6 +550,17 @@ static const action_def_t *action_find(const char *name)
     return NULL;
 }
 
+_Static_assert(sizeof actions / sizeof actions[0] == SQS_API_ACTIONS, "SQS_API_ACTIONS is the table's size");
+
+int sqs_api_requests(const sqs_api_t *api, size_t i, const char **action, uint64_t *calls)
+{
+    if (i >= SQS_API_ACTIONS)
+        return 0;
+    *action = actions[i].name;
+    *calls = api->requests[i];
+    return 1;
+}
+
 int sqs_api_known(const char *action)
 {
     return action && action_find(action) != NULL;
@@ -603,6 +614,7 @@ sqs_call_t *sqs_api_call(sqs_api_t *api, const sqs_request_t *req, sqs_done_fn d
             done(arg, ST_MALFORMED_REQUEST, "The request body must be a JSON object.", NULL);
         return NULL;
     }
+    api->requests[def - actions]++;
     sqs__begin(&a);
     def->fn(&a);
     jv_doc_free(req->doc); /* a waiting call keeps its own copy */

@@ -39,6 +39,12 @@ typedef void (*sqs_done_fn)(void *arg, status_t st, const char *message, const j
 sqs_api_t *sqs_api_new(queues_t *qs, loop_t *loop, const char *default_host);
 void sqs_api_free(sqs_api_t *api);
 
+#define SQS_API_ACTIONS 23
+
+/* The i-th action's name and how many calls it has had (a known action
+ * with any outcome); 0 past the last action. */
+int sqs_api_requests(const sqs_api_t *api, size_t i, const char **action, uint64_t *calls);
+
 /* 1 when action is an SQS action this layer serves. */
 int sqs_api_known(const char *action);
 

@@ -14,6 +14,7 @@ struct sqs_api {
     loop_t *loop;
     char *default_host;
     unsigned pending; /* waiting receives */
+    uint64_t requests[SQS_API_ACTIONS]; /* calls per action, in the action table's order */
 };
 
 typedef struct act {

@@ -318,6 +318,7 @@ status_t queue_send(queue_t *q, const send_req_t *r, send_res_t *res, err_t *err
     if (q->fifo)
         queue__dedup_add(q, key.data, key.len, m->id, m->seq, now + DEDUP_WINDOW_MS);
     queue__insert(q, m);
+    q->n_sent++;
     if (res)
         fill_send_res(q, m, r, res);
     buf_free(&key);
@@ -353,6 +354,7 @@ static int maybe_dead_letter(queue_t *q, message_t *m)
     if (!dlq || dlq == q)
         return 0; /* a missing DLQ keeps the message where it is, as AWS does */
     redrive__move(q, m, dlq, 1);
+    q->n_dead_lettered++;
     queues__dead_lettered(q->qs, q, dlq, m);
     return 1;
 }
@@ -496,6 +498,7 @@ status_t queue_receive(queue_t *q, const recv_req_t *r, recv_res_t *res, err_t *
         receive_standard(q, max, vis, now, res);
     if (use_attempt && res->n)
         attempt_remember(q, r->attempt_id, res, now);
+    q->n_received += (uint64_t)res->n;
     queues__flush_notify(q->qs);
     return ST_OK;
 }
@@ -557,6 +560,7 @@ status_t queue_delete_message(queue_t *q, const char *receipt, err_t *err)
     rec__msg_del(q, m->seq);
     queue__remove(q, m);
     msg__free(m);
+    q->n_deleted++;
     queues__flush_notify(q->qs);
     return ST_OK;
 }

@@ -90,6 +90,9 @@ struct queue {
     uint64_t next_seq;
     uint64_t n_visible, n_inflight, n_delayed;
     uint64_t bytes; /* msg__bytes of the messages held */
+    /* Live operations since the daemon started (replay does not count):
+     * the metrics' counters (queue_get_counts). */
+    uint64_t n_sent, n_received, n_deleted, n_dead_lettered;
     hmap_t dedup;
     list_t dedup_order;
     hmap_t attempts;

@@ -560,6 +560,20 @@ status_t queues_dead_letter_sources(const queues_t *qs, const queue_t *q, int ma
     return page_names(&all, max, next_token, names, next_out, err);
 }
 
+void queue_get_counts(const queue_t *q, queue_counts_t *out)
+{
+    const heap_node_t *oldest = heap_min(&q->by_age);
+    *out = (queue_counts_t){.visible = q->n_visible, .inflight = q->n_inflight, .delayed = q->n_delayed,
+                            .oldest_ms = oldest ? oldest->key : 0, .sent = q->n_sent, .received = q->n_received,
+                            .deleted = q->n_deleted, .dead_lettered = q->n_dead_lettered};
+}
+
+queue_t *queues_next(const queues_t *qs, size_t *it)
+{
+    void *v;
+    return hmap_next(&qs->by_id, it, &v) ? v : NULL;
+}
+
 void queues_get_stats(const queues_t *qs, queues_stats_t *out)
 {
     memset(out, 0, sizeof *out);

@@ -321,4 +321,20 @@ typedef struct queues_stats {
 } queues_stats_t;
 void queues_get_stats(const queues_t *qs, queues_stats_t *out);
 
+/* One queue's depth and what was done with it since the daemon started
+ * (live operations: replayed records count nothing). sent counts messages
+ * a queue took (a FIFO duplicate is not one), received messages handed
+ * out (a FIFO receive attempt answered again is not counted twice),
+ * deleted messages deleted by receipt, dead_lettered messages moved to the
+ * dead-letter queue by a receive. oldest_ms is the retention origin of the
+ * oldest message held (wall ms; 0: none). */
+typedef struct queue_counts {
+    uint64_t visible, inflight, delayed, oldest_ms;
+    uint64_t sent, received, deleted, dead_lettered;
+} queue_counts_t;
+void queue_get_counts(const queue_t *q, queue_counts_t *out);
+/* Iterates the queues in no particular order: *it starts at 0; NULL at the
+ * end. Queues must not be created or deleted during the walk. */
+queue_t *queues_next(const queues_t *qs, size_t *it);
+
 #endif

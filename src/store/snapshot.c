@@ -280,6 +280,7 @@ void snap__poll(store_t *st)
     if (r < 0)
         return;
     st->snapshot_lsn = st->ckpt.lsn;
+    st->snapshot_wall_ms = clock_wall_ms();
     st->log_bytes_since_snapshot -= st->ckpt.mark;
 }
 
@@ -453,6 +454,11 @@ int snap__recover(store_t *st, store_apply_fn apply, void *ctx, uint64_t *base, 
     skip->lsn = 0;
     for (size_t i = n; i-- > 0;) {
         if ((rc = snap_load(st, &f[i], apply, ctx, why, why_len)) == 0) {
+            char path[PATH_MAX];
+            struct stat sb;
+            store__path(st, f[i].name, path, sizeof path);
+            if (stat(path, &sb) == 0)
+                st->snapshot_wall_ms = (uint64_t)sb.st_mtim.tv_sec * 1000 + (uint64_t)sb.st_mtim.tv_nsec / 1000000;
             *base = f[i].lsn;
             break;
         }

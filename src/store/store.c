@@ -318,6 +318,8 @@ static store_t *store_alloc(const store_config_t *cfg, loop_t *loop, int lock_fd
     st->lock_fd = lock_fd;
     st->seg_fd = -1;
     st->rotate_at = STORE__NONE;
+    metrics_shared_init(&st->sync_us, METRICS_DURATION_US, METRICS_DURATION_US_N, 1e6);
+    metrics_shared_init(&st->write_records, METRICS_SIZE, METRICS_SIZE_N, 1);
     snap__init(st);
     pthread_mutex_init(&st->mu, NULL);
     pthread_condattr_t ca;
@@ -541,6 +543,13 @@ void store_get_stats(const store_t *st, store_stats_t *out)
     out->fsyncs = atomic_load(&s->fsyncs);
     out->records = st->records;
     out->segments = atomic_load(&s->segments);
+    out->snapshot_wall_ms = st->snapshot_wall_ms;
+}
+
+void store_get_histograms(const store_t *st, metrics_hist_t *sync_us, metrics_hist_t *write_records)
+{
+    metrics_shared_read(&st->sync_us, sync_us);
+    metrics_shared_read(&st->write_records, write_records);
 }
 
 int store_close(store_t *st)

@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "net/loop.h"
+#include "util/metrics.h"
 
 typedef enum { FSYNC_ALWAYS, FSYNC_INTERVAL, FSYNC_OFF } fsync_policy_t;
 
@@ -123,8 +124,13 @@ typedef struct store_stats {
     uint64_t log_bytes_since_snapshot;
     uint64_t batches, fsyncs, records;
     unsigned segments;
+    uint64_t snapshot_wall_ms; /* when the newest snapshot was written (wall ms); 0: none yet */
 } store_stats_t;
 void store_get_stats(const store_t *st, store_stats_t *out);
+/* Copies of the log thread's histograms (util/metrics.h): each fdatasync of
+ * the log in µs, and the records each write of the log carried (a group
+ * of several engine records is one). Any thread. */
+void store_get_histograms(const store_t *st, metrics_hist_t *sync_us, metrics_hist_t *write_records);
 
 /* Hands over the last batch, waits until it is written and fsynced (whatever
  * the policy), stops the thread and releases the directory. 0, or -EIO when

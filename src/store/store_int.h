@@ -34,6 +34,7 @@
 #include "net/loop.h"
 #include "store/store.h"
 #include "util/buf.h"
+#include "util/metrics.h"
 
 #define STORE__REC_HDR 17u   /* len + crc + lsn + type */
 #define STORE__FILE_HDR 24u  /* magic + version + lsn + crc */
@@ -100,6 +101,7 @@ struct store {
     uint64_t group_lsn;     /* the open group's LSN, 0 until its first member */
     uint64_t last_lsn;
     uint64_t snapshot_lsn;
+    uint64_t snapshot_wall_ms; /* when the newest snapshot was written (its file's mtime at recovery); 0: none */
     uint64_t log_bytes_since_snapshot;
     uint64_t records;
     uint64_t reported_lsn;
@@ -137,6 +139,8 @@ struct store {
     _Atomic uint64_t active_first; /* first LSN of the active segment */
     _Atomic uint64_t batches, fsyncs;
     _Atomic unsigned segments;
+    metrics_shared_hist_t sync_us;     /* each fdatasync of the log, µs */
+    metrics_shared_hist_t write_records; /* records per write of the log (a group commit) */
 };
 
 /* store.c: formats and files */

@@ -101,6 +101,7 @@ static int wal_sync(store_t *st)
     if (io_ops.fdatasync(st->seg_fd) < 0)
         return wal_fail(st, "fdatasync", errno);
     atomic_fetch_add(&st->fsyncs, 1);
+    metrics_shared_observe(&st->sync_us, (clock_mono_ns() - st->sync_start_ns) / 1000);
     st->synced_lsn = st->written_lsn;
     st->last_sync_ms = clock_mono_ms();
     return 0;
@@ -167,6 +168,7 @@ static int wal_write(store_t *st, const void *p, size_t n, uint64_t last)
     if (rc < 0)
         return wal_fail(st, "write", -rc);
     st->seg_bytes += n;
+    metrics_shared_observe(&st->write_records, last - st->written_lsn);
     st->written_lsn = last;
     atomic_fetch_add(&st->batches, 1);
     return 0;

@@ -438,6 +438,7 @@ void tables__remove(table_t *t, titem_t *it, int live)
 
 status_t table_put(table_t *t, const char *item, size_t len, const table_cond_t *cond, err_t *err)
 {
+    t->counts->writes++;
     return tables__put(t, item, len, cond, 1, err);
 }
 
@@ -496,6 +497,7 @@ static status_t lookup(const table_t *t, const char *pk, const char *sk, titem_t
 
 status_t table_get(const table_t *t, const char *pk, const char *sk, buf_t *out, err_t *err)
 {
+    t->counts->reads++;
     titem_t *it;
     status_t st = lookup(t, pk, sk, &it, err);
     if (st == ST_OK)
@@ -505,6 +507,7 @@ status_t table_get(const table_t *t, const char *pk, const char *sk, buf_t *out,
 
 status_t table_delete_item(table_t *t, const char *pk, const char *sk, buf_t *old_out, err_t *err)
 {
+    t->counts->writes++;
     titem_t *it;
     status_t st = lookup(t, pk, sk, &it, err);
     if (st != ST_OK)
@@ -518,6 +521,7 @@ status_t table_delete_item(table_t *t, const char *pk, const char *sk, buf_t *ol
 
 status_t table_query(const table_t *t, const char *pk, size_t max, strv_t *items, err_t *err)
 {
+    t->counts->reads++;
     if (!pk)
         return err_set(err, ST_VALIDATION_ERROR, "The provided key element does not match the schema");
     titem_t p;
@@ -551,6 +555,7 @@ static bptree_iter_t bucket_first(const tindex_t *ix, char type, const char *val
 status_t table_query_index(const table_t *t, const char *attr, const char *value, size_t max, strv_t *items,
                            err_t *err)
 {
+    t->counts->reads++;
     const tindex_t *ix = index_of(t, attr);
     if (!ix)
         return err_set(err, ST_VALIDATION_ERROR, "The table does not have the specified index: %s",
@@ -569,6 +574,7 @@ status_t table_query_index(const table_t *t, const char *attr, const char *value
 status_t table_scan(const table_t *t, const char *after_pk, const char *after_sk, size_t max, strv_t *items,
                     int *more, err_t *err)
 {
+    t->counts->reads++;
     bptree_iter_t i = bptree_first(&t->order);
     *more = 0;
     if (after_pk) {

@@ -76,7 +76,13 @@ static void table_free(table_t *t)
     free(t->ix);
     hmap_free(&t->items);
     def_free(&t->def);
+    free(t->counts);
     free(t);
+}
+
+const table_counts_t *table_counts(const table_t *t)
+{
+    return t->counts;
 }
 
 void tables_free(tables_t *ts)
@@ -258,6 +264,7 @@ static void def_copy(table_def_t *dst, const table_def_t *src)
 static table_t *table_new(tables_t *ts, const table_def_t *def)
 {
     table_t *t = xcalloc(1, sizeof *t);
+    t->counts = xcalloc(1, sizeof *t->counts);
     t->ts = ts;
     def_copy(&t->def, def);
     hmap_init(&t->items);

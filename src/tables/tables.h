@@ -129,6 +129,13 @@ status_t table_query_index(const table_t *t, const char *attr, const char *value
 status_t table_scan(const table_t *t, const char *after_pk, const char *after_sk, size_t max, strv_t *items,
                     int *more, err_t *err);
 
+/* A table's requests since the daemon started: reads (get, query, index
+ * query, scan) and writes (put, delete), whatever their outcome. */
+typedef struct table_counts {
+    uint64_t reads, writes;
+} table_counts_t;
+const table_counts_t *table_counts(const table_t *t); /* owned by the table */
+
 typedef struct tables_stats {
     uint64_t tables, items, puts, deletes, expired;
 } tables_stats_t;

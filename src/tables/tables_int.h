@@ -78,6 +78,9 @@ struct table {
     bptree_t order;  /* every item, in key order */
     tindex_t *ix;    /* def.nindexes */
     char pk_type, sk_type;
+    /* Requests since the daemon started (table_counts). Behind a pointer so
+     * that reads, which take a const table, can count themselves. */
+    table_counts_t *counts;
 };
 
 struct tables {

@@ -242,9 +242,12 @@ void topics_delivery_result(topics_t *tp, uint64_t id, int ok, int permanent, co
         return;
     it->in_flight = 0;
     const sub_t *s = subs__by_id(tp, it->sub_id);
+    int note = strcmp(it->kind, "Notification") == 0; /* confirmations are not counted as deliveries */
     if (ok || !s) {
         if (ok)
             tp->stats.delivered_endpoint++;
+        if (ok && s && note)
+            subs__count(s, TOPIC_DELIVERED);
         finish(tp, it);
         return;
     }
@@ -263,9 +266,12 @@ void topics_delivery_result(topics_t *tp, uint64_t id, int ok, int permanent, co
         }
         finish(tp, it);
         topics__end(tp);
+        if (note)
+            subs__count(s, TOPIC_FAILED);
         return;
     }
     tp->stats.retries++;
+    subs__count(s, TOPIC_RETRIED);
     schedule(tp, it, topics__now(tp) + (uint64_t)(retry_delay(&p, retry) * 1000.0));
 }
 

@@ -428,6 +428,7 @@ typedef struct pub_ctx {
     const char *msg_id, *seq, *dedup_id;
     jv_doc_t *structure; /* parsed MessageStructure=json, or NULL */
     const jv_t *bodies;
+    uint32_t *matched; /* per protocol: filtered subscriptions the message went to */
 } pub_ctx_t;
 
 /* The message text a protocol gets (MessageStructure=json picks per protocol). */
@@ -501,15 +502,18 @@ static void to_queue(const pub_ctx_t *c, const sub_t *s, const char *body, size_
     err_t err;
     if (!q) {
         delivery__dead_letter(tp, s, &dl, "the queue does not exist");
+        subs__count(s, TOPIC_FAILED);
         return;
     }
     if (!queue_is_fifo(q))
         sr.dedup_id = NULL, sr.group_id = c->t->fifo ? NULL : sr.group_id;
     if (queue_send(q, &sr, NULL, &err) != ST_OK) {
         delivery__dead_letter(tp, s, &dl, err.msg);
+        subs__count(s, TOPIC_FAILED);
         return;
     }
     tp->stats.delivered_queue++;
+    subs__count(s, TOPIC_DELIVERED);
 }
 
 static status_t deliver(const pub_ctx_t *c, const sub_t *s, err_t *err)
@@ -518,6 +522,8 @@ static status_t deliver(const pub_ctx_t *c, const sub_t *s, err_t *err)
     size_t mlen;
     const char *m = message_for(c, s->protocol, &mlen);
     buf_t env = BUF_INIT;
+    if (s->filter)
+        c->matched[s->proto]++;
     const char *body = m;
     size_t len = mlen;
     if (!s->raw) {
@@ -555,6 +561,27 @@ static void match(const pub_ctx_t *c)
 }
 
 typedef status_t (*sub_fn)(const pub_ctx_t *c, const sub_t *s, err_t *err);
+
+/* Counts, per protocol, the confirmed filtered subscriptions the message
+ * did not go to. Their number is recounted only after a subscription
+ * changed, so a publish costs no walk over the subscriptions. */
+static void count_filtered(topic_t *t, const uint32_t matched[TOPIC_PROTOCOLS])
+{
+    if (filter_set_count(t->filters) == 0)
+        return;
+    if (t->filtered_gen != t->tp->subs_gen) {
+        memset(t->nfiltered, 0, sizeof t->nfiltered);
+        list_for_each(it, &t->subs) {
+            const sub_t *s = list_entry(it, sub_t, link);
+            if (s->filter && !s->pending)
+                t->nfiltered[s->proto]++;
+        }
+        t->filtered_gen = t->tp->subs_gen;
+    }
+    for (int p = 0; p < TOPIC_PROTOCOLS; p++)
+        if (t->nfiltered[p] > matched[p])
+            t->counts.outcomes[p][TOPIC_FILTERED] += t->nfiltered[p] - matched[p];
+}
 
 /* Calls fn for every subscription the message goes to (after match):
  * unfiltered ones, then matched ones; pending subscriptions get nothing.
@@ -622,7 +649,8 @@ status_t topic_publish(topic_t *t, const publish_req_t *r, publish_res_t *res, e
         }
     }
     rand_uuid(res->message_id);
-    pub_ctx_t c = {t, r, res->message_id, NULL, t->fifo ? id : NULL, NULL, NULL};
+    uint32_t matched[TOPIC_PROTOCOLS] = {0};
+    pub_ctx_t c = {t, r, res->message_id, NULL, t->fifo ? id : NULL, NULL, NULL, matched};
     if (r->structure) {
         c.structure = jv_doc_new();
         c.bodies = jv_parse(c.structure, r->message, r->message_len, NULL, 0);
@@ -648,5 +676,7 @@ status_t topic_publish(topic_t *t, const publish_req_t *r, publish_res_t *res, e
     topics__end(tp);
     jv_doc_free(c.structure);
     tp->stats.published++;
+    t->counts.published++;
+    count_filtered(t, matched);
     return ST_OK;
 }

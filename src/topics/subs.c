@@ -44,6 +44,24 @@ static const proto_def_t *proto_def(const char *name)
     return NULL;
 }
 
+_Static_assert(sizeof PROTOCOLS / sizeof PROTOCOLS[0] == TOPIC_PROTOCOLS, "TOPIC_PROTOCOLS is the table's size");
+
+const char *topics_protocol_name(int p)
+{
+    return p >= 0 && p < TOPIC_PROTOCOLS ? PROTOCOLS[p].name : "";
+}
+
+const char *topics_outcome_name(int o)
+{
+    static const char *const names[TOPIC_OUTCOMES] = {"delivered", "filtered", "retried", "failed"};
+    return o >= 0 && o < TOPIC_OUTCOMES ? names[o] : "";
+}
+
+void subs__count(const sub_t *s, int outcome)
+{
+    s->t->counts.outcomes[s->proto][outcome]++;
+}
+
 static int is_endpoint_proto(const char *p)
 {
     return strcmp(p, "sqs") != 0;
@@ -366,6 +384,7 @@ static void change_free(sub_change_t *ch)
 /* Keeps the topic's filter index in step with s->filter. */
 static void index_filter(sub_t *s, filter_t *old)
 {
+    s->t->tp->subs_gen++;
     if (old)
         filter_set_remove(s->t->filters, s->id);
     else
@@ -423,6 +442,7 @@ void subs__encode(const sub_t *s, buf_t *b)
 static void sub_put(const sub_t *s)
 {
     buf_t b = BUF_INIT;
+    s->t->tp->subs_gen++; /* a subscription put may have changed its state */
     subs__encode(s, &b);
     topics__emit(s->t->tp, REC_SUB_PUT, &b);
     buf_free(&b);
@@ -430,6 +450,7 @@ static void sub_put(const sub_t *s)
 
 void subs__free(sub_t *s)
 {
+    s->t->tp->subs_gen++;
     list_del(&s->link);
     if (s->filter)
         filter_set_remove(s->t->filters, s->id);
@@ -461,6 +482,9 @@ static sub_t *sub_new(topic_t *t, uint64_t id, const char *arn, const char *prot
     s->protocol = xstrdup(protocol);
     s->endpoint = xstrdup(endpoint);
     s->owner = xstrdup(tp->account);
+    const proto_def_t *pd = proto_def(protocol);
+    s->proto = pd ? (int)(pd - PROTOCOLS) : 0;
+    tp->subs_gen++;
     list_push_back(&t->subs, &s->link);
     t->unfiltered++;
     hmap_put(&tp->subs_by_arn, s->arn, strlen(s->arn), s);
@@ -517,6 +541,7 @@ int subs__apply_put(topics_t *tp, reader_t *r)
     s->token = token;
     token = NULL;
     s->pending = pending;
+    tp->subs_gen++;
     s->auth_unsub = auth;
     kvv_free(&s->attrs);
     s->attrs = attrs;

@@ -603,6 +603,22 @@ status_t topics_list(const topics_t *tp, const char *next_token, strv_t *arns, c
     return ST_OK;
 }
 
+const char *topic_name(const topic_t *t)
+{
+    return t->name;
+}
+
+const topic_counts_t *topic_counts(const topic_t *t)
+{
+    return &t->counts;
+}
+
+topic_t *topics_next(const topics_t *tp, const topic_t *prev)
+{
+    const list_t *next = prev ? prev->link.next : tp->order.next;
+    return next == &tp->order ? NULL : list_entry(next, topic_t, link);
+}
+
 const char *topic_arn(const topic_t *t)
 {
     return t->arn;

@@ -187,6 +187,25 @@ void topics_set_deliverer(topics_t *tp, const char *protocol, topics_deliver_fn 
  * 429): no retries. why is recorded with a dead-lettered message. */
 void topics_delivery_result(topics_t *tp, uint64_t id, int ok, int permanent, const char *why);
 
+/* What a topic did since the daemon started (live operations; replay
+ * counts nothing), for the metrics. outcomes[p][o]: subscriptions of
+ * protocol topics_protocol_name(p), per outcome o: DELIVERED (a queue took
+ * the message, an endpoint or function acknowledged it), FILTERED (the
+ * subscription's filter policy did not match), RETRIED (an attempt failed
+ * and another is scheduled), FAILED (given up: dead-lettered or dropped). */
+enum { TOPIC_DELIVERED, TOPIC_FILTERED, TOPIC_RETRIED, TOPIC_FAILED, TOPIC_OUTCOMES };
+#define TOPIC_PROTOCOLS 5
+typedef struct topic_counts {
+    uint64_t published;
+    uint64_t outcomes[TOPIC_PROTOCOLS][TOPIC_OUTCOMES];
+} topic_counts_t;
+const char *topics_protocol_name(int p); /* "sqs", "http", "https", "lambda", "function" */
+const char *topics_outcome_name(int o);  /* "delivered", "filtered", "retried", "failed" */
+const char *topic_name(const topic_t *t);
+const topic_counts_t *topic_counts(const topic_t *t); /* owned by the topic */
+/* Topics in creation order: prev NULL gives the first; NULL at the end. */
+topic_t *topics_next(const topics_t *tp, const topic_t *prev);
+
 typedef struct topics_stats {
     uint64_t topics, subs, published, delivered_queue, delivered_endpoint, retries, dead_lettered, dropped,
         outbox;

@@ -67,6 +67,11 @@ struct topic {
     hmap_t dedup;
     list_t dedup_order;
     uint64_t subs_deleted;
+    topic_counts_t counts;
+    /* Confirmed subscriptions with a filter policy, per protocol, as of
+     * tp->subs_gen == filtered_gen (recounted on a publish after a change). */
+    uint32_t nfiltered[TOPIC_PROTOCOLS];
+    uint64_t filtered_gen;
 };
 
 struct sub {
@@ -76,6 +81,7 @@ struct sub {
     int pending, auth_unsub;
     kvv_t attrs; /* settable attributes as set */
     filter_t *filter; /* compiled FilterPolicy, or NULL */
+    int proto;        /* index in the protocol table (topics_protocol_name) */
     int raw;
     char *dlq_arn;
     list_t link; /* t->subs */
@@ -121,6 +127,7 @@ struct topics {
     void *deadline_arg;
     int replaying;
     topics_stats_t stats;
+    uint64_t subs_gen; /* bumped by every change of a subscription's filter, state or existence */
 };
 
 /* topics.c */
@@ -141,6 +148,8 @@ void subs__encode(const sub_t *s, buf_t *b);
 int subs__apply_put(topics_t *tp, reader_t *r);
 int subs__apply_del(topics_t *tp, reader_t *r);
 void subs__free(sub_t *s);
+/* Counts an outcome of a delivery to s (topic_counts_t). */
+void subs__count(const sub_t *s, int outcome);
 sub_t *subs__by_id(const topics_t *tp, uint64_t id);
 void subs__drop(sub_t *s);
 /* The delivery policy in force for s (topic's, then subscription's, then defaults). */
