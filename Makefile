@@ -4,6 +4,7 @@
 #   make valgrind    the main integration suites with every daemon under valgrind's memcheck
 #   make bench       the benchmark programs: build/sluice-bench, filter-bench, table-bench, sync-probe
 #   make crashloop CYCLES=200 [FSYNC=interval] [CRASHLOOP_ARGS="--damage --seed 7"]   the long crash loop
+#                  (CRASHLOOP_ARGS="--power-loss": a simulated power loss after each kill)
 
 CC       ?= cc
 BUILD    ?= build

@@ -42,6 +42,7 @@
 #include "proto/sigv4.h"
 #include "queues/queues.h"
 #include "store/io_fault.h"
+#include "store/io_trace.h"
 #include "tables/tables.h"
 #include "topics/signer.h"
 #include "topics/topics.h"
@@ -712,6 +713,24 @@ static void start_clockwork(daemon_t *d)
     loop_timer_start(d->loop, &d->checkpoint_timer, CHECKPOINT_POLL_MS);
 }
 
+/* SLUICE_SYNC_TRACE, a test facility (tests/crash/crashloop.py --power-loss):
+ * the store's syncs, renames and writes after a sync are recorded in that
+ * file, so a test can rewrite the directory as a power loss would leave it. */
+static int start_sync_trace(void)
+{
+    const char *path = getenv("SLUICE_SYNC_TRACE");
+    if (!path || !*path)
+        return 0;
+    int rc = io_trace_install(path);
+    if (rc < 0) {
+        log_error("sync_trace_failed", "path=%s error=\"%s\"", path, strerror(-rc));
+        return -1;
+    }
+    log_warn("sync_trace", "path=%s reason=\"SLUICE_SYNC_TRACE is set: the store's syncs are recorded, a test "
+             "facility\"", path);
+    return 0;
+}
+
 static int assemble(daemon_t *d)
 {
     d->loop = loop_new();
@@ -719,6 +738,8 @@ static int assemble(daemon_t *d)
         log_error("start_failed", "reason=\"cannot create the event loop or signal handling\"");
         return -1;
     }
+    if (start_sync_trace() != 0)
+        return -1;
     /* The listener binds before functions spawn runtimes, whose own loopback
      * listeners take ephemeral ports (the configured port may be one). No
      * request is served before loop_run, when the declarations are done. */

@@ -1,9 +1,10 @@
 """The crash loop's history checker, in the spirit of Jepsen's total-queue.
 
 Input: the history (workload.py), the damages applied (walfile.Damage, each
-with the cycle after which it was applied) and, with damage, the last LSN
-each cycle wrote. Output: counts, examples, and the list of invariants
-broken.
+with the cycle after which it was applied), the simulated power losses
+whose losses are to be told apart (powerloss.Cut, likewise) and, with
+either, the last LSN each cycle wrote. Output: counts, examples, and the
+list of invariants broken.
 
   lost          acknowledged sends never delivered (the drain at the end
                 delivers whatever is still present)
@@ -25,6 +26,14 @@ Damaged cycles: tokens whose records lay in a cut tail may be lost, copied
 (their deduplication entry went with them) and are left out of the order
 check; deletes acknowledged in a cycle whose records reached the cut may
 come undone. These count separately (lost_to_damage, resurrected_by_damage).
+
+Power losses (crashloop.py --power-loss) are told apart the same way:
+acknowledged sends whose records the simulated loss cut count as
+lost_to_power, deletes acknowledged in the cycle it cut back into as
+resurrected_by_power, and a cut token delivered under two message ids as
+copies_by_power. The loop passes its cuts only under `interval` and `off`:
+under `always` a power loss must cost nothing acknowledged, so there every
+such loss is plain `lost` or `resurrected` and fails the run.
 """
 from collections import defaultdict
 
@@ -53,11 +62,14 @@ class RangeMax:
 
 
 class Checker:
-    def __init__(self, ops, damages=(), cycle_end_lsn=None):
+    def __init__(self, ops, damages=(), cycle_end_lsn=None, power_cuts=()):
         self.ops = ops
         self.damages = list(damages)          # [(after_cycle, Damage)]
+        self.power_cuts = list(power_cuts)    # [(after_cycle, powerloss.Cut)]
         self.cycle_end_lsn = cycle_end_lsn or {}
-        self.cut = set().union(*(d.tokens for _, d in self.damages)) if self.damages else set()
+        self.damaged = set().union(*(d.tokens for _, d in self.damages))
+        self.powered = set().union(*(p.tokens for _, p in self.power_cuts))
+        self.cut = self.damaged | self.powered
         self.counts = defaultdict(int)
         self.examples = defaultdict(list)
         self.index()
@@ -112,7 +124,8 @@ class Checker:
                 if st == "fail":
                     self.flag("failed_delivered", tok)
             elif st == "ok":
-                self.flag("lost_to_damage" if tok in self.cut else "lost", tok)
+                self.flag("lost_to_damage" if tok in self.damaged else "lost_to_power" if tok in self.powered
+                          else "lost", tok)
         c["acknowledged"] = c["ok"]
         for tok in self.deliveries:
             if tok not in self.sends:
@@ -123,6 +136,8 @@ class Checker:
             acked = [s for s in sends if s["out"] == "ok"]
             ids = {s["mid"] for s in acked} | {op["msgs"][i]["mid"] for op, i in self.deliveries.get(tok, ())}
             if tok in self.cut:
+                if tok in self.powered and len(ids) > 1:
+                    self.flag("copies_by_power", {"tok": tok, "ids": sorted(ids)})
                 continue
             if len(ids) > 1:
                 self.flag("copies", {"tok": tok, "ids": sorted(ids)})
@@ -136,6 +151,14 @@ class Checker:
         return any(after >= cycle and d.cut_lsn is not None and (end is None or end >= d.cut_lsn)
                    for after, d in self.damages)
 
+    def delete_undone_by_power(self, cycle):
+        """A power loss cuts into the records of the cycle it ends only: the
+        restart before it left every earlier record on the disk (and the
+        LSNs it cut are handed out again, so they name nothing older)."""
+        end = self.cycle_end_lsn.get(cycle)
+        return any(after == cycle and p.cut_lsn is not None and (end is None or end >= p.cut_lsn)
+                   for after, p in self.power_cuts)
+
     def check_resurrected(self):
         for tok, dels in self.dels.items():
             acked = [d for d in dels if d["out"] == "ok"]
@@ -145,7 +168,8 @@ class Checker:
             back = [op for op, i in self.deliveries.get(tok, ())
                     if op["t0"] > first["t1"] and op["msgs"][i]["mid"] == first["mid"]]
             if back:
-                what = "resurrected_by_damage" if self.delete_undone_by_damage(first["cycle"]) else "resurrected"
+                what = ("resurrected_by_damage" if self.delete_undone_by_damage(first["cycle"]) else
+                        "resurrected_by_power" if self.delete_undone_by_power(first["cycle"]) else "resurrected")
                 self.flag(what, {"tok": tok, "deleted_in_cycle": first["cycle"],
                                  "delivered_again_in_cycle": back[0]["cycle"]})
 

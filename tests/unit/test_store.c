@@ -1,7 +1,8 @@
 /*
  * test_store — the embedded store: round trips across segments and
  * restarts, durability per fsync policy, torn tails, corruption and gaps,
- * checkpoints, the directory lock, and injected I/O faults.
+ * checkpoints, the directory lock, injected I/O faults, and the sync trace
+ * (io_trace) that the crash loop simulates power loss from.
  *
  * Each test runs in its own temp directory; the store lives in ./db. Records
  * are "rec-NNN" (7 bytes), so every log record takes 24 bytes on disk and
@@ -13,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,7 @@
 #include "net/loop.h"
 #include "store/io.h"
 #include "store/io_fault.h"
+#include "store/io_trace.h"
 #include "store/store.h"
 #include "store/store_int.h"
 #include "util/clock.h"
@@ -1552,4 +1555,168 @@ TEST(failed_segment_creation_fails_start)
     CHECK_STR(f.why, "cannot create log segment db/wal-00000000000000000001.log: Input/output error");
     CHECK(!exists(seg_path(1)));
     fx_close(&f);
+}
+
+/* ==== the sync trace (io_trace, SLUICE_SYNC_TRACE) ==== */
+
+static char trace_cwd[512];
+static char trace_text[1 << 16];
+
+static int trace_begin(void)
+{
+    if (!getcwd(trace_cwd, sizeof trace_cwd))
+        return -errno;
+    return io_trace_install("trace.txt");
+}
+
+/* The trace's lines (after its 64-byte header: "SLUICETR", u64 used), with
+ * a '\n' in front so that every line is "\n...\n"; "" if it is no trace. */
+static const char *trace_read(void)
+{
+    char hdr[16];
+    uint64_t used = 0;
+    trace_text[0] = '\0';
+    int fd = open("trace.txt", O_RDONLY);
+    if (fd < 0 || pread(fd, hdr, sizeof hdr, 0) != sizeof hdr || memcmp(hdr, "SLUICETR", 8) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return trace_text;
+    }
+    memcpy(&used, hdr + 8, 8);
+    if (used > sizeof trace_text - 2)
+        used = sizeof trace_text - 2;
+    ssize_t n = pread(fd, trace_text + 1, used, 64);
+    close(fd);
+    trace_text[0] = '\n';
+    trace_text[n > 0 ? n + 1 : 1] = '\0';
+    return trace_text;
+}
+
+/* Where the line fmt (with "@" for the test's directory) first appears in
+ * text at or after from; NULL if nowhere. */
+__attribute__((format(printf, 2, 3))) static const char *trace_at(const char *from, const char *fmt, ...)
+{
+    char line[1024], want[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    size_t k = 0, c = strlen(trace_cwd);
+    for (const char *p = line; *p && k + c < sizeof want; p++) {
+        if (*p == '@') {
+            memcpy(want + k, trace_cwd, c);
+            k += c;
+        } else {
+            want[k++] = *p;
+        }
+    }
+    want[k] = '\0';
+    return from ? strstr(from, want) : NULL;
+}
+
+static int trace_count(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+#define SEG1 "@/db/wal-00000000000000000001.log"
+
+/* A segment's life as the trace tells it: created with the durable-file
+ * recipe (its name durable at the directory's fsync), one write line per
+ * batch — the first write after each sync, appends between syncs add
+ * none — each sync with the size it covers, and the cut at close. */
+TEST(sync_trace_records_syncs_writes_and_names)
+{
+    fixture_t f = {0};
+    CHECK_INT(trace_begin(), 0);
+    int rc = fx_open(&f, cfg_default());
+    int fed = rc == 0 && fx_feed(&f, 10, 5);
+    fx_close(&f);
+    io_trace_uninstall();
+    CHECK_INT(rc, 0);
+    CHECK(fed);
+    const char *t = trace_read();
+    const char *tmp = trace_at(t, "\nopen\t0\t0\t1\t" SEG1 ".tmp\n");
+    const char *tsync = trace_at(tmp, "\nsync\t24\t" SEG1 ".tmp\n");
+    const char *ren = trace_at(tsync, "\nrename\t" SEG1 ".tmp\t" SEG1 "\n");
+    const char *dir = trace_at(ren, "\ndirsync\t@/db\n");
+    const char *w1 = trace_at(dir, "\nwrite\t24\t" SEG1 "\n");    /* the zeros ahead; the batch follows at 24 */
+    const char *s1 = trace_at(w1, "\nsync\t1052672\t" SEG1 "\n"); /* 5 records and the zeros ahead */
+    const char *w2 = trace_at(s1, "\nwrite\t%u\t" SEG1 "\n", HDR + 5 * REC);
+    const char *s2 = trace_at(w2, "\nsync\t1052672\t" SEG1 "\n");
+    const char *cut = trace_at(s2, "\ntrunc\t%u\t" SEG1 "\n", HDR + 10 * REC);
+    const char *s3 = trace_at(cut, "\nsync\t%u\t" SEG1 "\n", HDR + 10 * REC);
+    CHECK(tmp && tsync && ren && dir && w1 && s1 && w2 && s2 && cut && s3);
+    CHECK_INT(trace_count(t, "\nwrite\t"), 3); /* the tmp's header, and one per batch */
+    CHECK(strstr(t, "LOCK\n") != NULL);
+}
+
+static io_ops_t trace_under; /* what the wrapper above the tracer calls */
+static atomic_int above_calls;
+
+static int above_fdatasync(int fd)
+{
+    atomic_fetch_add(&above_calls, 1);
+    return trace_under.fdatasync(fd);
+}
+
+/* Installed over a fault injector, the tracer calls through to it and
+ * records no sync that failed; a wrapper installed over the tracer calls
+ * through to it in turn. */
+TEST(sync_trace_composes_with_other_wrappers)
+{
+    atomic_store(&fault_budget, 1);
+    atomic_store(&above_calls, 0);
+    io_ops.fdatasync = fail_fdatasync; /* beneath: the first succeeds, the next fails */
+    CHECK_INT(trace_begin(), 0);
+    trace_under = io_ops;
+    io_ops.fdatasync = above_fdatasync; /* above */
+    fixture_t f = {0};
+    int rc = fx_open(&f, cfg_default());
+    capture_begin();
+    fx_append(&f, 3);
+    for (int i = 0; i < 200 && f.tr.durable < 3; i++)
+        run_until(f.loop, never, NULL, 5);
+    fx_append(&f, 2);
+    for (int i = 0; i < 200 && !f.tr.failed; i++)
+        run_until(f.loop, never, NULL, 5);
+    capture_end();
+    fx_close(&f);
+    io_trace_uninstall();
+    int restored = io_ops.fdatasync == above_fdatasync;
+    io_ops_reset();
+    CHECK_INT(rc, 0);
+    CHECK_INT(f.tr.failed, 1);
+    CHECK_INT(atomic_load(&above_calls), 2);
+    CHECK(restored); /* uninstall leaves the wrapper above it in place */
+    const char *t = trace_read();
+    CHECK_INT(trace_count(t, "\nsync\t1052672\t"), 1);
+    CHECK(trace_at(t, "\nwrite\t%u\t" SEG1 "\n", HDR + 3 * REC) != NULL); /* the failed batch was written */
+}
+
+/* The checkpoint child closes every descriptor it inherited; its snapshot
+ * is traced all the same, before the install renames it. */
+TEST(sync_trace_follows_the_checkpoint_child)
+{
+    fixture_t f = {0};
+    store_config_t cfg = cfg_default();
+    CHECK_INT(trace_begin(), 0);
+    int rc = fx_open(&f, cfg);
+    int fed = rc == 0 && fx_feed(&f, 10, 5);
+    engine_t e = {.n = 10};
+    int ck = fed ? store_checkpoint(f.st, engine_dump, &e) : -1;
+    int done = ck == 0 && run_until(f.loop, pred_ckpt_done, f.st, WAIT_MS);
+    fx_close(&f);
+    io_trace_uninstall();
+    CHECK_INT(rc, 0);
+    CHECK(fed && done);
+    CHECK(exists(snap_path(10)));
+    const char *t = trace_read();
+    const char *open = trace_at(t, "\nopen\t0\t0\t1\t@/db/snap-00000000000000000010.dat.tmp\n");
+    const char *sync = trace_at(open, "\nsync\t%u\t@/db/snap-00000000000000000010.dat.tmp\n", HDR + 10 * REC + 25);
+    const char *ren = trace_at(sync, "\nrename\t@/db/snap-00000000000000000010.dat.tmp\t@/db/snap-00000000000000000010.dat\n");
+    CHECK(open && sync && ren && trace_at(ren, "\ndirsync\t@/db\n"));
 }
