@@ -337,6 +337,7 @@ static const struct {
 } COMMANDS[] = {
     {"queues", admin_queues},       {"topics", admin_topics}, {"functions", admin_functions},
     {"requests", admin_requests},   {"dlq", admin_dlq},       {"cost", admin_cost},
+    {"trace", admin_trace},
 };
 
 int admin_main(const char *prog, int argc, char **argv)

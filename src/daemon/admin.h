@@ -1,8 +1,8 @@
 /*
  * admin — the operator's commands, clients of a running daemon over its
  * wire APIs: `sluice queues|topics|functions|requests` (listings,
- * admin_list.c), `sluice dlq show|redrive` (admin_dlq.c) and `sluice cost`
- * (cost.c). Reference: docs/CLI.md.
+ * admin_list.c), `sluice dlq show|redrive` (admin_dlq.c), `sluice cost`
+ * (cost.c) and `sluice trace` (admin_trace.c). Reference: docs/CLI.md.
  *
  * This header is also the contract between those files: the session
  * (endpoint, HTTP client, latest answer), the wire calls (SQS over AWS JSON
@@ -36,7 +36,7 @@ typedef struct admin {
 
 /*
  * Runs `sluice <command> ...` for command queues, topics, functions,
- * requests, dlq or cost; argv[0] is the command. Returns an admin_exit_t.
+ * requests, dlq, cost or trace; argv[0] is the command. Returns an admin_exit_t.
  */
 int admin_main(const char *prog, int argc, char **argv);
 
@@ -50,6 +50,7 @@ int admin_functions(admin_t *ad, int argc, char **argv);
 int admin_requests(admin_t *ad, int argc, char **argv);
 int admin_dlq(admin_t *ad, int argc, char **argv);
 int admin_cost(admin_t *ad, int argc, char **argv);
+int admin_trace(admin_t *ad, int argc, char **argv);
 
 /*
  * The options every command takes (--endpoint URL, --json, -h/--help) plus

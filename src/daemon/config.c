@@ -9,6 +9,7 @@
  *   storage: { data, fsync, fsync_interval_ms, sync_gap_us, segment_mb, compact_mb }
  *   aws:     { account, region }
  *   log:     { level }
+ *   trace:   { journal_entries }
  *   limits:  { inflight_per_queue, queue_bytes, total_queue_bytes }
  *   auth:    { mode, clock_skew_s, session_token, access_keys: [{ id, secret | secret_env, session_token }] }
  *   queues:
@@ -101,6 +102,9 @@ static const opt_def_t opts[] = {
     {"aws.region", "--region", OPT_STR, 0, 0, "us-east-1", OFF(region), "region in ARNs"},
     {"server.plugin_threads", NULL, OPT_INT, 0, 256, "0", OFF(plugin_threads),
      "worker threads per plugin function (0: one per CPU, at most its concurrency)"},
+    {"trace.journal_entries", NULL, OPT_INT, 0, 16777216, "65536", OFF(trace_entries),
+     "hops the trace journal keeps in memory for sluice trace (about 300 bytes each, touched as used; 0: "
+     "no journal)"},
     {"log.level", "--log-level", OPT_LOGLEVEL, 0, 0, "info", OFF(log_level), "debug | info | warn | error"},
     {"auth.mode", "--auth", OPT_CHOICE, 0, 0, "open", OFF(auth.mode),
      "open | sigv4: verify AWS Signature Version 4 on AWS-protocol requests (keys: auth.access_keys in the file)",
@@ -585,7 +589,7 @@ static int load_root(yctx_t *y, config_t *c, yaml_node_t *root)
         else if (ks && strcmp(ks, "gateway") == 0)
             rc = config__load_gateway(y, c, v);
         else if (ks && (!strcmp(ks, "server") || !strcmp(ks, "storage") || !strcmp(ks, "aws") || !strcmp(ks, "log") ||
-                        !strcmp(ks, "limits") || !strcmp(ks, "auth")))
+                        !strcmp(ks, "limits") || !strcmp(ks, "auth") || !strcmp(ks, "trace")))
             rc = load_section(y, c, ks, v);
         else
             rc = yfail(y, k, "unknown section %s (server, storage, aws, log, limits, auth, queues, topics, functions, tables, mappings, gateway)", ks ? ks : "?", NULL);
@@ -740,8 +744,9 @@ void config_print_help(const char *prog)
            "  %s requests [--status S]        list the gateway's requests, newest first\n"
            "  %s dlq show|redrive QUEUE       show a dead-letter queue's messages; move them back\n"
            "  %s cost [--prices FILE]         what the traffic seen would cost on AWS\n"
+           "  %s trace ID                     the hops of a request: gateway, topic, queue, function, table\n"
            "  %s version                      print the version\n"
            "  %s help                         this text\n"
            "(each command's --help has its options; docs/CLI.md)\n",
-           prog, prog, prog, prog, prog, prog, prog);
+           prog, prog, prog, prog, prog, prog, prog, prog);
 }

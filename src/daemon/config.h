@@ -127,6 +127,7 @@ typedef struct config {
     char *account;
     char *region;
     log_level_t log_level;
+    long trace_entries; /* trace.journal_entries */
     long max_connections;
     long inflight_per_queue;
     long queue_bytes;       /* limits.queue_bytes */

@@ -48,6 +48,7 @@
 #include "topics/topics.h"
 #include "util/alloc.h"
 #include "util/clock.h"
+#include "util/trace.h"
 #include "util/logging.h"
 
 #define DRAIN_MS 10000
@@ -787,10 +788,12 @@ int daemon_run(const config_t *cfg)
         log_flush();
         return 1;
     }
+    trace_init((size_t)cfg->trace_entries); /* after recovery: replayed records are not hops */
     log_info("ready", "host=%s port=%d data=%s fsync=%s pid=%d start_ms=%.2f", cfg->host, http_server_port(d.http),
              cfg->data_dir, fsync_policy_name(cfg->fsync), (int)getpid(), (double)(clock_mono_ns() - t0) / 1e6);
     int rc = loop_run(d.loop);
     teardown(&d);
+    trace_shutdown();
     io_fault_clear();
     rc = d.exit_code ? d.exit_code : rc == 0 ? 0 : 1;
     log_info("stopped", "status=%d", rc);

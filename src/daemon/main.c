@@ -1,7 +1,7 @@
 /*
  * main — the sluice command: `sluice serve [options]`, `sluice call
  * [options] METHOD PATH` (the gateway's client, call.c), the admin commands
- * `sluice queues|topics|functions|requests|dlq|cost` (admin.c), `sluice
+ * `sluice queues|topics|functions|requests|dlq|cost|trace` (admin.c), `sluice
  * version`, `sluice help`. See docs/sluice.1.md and docs/CLI.md.
  */
 #include <stdio.h>
@@ -44,7 +44,7 @@ int main(int argc, char **argv)
         return cmd_serve(argv[0], argc - 2, argv + 2);
     if (strcmp(cmd, "call") == 0)
         return call_main(argv[0], argc - 1, argv + 1);
-    static const char *const admin[] = {"queues", "topics", "functions", "requests", "dlq", "cost"};
+    static const char *const admin[] = {"queues", "topics", "functions", "requests", "dlq", "cost", "trace"};
     for (size_t i = 0; i < sizeof admin / sizeof admin[0]; i++)
         if (strcmp(cmd, admin[i]) == 0)
             return admin_main(argv[0], argc - 1, argv + 1);

@@ -44,6 +44,7 @@
 #include "util/clock.h"
 #include "util/jv.h"
 #include "util/logging.h"
+#include "util/trace.h"
 
 typedef enum { DEST_NONE, DEST_TABLE, DEST_ITEMS, DEST_QUEUE, DEST_TOPIC } dest_kind_t;
 
@@ -155,14 +156,17 @@ static int table_outcome(functions_t *fs, const char *name, const fn_outcome_t *
     err_t err;
     outcome_res_t r = outcome_write(t, o->request_id, status, a, retried ? 3 : 4, flags, &err);
     buf_free(&fname);
+    const char *tr = o->trace ? o->trace : "", *trk = o->trace ? " trace=" : "";
     if (r == OUTCOME_REFUSED) {
-        log_warn("destination_refused", "function=%s table=%s request_id=%s reason=\"%s\"", o->f->def.name, name,
-                 o->request_id, err.msg);
+        log_warn("destination_refused", "function=%s table=%s request_id=%s reason=\"%s\"%s%s", o->f->def.name,
+                 name, o->request_id, err.msg, trk, tr);
         return -1;
     }
     if (r == OUTCOME_EXPIRED)
-        log_info("request_expired", "function=%s table=%s request_id=%s outcome=%s reason=\"after its deadline\"",
-                 o->f->def.name, name, o->request_id, status);
+        log_info("request_expired",
+                 "function=%s table=%s request_id=%s outcome=%s reason=\"after its deadline\"%s%s", o->f->def.name,
+                 name, o->request_id, status, trk, tr);
+    trace_hop(o->trace, TRACE_TABLE_WRITTEN, name, r == OUTCOME_EXPIRED ? "EXPIRED (after its deadline)" : status, 0);
     return 0;
 }
 
@@ -209,6 +213,7 @@ static int send_items(functions_t *fs, const char *name, const fn_outcome_t *o)
                  o->request_id, t ? err.msg : "no such table");
         return -1;
     }
+    trace_hop(o->trace, TRACE_TABLE_WRITTEN, name, "item", 0);
     return 0;
 }
 
@@ -235,7 +240,8 @@ static int send_queue(functions_t *fs, const char *name, const fn_outcome_t *o, 
 {
     queue_t *q = fs->qs ? queues_find(fs->qs, name) : NULL;
     err_t err;
-    send_req_t r = {.body = body, .body_len = len, .body_given = 1};
+    msg_attr_t trace = {"AWSTraceHeader", "String", o->trace, o->trace ? strlen(o->trace) : 0};
+    send_req_t r = {.body = body, .body_len = len, .body_given = 1, .sys_attrs = &trace, .nsys = o->trace != NULL};
     if (q && queue_is_fifo(q)) {
         r.group_id = o->f->def.name;
         r.dedup_id = o->request_id;
@@ -255,7 +261,7 @@ static int send_topic(functions_t *fs, const char *name, const fn_outcome_t *o, 
     topic_t *t = fs->tp ? topics_find_arn(fs->tp, arn) : NULL;
     err_t err;
     publish_res_t res;
-    publish_req_t r = {.message = body, .message_len = len};
+    publish_req_t r = {.message = body, .message_len = len, .trace = o->trace};
     if (!t || topic_publish(t, &r, &res, &err) != ST_OK) {
         log_warn("destination_refused", "function=%s topic=%s request_id=%s reason=\"%s\"", o->f->def.name, name,
                  o->request_id, t ? err.msg : "no such topic");

@@ -79,6 +79,7 @@ int fn_dest__valid(const functions_t *fs, const char *dest, char *why, size_t wh
 typedef struct fn_outcome {
     const function_t *f;
     const char *request_id;
+    const char *trace; /* the journal's trace id (util/trace.h), or NULL */
     const char *event;
     size_t event_len;
     const fn_result_t *res;

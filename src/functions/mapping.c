@@ -73,6 +73,7 @@
 #include "util/logging.h"
 #include "util/rand.h"
 #include "util/text.h"
+#include "util/trace.h"
 
 #define THROTTLE_MS 1000
 #define LOG_FAILED_MAX 10
@@ -84,6 +85,7 @@ typedef struct rec {
     char *group;      /* FIFO group, or NULL */
     char *request_id; /* see the header comment */
     int has_rid;      /* the message carries it (else request_id is the message id) */
+    char *trace;      /* the trace id of its AWSTraceHeader (util/trace.h), or NULL */
     uint32_t recv_count;
     size_t off, len;  /* the record's JSON in the batch's text */
     size_t body_off, body_len; /* its body in the batch's bodies */
@@ -99,6 +101,7 @@ typedef struct batch {
     buf_t bodies;
     fn_record_t *lent; /* the records as lent to function_invoke_batch, until done */
     uint64_t opened_ms;
+    uint64_t invoked_us; /* wall clock, for the journal's function hops */
     loop_timer_t mark; /* RUNNING_MARK_MS after the invocation started: mark_running */
     char queue[QUEUE_NAME_MAX + 1];
 } batch_t;
@@ -209,6 +212,8 @@ static void batch_add(batch_t *bt, const message_t *msg, const char *receipt, co
     snprintf(r->receipt, sizeof r->receipt, "%s", receipt);
     r->group = msg->group_id ? xstrdup(msg->group_id) : NULL;
     r->recv_count = msg->recv_count;
+    char key[TRACE_ID_MAX + 1];
+    r->trace = trace_key(msg->trace_header, key) ? xstrdup(key) : NULL;
     if (bt->by_record) {
         r->body_off = bt->bodies.len;
         r->body_len = msg->body_len;
@@ -260,6 +265,7 @@ static void batch_free(batch_t *bt)
     for (size_t i = 0; i < bt->n; i++) {
         free(bt->recs[i].group);
         free(bt->recs[i].request_id);
+        free(bt->recs[i].trace);
     }
     free(bt->recs);
     buf_free(&bt->text);
@@ -336,9 +342,9 @@ static void log_failed(const struct esm *m, const rec_t *rec, size_t *logged)
 {
     if ((*logged)++ >= LOG_FAILED_MAX)
         return;
-    log_warn("mapping_record_failed", "uuid=%s function=%s message_id=%s attempts=%u%s%.128s", m->def.uuid,
+    log_warn("mapping_record_failed", "uuid=%s function=%s message_id=%s attempts=%u%s%.128s%s%s", m->def.uuid,
              m->def.function, rec->id, rec->recv_count, rec->has_rid ? " request_id=" : "",
-             rec->has_rid ? rec->request_id : "");
+             rec->has_rid ? rec->request_id : "", rec->trace ? " trace=" : "", rec->trace ? rec->trace : "");
 }
 
 static void send_outcomes(struct esm *m, const batch_t *bt, const fn_result_t *r, const jv_t *v,
@@ -371,6 +377,7 @@ static void send_outcomes(struct esm *m, const batch_t *bt, const fn_result_t *r
         }
         fn_outcome_t o = {.f = f,
                           .request_id = bt->recs[i].request_id,
+                          .trace = bt->recs[i].trace,
                           .event = bt->text.data + bt->recs[i].off,
                           .event_len = bt->recs[i].len,
                           .res = &rr,
@@ -395,6 +402,29 @@ static void delete_succeeded(struct esm *m, const batch_t *bt, const char *faile
                      err.msg);
 }
 
+/* The journal's hops of a batch: one per traced record. */
+static void trace_invoked(const struct esm *m, batch_t *bt)
+{
+    char detail[160]; /* the journal cuts it */
+    bt->invoked_us = clock_wall_us();
+    for (size_t i = 0; i < bt->n; i++)
+        if (bt->recs[i].trace) {
+            snprintf(detail, sizeof detail, "%s in a batch of %zu, mapping %s", bt->recs[i].id, bt->n, m->def.uuid);
+            trace_hop_at(bt->recs[i].trace, TRACE_FUNCTION_INVOKED, m->def.function, detail, 0, bt->invoked_us);
+        }
+}
+
+static void trace_done(const struct esm *m, const batch_t *bt, const fn_result_t *r, const char *failed)
+{
+    uint64_t now = clock_wall_us(), took = now > bt->invoked_us ? now - bt->invoked_us : 0;
+    for (size_t i = 0; i < bt->n; i++)
+        if (bt->recs[i].trace)
+            trace_hop_at(bt->recs[i].trace, failed[i] ? TRACE_FUNCTION_FAILED : TRACE_FUNCTION_FINISHED,
+                         m->def.function, failed[i] ? (!r->ok && r->error_type ? r->error_type : "BatchItemFailure")
+                                                    : bt->recs[i].id,
+                         took, now);
+}
+
 static void on_batch_done(void *arg, const fn_result_t *r)
 {
     batch_t *bt = arg;
@@ -414,6 +444,7 @@ static void on_batch_done(void *arg, const fn_result_t *r)
                  !r->ok ? r->error_type : r->records ? "BatchItemFailure" : "InvalidBatchResponse");
     }
     fifo_propagate(bt, failed);
+    trace_done(m, bt, r, failed);
     delete_succeeded(m, bt, failed);
     send_outcomes(m, bt, r, v, failed);
     for (size_t i = 0; i < bt->n; i++)
@@ -537,6 +568,7 @@ static int dispatch(struct esm *m)
     }
     m->out++;
     list_push_back(&m->out_batches, &bt->link);
+    trace_invoked(m, bt);
     m->stats.batches++;
     m->stats.records += bt->n;
     metrics_hist_observe(&m->batch_size, bt->n);

@@ -27,6 +27,7 @@
 #include "util/logging.h"
 #include "util/rand.h"
 #include "util/text.h"
+#include "util/trace.h"
 
 #define STATUS_PREFIX "/_sluice/requests/"
 #define KEYS_PATH "/_sluice/gateway/keys"
@@ -96,6 +97,7 @@ static void reply_record(req_ctx_t *ctx, const char *id, const char *item)
     buf_t b = BUF_INIT;
     if (outcome_is_final(status)) {
         buf_puts(&b, item);
+        trace_hop(id, TRACE_GATEWAY_RESULT, ctx->path, status, 0); /* a final result served */
         gateway__reply_json(ctx, 200, NULL, &b);
     } else {
         uint64_t deadline = clock_iso8601_parse(jv_str(jv_get(v, "deadline")));
@@ -104,6 +106,8 @@ static void reply_record(req_ctx_t *ctx, const char *id, const char *item)
             if (v->u.pairs[i].klen == 6 && memcmp(v->u.pairs[i].key, "status", 6) == 0)
                 v->u.pairs[i].val = jv_string(d, "EXPIRED");
         jv_write(v, &b);
+        if (expired)
+            trace_hop(id, TRACE_GATEWAY_RESULT, ctx->path, "EXPIRED", 0);
         gateway__reply_json(ctx, expired ? 200 : 202, expired ? NULL : "Retry-After: 1\r\n", &b);
     }
     buf_free(&b);
@@ -478,7 +482,7 @@ static status_t send_work(gateway_t *gw, const route_t *r, req_ctx_t *ctx, const
         for (size_t i = 0; i < s->n; i++)
             pa[i] = (pub_attr_t){.name = s->name[i], .type = s->type[i], .value = s->value[i], .value_len = s->len[i]};
         topic_t *t = topics_find(gw->tp, r->def.target);
-        publish_req_t pr = {.message = body, .message_len = blen, .attrs = pa, .nattrs = s->n};
+        publish_req_t pr = {.message = body, .message_len = blen, .attrs = pa, .nattrs = s->n, .trace = a->id};
         publish_res_t res;
         if (!t)
             return err_set(err, ST_NOT_FOUND, "topic %s is gone", r->def.target);
@@ -488,7 +492,10 @@ static status_t send_work(gateway_t *gw, const route_t *r, req_ctx_t *ctx, const
     for (size_t i = 0; i < s->n; i++)
         ma[i] = (msg_attr_t){.name = s->name[i], .type = s->type[i], .value = s->value[i], .value_len = s->len[i]};
     queue_t *q = queues_find(gw->qs, r->def.target);
-    send_req_t sr = {.body = body, .body_len = blen, .body_given = 1, .attrs = ma, .nattrs = s->n};
+    /* the request id is the trace id of the work (docs/TRACING.md) */
+    msg_attr_t trace = {"AWSTraceHeader", "String", a->id, strlen(a->id)};
+    send_req_t sr = {.body = body, .body_len = blen, .body_given = 1, .attrs = ma, .nattrs = s->n,
+                     .sys_attrs = &trace, .nsys = 1};
     send_res_t res;
     if (!q)
         return err_set(err, ST_NOT_FOUND, "queue %s is gone", r->def.target);
@@ -545,6 +552,7 @@ static void serve_accept(gateway_t *gw, const route_t *r, req_ctx_t *ctx, const 
     attr_set_t s;
     err_t err;
     attrs_collect(r, ctx, body, params, query, a.id, &s);
+    uint64_t t_us = clock_wall_us(); /* the accepted hop comes first, though recorded once the work is in */
     status_t st = send_work(gw, r, ctx, &s, &a, &err);
     if (st != ST_OK) {
         log_warn("gateway_refused", "route=\"%s\" request_id=%s reason=\"%s\"", r->label, a.id, err.msg);
@@ -554,7 +562,8 @@ static void serve_accept(gateway_t *gw, const route_t *r, req_ctx_t *ctx, const 
     put_record(gw, r, &a);
     if (key[0])
         idem_record(gw, key, r, &a);
-    log_debug("request_accepted", "route=\"%s\" request_id=%s", r->label, a.id);
+    trace_hop_at(a.id, TRACE_GATEWAY_ACCEPTED, r->label, r->def.target, 0, t_us);
+    log_debug("request_accepted", "route=\"%s\" request_id=%s trace=%s", r->label, a.id, a.id);
     reply_accepted(ctx, &a, "ACCEPTED");
 out:
     jv_doc_free(d);

@@ -16,6 +16,7 @@
 #include "util/clock.h"
 #include "util/logging.h"
 #include "util/rand.h"
+#include "util/trace.h"
 
 #if !defined(__SANITIZE_ADDRESS__) && defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
@@ -361,9 +362,25 @@ static void route_query(req_ctx_t *ctx)
     kvv_free(&form);
 }
 
+#define TRACE_PATH "/_sluice/trace/"
+
+/* GET /_sluice/trace/{id}: the journal's hops of one trace (util/trace.h). */
+static void serve_trace(req_ctx_t *ctx, const char *seg)
+{
+    char id[TRACE_ID_MAX * 3 + 1];
+    if (!*seg || strchr(seg, '/') || form_decode_segment(seg, strlen(seg), id, sizeof id) != 0 || !*id) {
+        reply_simple(ctx, 400, "{\"message\":\"GET /_sluice/trace/{id}: one path segment, the trace id\"}");
+        return;
+    }
+    buf_t out = BUF_INIT;
+    trace_write_json(id, &out);
+    router_reply(ctx, 200, "application/json", NULL, out.data, out.len);
+    buf_free(&out);
+}
+
 /* Sluice's own GET paths that are answered whatever the load and before
- * anything else (a gateway catch-all route included): /ready and
- * /metrics. Returns 1 when it answered. */
+ * anything else (a gateway catch-all route included): /ready, /metrics
+ * and /_sluice/trace/{id}. Returns 1 when it answered. */
 static int serve_own(req_ctx_t *ctx)
 {
     router_t *rt = ctx->rt;
@@ -379,6 +396,8 @@ static int serve_own(req_ctx_t *ctx)
             reply_simple(ctx, 200, "{\"status\":\"ready\"}");
         return 1;
     }
+    if (strncmp(ctx->path, TRACE_PATH, sizeof TRACE_PATH - 1) == 0)
+        return serve_trace(ctx, ctx->path + sizeof TRACE_PATH - 1), 1;
     if (strcmp(ctx->path, "/metrics") != 0 || !rt->metrics)
         return 0;
     buf_t out = BUF_INIT;

@@ -652,6 +652,7 @@ static void act_publish(req_ctx_t *ctx, const kvv_t *form)
     publish_req_t r;
     publish_res_t res;
     pub_req_of(form, &p, &r);
+    r.trace = ctx->trace[0] ? ctx->trace : NULL; /* X-Amzn-Trace-Id: on to queue subscriptions */
     if (st == ST_OK)
         st = topic_publish(t, &r, &res, &err);
     if (!fail_if(ctx, st, &err)) {

@@ -27,6 +27,7 @@
 #include "util/logging.h"
 #include "util/rand.h"
 #include "util/text.h"
+#include "util/trace.h"
 
 #define SEQ_BASE 10000000000000000000ull /* 20-digit SequenceNumbers, as AWS shows them */
 
@@ -449,7 +450,7 @@ static const char *message_for(const pub_ctx_t *c, const char *protocol, size_t 
  * raw, the FIFO ids the queue's kind takes. Returns the queue, or NULL when
  * it does not exist. */
 static queue_t *queue_req(const pub_ctx_t *c, const sub_t *s, const char *body, size_t len, msg_attr_t ma[64],
-                          send_req_t *sr)
+                          msg_attr_t sys[1], send_req_t *sr)
 {
     topics_t *tp = c->t->tp;
     queue_t *q = queues_find_arn(tp->qs, s->endpoint);
@@ -460,6 +461,10 @@ static queue_t *queue_req(const pub_ctx_t *c, const sub_t *s, const char *body, 
                                  c->r->attrs[n].value_len};
     *sr = (send_req_t){.body = body, .body_len = len, .body_given = 1, .attrs = ma, .nattrs = n,
                        .sender_id = tp->account};
+    if (c->r->trace) {
+        sys[0] = (msg_attr_t){"AWSTraceHeader", "String", c->r->trace, strlen(c->r->trace)};
+        sr->sys_attrs = sys, sr->nsys = 1;
+    }
     if (c->t->fifo) {
         sr->group_id = c->r->group_id;
         sr->dedup_id = c->dedup_id;
@@ -481,9 +486,9 @@ static status_t room_for(const pub_ctx_t *c, const sub_t *s, err_t *err)
         return ST_OK;
     size_t len;
     const char *m = message_for(c, s->protocol, &len);
-    msg_attr_t ma[64];
+    msg_attr_t ma[64], sys[1];
     send_req_t sr;
-    queue_t *q = queue_req(c, s, m, len, ma, &sr);
+    queue_t *q = queue_req(c, s, m, len, ma, sys, &sr);
     err_t why;
     if (!q || queue_check_room(q, queue_msg_bytes(&sr), &why) == ST_OK)
         return ST_OK;
@@ -494,9 +499,9 @@ static status_t room_for(const pub_ctx_t *c, const sub_t *s, err_t *err)
 static void to_queue(const pub_ctx_t *c, const sub_t *s, const char *body, size_t len)
 {
     topics_t *tp = c->t->tp;
-    msg_attr_t ma[64];
+    msg_attr_t ma[64], sys[1];
     send_req_t sr;
-    queue_t *q = queue_req(c, s, body, len, ma, &sr);
+    queue_t *q = queue_req(c, s, body, len, ma, sys, &sr);
     sr.unbounded = 1; /* admitted by room_for */
     dead_letter_t dl = {c->msg_id, body, len, ma, sr.nattrs, sr.group_id, sr.dedup_id, 0};
     err_t err;
@@ -532,6 +537,8 @@ static status_t deliver(const pub_ctx_t *c, const sub_t *s, err_t *err)
         body = env.data;
         len = env.len;
     }
+    if (c->r->trace)
+        trace_hop_header(c->r->trace, TRACE_SUB_DELIVERED, s->endpoint, s->protocol, 0);
     if (strcmp(s->protocol, "sqs") == 0)
         to_queue(c, s, body, len);
     else
@@ -581,6 +588,24 @@ static void count_filtered(topic_t *t, const uint32_t matched[TOPIC_PROTOCOLS])
     for (int p = 0; p < TOPIC_PROTOCOLS; p++)
         if (t->nfiltered[p] > matched[p])
             t->counts.outcomes[p][TOPIC_FILTERED] += t->nfiltered[p] - matched[p];
+}
+
+/* The journal's hops of a traced publish: the publish, and each confirmed
+ * filtered subscription whose policy the message did not match. */
+static void trace_publish(const pub_ctx_t *c)
+{
+    char detail[TRACE_DETAIL_MAX + 1];
+    const filter_ids_t *ids = &c->t->tp->matched;
+    snprintf(detail, sizeof detail, "%s, %zu filtered subscriptions matched", c->msg_id, ids->n);
+    trace_hop_header(c->r->trace, TRACE_TOPIC_PUBLISHED, c->t->name, detail, 0);
+    list_for_each(it, &c->t->subs) {
+        const sub_t *s = list_entry(it, sub_t, link);
+        size_t i = 0;
+        while (s->filter && i < ids->n && subs__by_id(c->t->tp, ids->ids[i]) != s)
+            i++;
+        if (s->filter && !s->pending && i == ids->n)
+            trace_hop_header(c->r->trace, TRACE_SUB_FILTERED, s->endpoint, "the filter policy did not match", 0);
+    }
 }
 
 /* Calls fn for every subscription the message goes to (after match):
@@ -672,6 +697,8 @@ status_t topic_publish(topic_t *t, const publish_req_t *r, publish_res_t *res, e
         buf_free(&b);
         topics__ask_deadline(tp, d->expires);
     }
+    if (r->trace)
+        trace_publish(&c); /* before the deliveries' hops */
     each_target(&c, deliver, err);
     topics__end(tp);
     jv_doc_free(c.structure);

@@ -146,6 +146,10 @@ typedef struct publish_req {
     const pub_attr_t *attrs;
     size_t nattrs;
     const char *group_id, *dedup_id; /* NULL when absent */
+    /* The trace header (X-Amzn-Trace-Id; the gateway's request id), or
+     * NULL: queue subscriptions get it as the AWSTraceHeader system
+     * attribute, and the journal (util/trace.h) records the hops. */
+    const char *trace;
 } publish_req_t;
 
 typedef struct publish_res {

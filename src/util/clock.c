@@ -41,6 +41,11 @@ uint64_t clock_wall_ms(void)
     return ts_ns(CLOCK_REALTIME) / 1000000ull;
 }
 
+uint64_t clock_wall_us(void)
+{
+    return ts_ns(CLOCK_REALTIME) / 1000ull;
+}
+
 uint64_t clock_mono_ms(void)
 {
     return ts_ns(CLOCK_MONOTONIC) / 1000000ull;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 uint64_t clock_wall_ms(void);
+uint64_t clock_wall_us(void);
 uint64_t clock_mono_ms(void);
 uint64_t clock_mono_ns(void);
 /* Tests only. Moves both clocks ms ahead of the real ones; never back (a

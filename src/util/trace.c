@@ -1,0 +1,168 @@
+/* trace — the trace journal: a ring of hop records (see trace.h). */
+#include "util/trace.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/alloc.h"
+#include "util/clock.h"
+#include "util/jv.h"
+
+static struct {
+    trace_hop_t *ring;
+    size_t cap;  /* entries; 0: no journal */
+    uint64_t n;  /* hops appended since trace_init; the next goes to ring[n % cap] */
+} J;
+
+static const char *const kind_names[] = {
+#define TRACE_NAME(e, s) s,
+    TRACE_HOPS(TRACE_NAME)
+#undef TRACE_NAME
+};
+
+const char *trace_kind_name(trace_kind_t k)
+{
+    return (unsigned)k < TRACE_KINDS ? kind_names[k] : "?";
+}
+
+void trace_init(size_t entries)
+{
+    trace_shutdown();
+    J.cap = entries;
+    /* calloc of a large ring maps zero pages: memory is touched as hops arrive */
+    J.ring = entries ? xcalloc(entries, sizeof *J.ring) : NULL;
+}
+
+void trace_shutdown(void)
+{
+    free(J.ring);
+    memset(&J, 0, sizeof J);
+}
+
+size_t trace_capacity(void)
+{
+    return J.cap;
+}
+
+size_t trace_count(void)
+{
+    return J.n < J.cap ? (size_t)J.n : J.cap;
+}
+
+/* FNV-1a: only to skip most entries of a lookup cheaply. */
+static uint32_t id_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+static void copy_cut(char *dst, size_t cap, const char *src, size_t n)
+{
+    if (n > cap)
+        n = cap;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+const char *trace_key(const char *header, char out[TRACE_ID_MAX + 1])
+{
+    out[0] = '\0';
+    if (!header)
+        return NULL;
+    const char *p = header, *root = strstr(header, "Root=");
+    /* Root= as a field: at the start or after ';' (spaces allowed) */
+    if (root && (root == header || root[-1] == ';' || root[-1] == ' '))
+        p = root + 5;
+    size_t n = root && p == root + 5 ? strcspn(p, "; ") : strlen(p);
+    copy_cut(out, TRACE_ID_MAX, p, n);
+    return out[0] ? out : NULL;
+}
+
+void trace_hop_at(const char *id, trace_kind_t kind, const char *resource, const char *detail, uint64_t dur_us,
+                  uint64_t ts_us)
+{
+    if (!id || !*id || !J.cap)
+        return;
+    trace_hop_t *h = &J.ring[J.n % J.cap];
+    copy_cut(h->id, TRACE_ID_MAX, id, strlen(id));
+    h->hash = id_hash(h->id);
+    copy_cut(h->resource, TRACE_RESOURCE_MAX, resource ? resource : "", resource ? strlen(resource) : 0);
+    copy_cut(h->detail, TRACE_DETAIL_MAX, detail ? detail : "", detail ? strlen(detail) : 0);
+    h->kind = (uint8_t)kind;
+    h->ts_us = ts_us ? ts_us : clock_wall_us();
+    h->dur_us = dur_us;
+    h->seq = ++J.n;
+}
+
+void trace_hop(const char *id, trace_kind_t kind, const char *resource, const char *detail, uint64_t dur_us)
+{
+    trace_hop_at(id, kind, resource, detail, dur_us, 0);
+}
+
+void trace_hop_header(const char *header, trace_kind_t kind, const char *resource, const char *detail,
+                      uint64_t dur_us)
+{
+    char key[TRACE_ID_MAX + 1];
+    if (header && J.cap)
+        trace_hop(trace_key(header, key), kind, resource, detail, dur_us);
+}
+
+static int hop_cmp(const void *a, const void *b)
+{
+    const trace_hop_t *x = a, *y = b;
+    if (x->ts_us != y->ts_us)
+        return x->ts_us < y->ts_us ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+size_t trace_lookup(const char *id, trace_hop_t *out, size_t max)
+{
+    char key[TRACE_ID_MAX + 1];
+    if (!J.cap || !trace_key(id, key))
+        return 0;
+    uint32_t h = id_hash(key);
+    size_t found = 0, held = trace_count(), oldest = J.n > J.cap ? (size_t)(J.n % J.cap) : 0;
+    for (size_t i = 0; i < held; i++) { /* oldest first: a cut answer keeps the start */
+        const trace_hop_t *e = &J.ring[(oldest + i) % J.cap];
+        if (e->hash == h && strcmp(e->id, key) == 0 && found++ < max)
+            out[found - 1] = *e;
+    }
+    qsort(out, found < max ? found : max, sizeof *out, hop_cmp);
+    return found;
+}
+
+#define TRACE_JSON_MAX 1000 /* hops a JSON answer lists */
+
+static void put_hop(buf_t *out, const trace_hop_t *h)
+{
+    char iso[32];
+    clock_iso8601(h->ts_us / 1000, iso);
+    buf_puts(out, "{\"kind\":");
+    jv_write_string(out, trace_kind_name((trace_kind_t)h->kind), strlen(trace_kind_name((trace_kind_t)h->kind)));
+    buf_puts(out, ",\"resource\":");
+    jv_write_string(out, h->resource, strlen(h->resource));
+    buf_puts(out, ",\"detail\":");
+    jv_write_string(out, h->detail, strlen(h->detail));
+    buf_printf(out, ",\"timestamp\":\"%s\",\"timeUs\":%llu,\"durationUs\":%llu}", iso,
+               (unsigned long long)h->ts_us, (unsigned long long)h->dur_us);
+}
+
+void trace_write_json(const char *id, buf_t *out)
+{
+    trace_hop_t *hops = xcalloc(TRACE_JSON_MAX, sizeof *hops);
+    char key[TRACE_ID_MAX + 1];
+    size_t n = trace_lookup(id, hops, TRACE_JSON_MAX);
+    trace_key(id, key);
+    buf_puts(out, "{\"traceId\":");
+    jv_write_string(out, key, strlen(key));
+    buf_puts(out, ",\"hops\":[");
+    for (size_t i = 0; i < n && i < TRACE_JSON_MAX; i++) {
+        if (i)
+            buf_putc(out, ',');
+        put_hop(out, &hops[i]);
+    }
+    buf_printf(out, "],\"truncated\":%s,\"journalEntries\":%zu}\n", n > TRACE_JSON_MAX ? "true" : "false", J.cap);
+    free(hops);
+}

@@ -1,0 +1,101 @@
+/*
+ * trace — the trace journal: a bounded in-memory ring of the hops a traced
+ * request makes (gateway → topic → queue → function → table), read back by
+ * GET /_sluice/trace/{id} and `sluice trace <id>`.
+ *
+ * Model. A trace id is the key of one request's journey: the gateway's
+ * request id, or the Root of an AWS trace header (X-Amzn-Trace-Id,
+ * AWSTraceHeader: "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=…;
+ * Sampled=1" is traced as "1-5759e988-bd862e3fe1be46a994272793"); a header
+ * without Root= is its own id. trace_key gives that id of a header.
+ *
+ * The journal is one process-wide ring of fixed-size entries, set up once
+ * (trace_init) with a count of entries; when full, each new hop overwrites
+ * the oldest. Appending is O(1) and copies bounded strings (longer ones are
+ * cut). A lookup scans the ring, comparing a hash before the id: fine for a
+ * debugging command, never on a request path. A hop with a NULL or empty
+ * trace id records nothing and costs a test; with no journal (entries 0,
+ * or before trace_init) nothing is recorded at all.
+ *
+ * Threads: loop thread only, like every engine object.
+ */
+#ifndef SLUICE_TRACE_H
+#define SLUICE_TRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+#define TRACE_ID_MAX 100      /* bytes of a trace id kept (longer ids are cut) */
+#define TRACE_RESOURCE_MAX 80 /* a queue's, function's or route's name; a topic's is cut */
+#define TRACE_DETAIL_MAX 95
+
+#define TRACE_HOPS(X)                                                                                       \
+    X(GATEWAY_ACCEPTED, "gateway.accepted")                                                                 \
+    X(GATEWAY_RESULT, "gateway.result")                                                                     \
+    X(TOPIC_PUBLISHED, "topic.published")                                                                   \
+    X(SUB_DELIVERED, "subscription.delivered")                                                              \
+    X(SUB_FILTERED, "subscription.filtered")                                                                \
+    X(QUEUE_SENT, "queue.sent")                                                                             \
+    X(QUEUE_RECEIVED, "queue.received")                                                                     \
+    X(QUEUE_DELETED, "queue.deleted")                                                                       \
+    X(QUEUE_DEAD_LETTERED, "queue.dead_lettered")                                                           \
+    X(FUNCTION_INVOKED, "function.invoked")                                                                 \
+    X(FUNCTION_FINISHED, "function.finished")                                                               \
+    X(FUNCTION_FAILED, "function.failed")                                                                   \
+    X(TABLE_WRITTEN, "table.written")
+
+typedef enum {
+#define TRACE_ENUM(e, s) TRACE_##e,
+    TRACE_HOPS(TRACE_ENUM)
+#undef TRACE_ENUM
+        TRACE_KINDS
+} trace_kind_t;
+
+typedef struct trace_hop {
+    char id[TRACE_ID_MAX + 1];
+    char resource[TRACE_RESOURCE_MAX + 1];
+    char detail[TRACE_DETAIL_MAX + 1];
+    uint32_t hash;   /* of id */
+    uint8_t kind;    /* trace_kind_t */
+    uint64_t ts_us;  /* wall clock, µs since the epoch */
+    uint64_t dur_us; /* the step's own duration (function.*), else 0 */
+    uint64_t seq;    /* order of appending, from 1 */
+} trace_hop_t;
+
+/* Sets up the journal with room for `entries` hops (0: no journal); an
+ * earlier journal is dropped. */
+void trace_init(size_t entries);
+void trace_shutdown(void);
+/* The name of a kind ("queue.sent"), "?" when out of range. */
+const char *trace_kind_name(trace_kind_t k);
+
+/* The trace id of a header value (see the model) into out; returns out,
+ * or NULL (out "") when the header is NULL or gives an empty id. */
+const char *trace_key(const char *header, char out[TRACE_ID_MAX + 1]);
+
+/* Records a hop of trace id `id` (a key, as trace_key gives; NULL or ""
+ * records nothing). resource and detail may be NULL. The time is now, or
+ * ts_us when it is not 0. */
+void trace_hop(const char *id, trace_kind_t kind, const char *resource, const char *detail, uint64_t dur_us);
+void trace_hop_at(const char *id, trace_kind_t kind, const char *resource, const char *detail, uint64_t dur_us,
+                  uint64_t ts_us);
+/* trace_hop for a header value: its key (trace_key) is the id. */
+void trace_hop_header(const char *header, trace_kind_t kind, const char *resource, const char *detail,
+                      uint64_t dur_us);
+
+/* Copies up to max hops of id (trace_key is applied to it first), oldest
+ * first (by time, then by order of appending), into out; returns how many
+ * the journal holds (may exceed max: only max were copied). */
+size_t trace_lookup(const char *id, trace_hop_t *out, size_t max);
+/* The hops of id as a JSON document: {"traceId":…, "hops":[{"kind",
+ * "resource","detail","timestamp" (ISO 8601, ms),"timeUs" (µs since the epoch),"durationUs"}…],
+ * "truncated": more than the 1000 listed, "journalEntries": capacity}. */
+void trace_write_json(const char *id, buf_t *out);
+
+/* The journal's capacity and the hops it holds now (for tests and /metrics). */
+size_t trace_capacity(void);
+size_t trace_count(void);
+
+#endif

@@ -1,0 +1,104 @@
+/* Unit tests for util/trace: the journal's keys, ring, lookup and bounds. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "harness.h"
+#include "util/trace.h"
+
+TEST(key_of_a_header)
+{
+    char k[TRACE_ID_MAX + 1];
+    CHECK_STR(trace_key("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1", k),
+              "1-5759e988-bd862e3fe1be46a994272793");
+    CHECK_STR(trace_key("Sampled=1; Root=1-abc;Parent=x", k), "1-abc");
+    CHECK_STR(trace_key("0b5a5f9e-1c4d-4f6e-9a0b-3f3c2d1e0f00", k), "0b5a5f9e-1c4d-4f6e-9a0b-3f3c2d1e0f00");
+    CHECK_STR(trace_key("NotRoot=zz", k), "NotRoot=zz"); /* not the Root field: the header is its own id */
+    CHECK(trace_key(NULL, k) == NULL);
+    CHECK(trace_key("", k) == NULL);
+    CHECK(trace_key("Root=;Sampled=1", k) == NULL);
+    char longer[300];
+    memset(longer, 'a', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    CHECK_INT(strlen(trace_key(longer, k)), TRACE_ID_MAX);
+}
+
+TEST(lookup_in_time_order)
+{
+    trace_init(16);
+    trace_hop_at("t1", TRACE_QUEUE_SENT, "q", "m1", 0, 3000);
+    trace_hop_at("t2", TRACE_QUEUE_SENT, "q", "other", 0, 1000);
+    trace_hop_at("t1", TRACE_GATEWAY_ACCEPTED, "POST /x", NULL, 0, 1000);
+    trace_hop_at("t1", TRACE_FUNCTION_FINISHED, "fn", NULL, 250, 3000); /* same time: appending order */
+    trace_hop(NULL, TRACE_QUEUE_SENT, "q", NULL, 0);                     /* untraced: nothing */
+    trace_hop("", TRACE_QUEUE_SENT, "q", NULL, 0);
+    trace_hop_header("Root=t1;Sampled=1", TRACE_QUEUE_DELETED, "q", NULL, 0);
+    trace_hop_t h[8];
+    CHECK_INT(trace_count(), 5);
+    CHECK_INT(trace_lookup("t1", h, 8), 4);
+    CHECK_INT(h[0].kind, TRACE_GATEWAY_ACCEPTED);
+    CHECK_INT(h[1].kind, TRACE_QUEUE_SENT);
+    CHECK_STR(h[1].detail, "m1");
+    CHECK_INT(h[2].kind, TRACE_FUNCTION_FINISHED);
+    CHECK_INT(h[2].dur_us, 250);
+    CHECK_INT(h[3].kind, TRACE_QUEUE_DELETED);
+    CHECK_STR(h[3].resource, "q");
+    CHECK_INT(trace_lookup("Root=t2", h, 8), 1); /* looked up by a header as well */
+    CHECK_INT(trace_lookup("t3", h, 8), 0);
+    CHECK_INT(trace_lookup("t1", h, 2), 4); /* counts all, copies two */
+    CHECK_INT(h[0].kind, TRACE_GATEWAY_ACCEPTED);
+    trace_shutdown();
+}
+
+TEST(ring_wraps_and_forgets_the_oldest)
+{
+    trace_init(4);
+    char id[16];
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof id, "t%d", i % 3);
+        trace_hop_at(id, TRACE_QUEUE_SENT, "q", NULL, 0, (uint64_t)(100 + i));
+    }
+    /* the last four: t0 at 106 and 109, t1 at 107, t2 at 108 */
+    trace_hop_t h[8];
+    CHECK_INT(trace_count(), 4);
+    CHECK_INT(trace_capacity(), 4);
+    CHECK_INT(trace_lookup("t0", h, 8), 2);
+    CHECK_INT(h[0].ts_us, 106);
+    CHECK_INT(h[1].ts_us, 109);
+    CHECK_INT(trace_lookup("t1", h, 8), 1);
+    CHECK_INT(h[0].ts_us, 107);
+    trace_shutdown();
+}
+
+TEST(bounds_cut_long_strings_and_no_journal_records_nothing)
+{
+    char big[400];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    trace_init(2);
+    trace_hop("t", TRACE_TOPIC_PUBLISHED, big, big, 0);
+    trace_hop_t h[2];
+    CHECK_INT(trace_lookup("t", h, 2), 1);
+    CHECK_INT(strlen(h[0].resource), TRACE_RESOURCE_MAX);
+    CHECK_INT(strlen(h[0].detail), TRACE_DETAIL_MAX);
+    trace_init(0);
+    trace_hop("t", TRACE_QUEUE_SENT, "q", NULL, 0);
+    CHECK_INT(trace_lookup("t", h, 2), 0);
+    CHECK_INT(trace_count(), 0);
+    trace_shutdown();
+}
+
+TEST(json_answer)
+{
+    trace_init(8);
+    trace_hop_at("r\"1", TRACE_GATEWAY_ACCEPTED, "POST /calc", "route", 0, 1700000000123456ull);
+    buf_t b = BUF_INIT;
+    trace_write_json("r\"1", &b);
+    buf_putc(&b, '\0');
+    CHECK(strstr(b.data, "\"traceId\":\"r\\\"1\"") != NULL);
+    CHECK(strstr(b.data, "\"kind\":\"gateway.accepted\"") != NULL);
+    CHECK(strstr(b.data, "\"timeUs\":1700000000123456") != NULL);
+    CHECK(strstr(b.data, "\"timestamp\":\"2023-11-14T22:13:20.123Z\"") != NULL);
+    CHECK(strstr(b.data, "\"journalEntries\":8") != NULL);
+    buf_free(&b);
+    trace_shutdown();
+}
