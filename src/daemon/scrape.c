@@ -171,6 +171,14 @@ static void function_metrics(const scrape_src_t *s, buf_t *out)
         metrics_hist_write(out, "sluice_mapping_batch_size",
                            (label_t[]){{"function", d->function}, {"queue", d->queue}}, 2, esm_batch_sizes(maps[i]));
     }
+    metrics_family(out, "sluice_mapping_lag_seconds", "histogram",
+                   "Per record, the time from its send to the invocation of the batch an event source mapping "
+                   "handed it to its function in.");
+    for (size_t i = 0; i < n; i++) {
+        const esm_def_t *d = esm_get_def(maps[i]);
+        metrics_hist_write(out, "sluice_mapping_lag_seconds",
+                           (label_t[]){{"function", d->function}, {"queue", d->queue}}, 2, esm_lags(maps[i]));
+    }
     free(maps);
 }
 

@@ -89,6 +89,7 @@ typedef struct rec {
     uint32_t recv_count;
     size_t off, len;  /* the record's JSON in the batch's text */
     size_t body_off, body_len; /* its body in the batch's bodies */
+    uint64_t sent_ms;          /* its SentTimestamp: the lag is measured from it */
 } rec_t;
 
 typedef struct batch {
@@ -120,6 +121,7 @@ struct esm {
     uint64_t tokens_ms;
     esm_stats_t stats;
     metrics_hist_t batch_size; /* records per batch invoked */
+    metrics_hist_t lag;        /* per record: from its send to its batch's invocation, µs */
     int deleted;
 };
 
@@ -212,6 +214,7 @@ static void batch_add(batch_t *bt, const message_t *msg, const char *receipt, co
     snprintf(r->receipt, sizeof r->receipt, "%s", receipt);
     r->group = msg->group_id ? xstrdup(msg->group_id) : NULL;
     r->recv_count = msg->recv_count;
+    r->sent_ms = msg->sent_ts;
     char key[TRACE_ID_MAX + 1];
     r->trace = trace_key(msg->trace_header, key) ? xstrdup(key) : NULL;
     if (bt->by_record) {
@@ -572,6 +575,9 @@ static int dispatch(struct esm *m)
     m->stats.batches++;
     m->stats.records += bt->n;
     metrics_hist_observe(&m->batch_size, bt->n);
+    uint64_t now_ms = clock_wall_ms();
+    for (size_t i = 0; i < bt->n; i++)
+        metrics_hist_observe(&m->lag, now_ms > bt->recs[i].sent_ms ? (now_ms - bt->recs[i].sent_ms) * 1000 : 0);
     mark_running(m, bt, 1); /* done never runs from inside the invoke: bt is still ours here */
     loop_timer_start(m->fs->loop, &bt->mark, RUNNING_MARK_MS);
     return 0;
@@ -716,6 +722,7 @@ static struct esm *esm_insert(functions_t *fs, const esm_def_t *d, uint64_t modi
 {
     struct esm *m = xcalloc(1, sizeof *m);
     metrics_hist_init(&m->batch_size, METRICS_SIZE, METRICS_SIZE_N, 1);
+    metrics_hist_init(&m->lag, METRICS_DURATION_US, METRICS_DURATION_US_N, 1e6);
     m->fs = fs;
     def_copy(&m->def, d);
     m->modified_ms = modified_ms;
@@ -867,6 +874,11 @@ const char *esm_state(const esm_t *m)
 uint64_t esm_last_modified_ms(const esm_t *m)
 {
     return m->modified_ms;
+}
+
+const metrics_hist_t *esm_lags(const esm_t *m)
+{
+    return &m->lag;
 }
 
 const metrics_hist_t *esm_batch_sizes(const esm_t *m)

@@ -55,5 +55,7 @@ typedef struct esm_stats {
 void esm_get_stats(const esm_t *m, esm_stats_t *out);
 /* Records per batch the mapping invoked (owned by the mapping). */
 const metrics_hist_t *esm_batch_sizes(const esm_t *m);
+/* Per record, the time from its send to its batch's invocation (seconds). */
+const metrics_hist_t *esm_lags(const esm_t *m);
 
 #endif

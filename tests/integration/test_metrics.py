@@ -161,6 +161,30 @@ class Metrics(FunctionsTestCase):
                     "sluice_route_duration_seconds", "sluice_mapping_batch_size", "sluice_store_batch_records"):
             self.assertEqual(types[fam], "histogram")
 
+    def test_mapping_batch_size_and_lag(self):
+        calls = []
+        srv = self.fn_server(lambda event, n: calls.append(len(event["Records"])) or {})
+        s = self.daemon("queues:\n  - name: mapped\nfunctions:\n  - name: consumer\n    kind: http\n"
+                        "    handler: %s\n    timeout: 5\nmappings:\n  - function: consumer\n    queue: mapped\n"
+                        "    batch_size: 10\n    batching_window: 1\n" % srv.url)
+        sqs = s.client()
+        url = queue_url(sqs, "mapped")
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "r%d" % i} for i in range(4)])
+        deadline = time.time() + 15
+        m = {}
+        while time.time() < deadline:
+            types, m = parse(scrape(s)[1])
+            if (value(m, "sluice_mapping_lag_seconds_count", function="consumer", queue="mapped") or 0) >= 4:
+                break
+            time.sleep(0.2)
+        self.assertEqual(types["sluice_mapping_lag_seconds"], "histogram")
+        self.assertEqual(value(m, "sluice_mapping_lag_seconds_count", function="consumer", queue="mapped"), 4)
+        self.assertEqual(value(m, "sluice_mapping_batch_size_sum", function="consumer", queue="mapped"), 4)
+        lag = value(m, "sluice_mapping_lag_seconds_sum", function="consumer", queue="mapped")
+        self.assertGreaterEqual(lag, 0)
+        self.assertLess(lag, 4 * 15)  # each record waited at most the test's own wait
+        check_histograms(self, types, m)
+
     def test_ready_and_health(self):
         s = self.daemon("queues:\n  - name: q\n")
         with urllib.request.urlopen(s.endpoint + "/ready", timeout=5) as r:
