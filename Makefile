@@ -3,6 +3,7 @@
 #   make fuzz        libFuzzer targets (clang) in build-fuzz/; fuzz-smoke: short runs; fuzz-long: FUZZ_SECONDS each
 #   make valgrind    the main integration suites with every daemon under valgrind's memcheck
 #   make bench       the benchmark programs: build/sluice-bench, filter-bench, table-bench, sync-probe
+#   make console-test   the web console in headless chromium (tests/console); console-shots: its pictures in docs/console
 #   make crashloop CYCLES=200 [FSYNC=interval] [CRASHLOOP_ARGS="--damage --seed 7"]   the long crash loop
 
 CC       ?= cc
