@@ -467,7 +467,8 @@ async function viewDlq(root, live, arg) {
 const VIEWS = {queues: viewQueues, topics: viewTopics, functions: viewFunctions, requests: viewRequests, dlq: viewDlq};
 let generation = 0;
 
-/* What a view gets to schedule itself: every(ms) re-renders once after ms
+/* A view is view(root, live, arg): it draws into root (root.replaceChildren)
+ * and may schedule itself again through live: every(ms) re-renders once after ms
  * (the view asks again each time), again() at once; both only while the
  * view is still the one shown. */
 function liveFor(gen, run) {
@@ -483,7 +484,9 @@ function show() {
   const view = VIEWS[name] ? name : "queues";
   const arg = rest.length ? decodeURIComponent(rest.join("/")) : undefined;
   const gen = ++generation;
-  const root = document.getElementById("view");
+  const main = document.getElementById("view");
+  /* a view still loading when another is picked draws nothing */
+  const root = {replaceChildren: (...nodes) => { if (gen === generation) main.replaceChildren(...nodes); }};
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.view === view);
   const run = async () => {
     try {

@@ -21,7 +21,7 @@ import path from "node:path";
 import {fileURLToPath} from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const BIN = process.env.SLUICE_BIN || path.join(ROOT, "build", "sluice");
+const BIN = path.resolve(process.env.SLUICE_BIN || path.join(ROOT, "build", "sluice"));
 const WORKERS = path.join(path.dirname(BIN), "examples", "workers.so");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const SHOTS = path.resolve(ROOT, process.env.CONSOLE_SHOTS || path.join("build", "console-shots"));
@@ -277,4 +277,38 @@ test("no script errors and no CSP violations on any view", {skip}, async () => {
     await page.waitForSelector("main h2", {timeout: WAIT_MS});
   }
   assert.deepEqual(pageErrors, []);
+});
+
+test("a view picked while another is loading is the one that stays", {skip}, async () => {
+  /* the dead letters view is held in its ReceiveMessages while Functions is picked */
+  const receive = (r) => (r.headers()["x-amz-target"] || "").endsWith(".ReceiveMessage");
+  let pending = 0;
+  const up = (r) => { if (receive(r)) pending++; };
+  const down = (r) => { if (receive(r)) pending--; };
+  page.on("request", up);
+  page.on("requestfinished", down);
+  page.on("requestfailed", down);
+  await page.route(endpoint + "/", async (route) => {
+    if (receive(route.request())) await sleep(1500);
+    await route.continue();
+  });
+  try {
+    await open("#topics"); /* from elsewhere: opening the page's own address again would not load it */
+    await page.waitForSelector("main h2", {timeout: WAIT_MS});
+    await Promise.all([page.waitForRequest(receive, {timeout: WAIT_MS}), open("#dlq")]);
+    await page.evaluate(() => { location.hash = "#functions"; });
+    await page.waitForSelector("#mappings", {timeout: WAIT_MS});
+    /* no receive in progress for a second: the held view has had its answers */
+    await eventually("the held view's receives", async () => {
+      if (pending) return false;
+      await sleep(1000);
+      return pending === 0;
+    });
+    assert.equal(await page.textContent("main h2"), "Functions");
+  } finally {
+    await page.unroute(endpoint + "/");
+    page.off("request", up);
+    page.off("requestfinished", down);
+    page.off("requestfailed", down);
+  }
 });
