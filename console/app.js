@@ -359,7 +359,7 @@ async function viewRequests(root, live, arg) {
 const DLQ_RECEIVES = 10; /* a look receives at most this many times (10 messages each) */
 
 /* The messages waiting in the queue, left in place: received with
- * VisibilityTimeout 0 until a receive brings nothing new. */
+ * VisibilityTimeout 0 until a receive brings fewer than ten or nothing new. */
 async function peekMessages(url) {
   const seen = new Map();
   for (let i = 0; i < DLQ_RECEIVES; i++) {
@@ -371,7 +371,7 @@ async function peekMessages(url) {
       if (!seen.has(m.MessageId)) fresh++;
       seen.set(m.MessageId, m);
     }
-    if (!fresh) break;
+    if (!fresh || (r.Messages || []).length < 10) break;
   }
   return Array.from(seen.values());
 }
@@ -380,18 +380,36 @@ function attributeValue(a) {
   return a.StringValue !== undefined ? a.StringValue : a.BinaryValue !== undefined ? "(binary) " + a.BinaryValue : "";
 }
 
-function messageCard(m) {
+/* The gateway request id a message carries (its requestId attribute), or null. */
+function messageRequestId(m) {
+  const a = m.MessageAttributes && m.MessageAttributes.requestId;
+  return a && a.StringValue ? a.StringValue : null;
+}
+
+/* The request's record (GET /_sluice/requests/{id}), or null when there is none. */
+async function requestRecord(id) {
+  const r = await fetch("/_sluice/requests/" + encodeURIComponent(id));
+  try { return r.status === 200 || r.status === 202 ? await r.json() : null; } catch (e) { return null; }
+}
+
+function requestCell(id, rec) {
+  const link = el("a", {href: "#requests/" + encodeURIComponent(id)}, id);
+  if (!rec) return el("dd", null, link);
+  const err = recordError(rec);
+  return el("dd", {class: "request"}, link, " ", pill(seenStatus(rec)), err !== "-" ? " " + err : "");
+}
+
+function messageCard(m, rec) {
   const sys = m.Attributes || {};
   const sent = sys.SentTimestamp ? new Date(Number(sys.SentTimestamp)).toISOString() : "-";
   const attrs = Object.entries(m.MessageAttributes || {}).sort().map(([k, a]) => [k, a.DataType, attributeValue(a)]);
-  const reqId = m.MessageAttributes && m.MessageAttributes.requestId && m.MessageAttributes.requestId.StringValue;
+  const reqId = messageRequestId(m);
   return el("div", {class: "card message", "data-message": m.MessageId},
     el("dl", null,
       el("dt", null, "Message"), el("dd", null, m.MessageId),
       el("dt", null, "Receive count"), el("dd", {class: "receive-count"}, sys.ApproximateReceiveCount || "-"),
       el("dt", null, "Sent"), el("dd", null, sent),
-      reqId ? [el("dt", null, "Request"), el("dd", null, el("a", {href: "#requests/" + encodeURIComponent(reqId)}, reqId))]
-        : null),
+      reqId ? [el("dt", null, "Request"), requestCell(reqId, rec)] : null),
     attrs.length ? table(["Attribute", "Type", "Value"], attrs) : null,
     el("pre", {class: "body"}, pretty(m.Body)));
 }
@@ -449,6 +467,7 @@ async function viewDlq(root, live, arg) {
     el("progress", {max: 1, value: 0}), el("span", {class: "move-status"}, ""));
   if (moves.has(q.name)) showMove(progress, moves.get(q.name));
   const messages = await peekMessages(q.url);
+  const records = await Promise.all(messages.map((m) => messageRequestId(m) ? requestRecord(messageRequestId(m)) : null));
   root.replaceChildren(
     el("h2", null, "Dead letters"),
     el("div", {class: "toolbar"}, el("label", {for: "dlq-pick"}, "Queue "), pick,
@@ -459,7 +478,7 @@ async function viewDlq(root, live, arg) {
     progress,
     el("h3", null, messages.length + " message" + (messages.length === 1 ? "" : "s") + " (" +
        (q.attrs.ApproximateNumberOfMessages || 0) + " visible)"),
-    el("div", {id: "dlq-messages"}, messages.map(messageCard)));
+    el("div", {id: "dlq-messages"}, messages.map((m, i) => messageCard(m, records[i]))));
 }
 
 /* ---- routing ------------------------------------------------------------------------------------ */

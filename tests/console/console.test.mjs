@@ -246,6 +246,16 @@ test("requests: recent records with status, and one record's detail", {skip}, as
   await shot("requests");
 });
 
+test("dead letters: a gateway request's message with its record", {skip}, async () => {
+  await open("#dlq/division-dlq");
+  const card = await page.waitForSelector("#dlq-messages .message", {timeout: WAIT_MS});
+  const request = await card.$eval("dd.request", (dd) => dd.textContent);
+  assert.match(request, new RegExp(`^${ids.bad} DEAD_LETTERED division by zero$`));
+  assert.deepEqual(JSON.parse(await card.$eval("pre.body", (p) => p.textContent)),
+    {operation: "division", number: 1, divisor: 0});
+  await shot("dlq-request");
+});
+
 test("dead letters: messages shown as text, redriven to their source", {skip}, async () => {
   await open("#dlq/orders-dlq");
   await page.waitForSelector("#dlq-messages .message", {timeout: WAIT_MS});
