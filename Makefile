@@ -3,6 +3,7 @@
 #   make fuzz        libFuzzer targets (clang) in build-fuzz/; fuzz-smoke: short runs; fuzz-long: FUZZ_SECONDS each
 #   make valgrind    the main integration suites with every daemon under valgrind's memcheck
 #   make bench       the benchmark programs: build/sluice-bench, filter-bench, table-bench, sync-probe
+#   make console-test   the web console in headless chromium (tests/console); console-shots: its pictures in docs/console
 #   make crashloop CYCLES=200 [FSYNC=interval] [CRASHLOOP_ARGS="--damage --seed 7"]   the long crash loop
 #                  (CRASHLOOP_ARGS="--power-loss": a simulated power loss after each kill)
 
@@ -29,7 +30,8 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS     := $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/daemon/main.d $(BUILD)/obj/tests/unit/harness.d
 
-.PHONY: all check unit asan-unit integration fuzz fuzz-smoke fuzz-long valgrind bench clean run crashloop
+.PHONY: all check unit asan-unit integration fuzz fuzz-smoke fuzz-long valgrind bench clean run crashloop \
+        console-test console-shots
 all: $(BUILD)/sluice $(BUILD)/examples/workers.so $(BUILD)/examples/runtime-c/bootstrap
 
 # The seeds' workers as a plugin (examples/workers/c), and the plugins the
@@ -52,6 +54,11 @@ $(BUILD)/tests/plugins/%.so: tests/plugins/%.c include/sluice_plugin.h
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The web console's files are built into the binary (.incbin, relative to
+# this directory): console_http.o depends on them.
+CONSOLE_FILES := console/index.html console/app.js console/style.css console/favicon.svg
+$(BUILD)/obj/src/proto/console_http.o build-fuzz/obj/src/proto/console_http.o: $(CONSOLE_FILES)
 
 $(BUILD)/libsluice.a: $(LIB_OBJ)
 	@rm -f $@
@@ -139,8 +146,22 @@ valgrind: $(BUILD)/sluice $(BUILD)/sluice-bench $(BUILD)/examples/workers.so $(T
 	cd tests/integration && SLUICE_VALGRIND=1 SLUICE_BIN=$(abspath $(BUILD)/sluice) \
 	  python3 -W ignore::ResourceWarning -m unittest $(VALGRIND_TESTS)
 
+# The web console in headless Chromium (tests/console, docs/CONSOLE.md):
+# Debian's chromium driven by playwright-core (npm ci, pinned by its lock
+# file). Skipped, with a message, without chromium or node and npm.
+# console-shots runs the same and keeps each view's picture in docs/console/.
+CHROMIUM ?= /usr/bin/chromium
+console-test: $(BUILD)/sluice $(BUILD)/examples/workers.so
+	@if [ ! -x "$(CHROMIUM)" ]; then echo "console-test: skipped: no chromium at $(CHROMIUM) (scripts/deps.sh --test)"; \
+	elif ! command -v node >/dev/null || ! command -v npm >/dev/null; then echo "console-test: skipped: no node or npm"; \
+	else cd tests/console && npm ci --no-audit --no-fund --loglevel=error && \
+	  CHROMIUM=$(CHROMIUM) CONSOLE_SHOTS=$(CONSOLE_SHOTS) SLUICE_BIN=$(abspath $(BUILD)/sluice) node --test console.test.mjs; fi
+console-shots:
+	$(MAKE) console-test CONSOLE_SHOTS=docs/console
+
 check: all unit asan-unit integration fuzz-smoke valgrind
 	SLUICE_BIN=$(abspath build-asan/sluice) SLUICE_ASAN=1 tests/integration/run.sh
+	$(MAKE) console-test
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -2,12 +2,17 @@
 # Installs what Sluice needs on Debian 12. `scripts/deps.sh` installs the
 # build dependencies; `scripts/deps.sh --test` adds the test tooling (real
 # AWS clients, clang's fuzzer runtime, valgrind, nginx and wrk for the benchmark,
-# Prometheus to scrape /metrics in test_metrics).
+# Prometheus to scrape /metrics in test_metrics, chromium and node for the
+# console's browser tests).
 # Uses sudo when not root; does nothing for packages already installed.
 set -eu
 pkgs="build-essential pkg-config libyaml-dev libssl-dev uuid-dev libjansson-dev libpcre2-dev"
 if [ "${1:-}" = "--test" ]; then
-    pkgs="$pkgs clang libclang-rt-14-dev python3 python3-boto3 awscli nginx-light wrk curl valgrind prometheus"
+    pkgs="$pkgs clang libclang-rt-14-dev python3 python3-boto3 awscli nginx-light wrk curl valgrind prometheus chromium"
+    # the console's browser tests (tests/console) run under node with npm: a
+    # node already on the machine (v20 or later, with its npm) is used as it is
+    command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+    command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 fi
 missing=""
 for p in $pkgs; do

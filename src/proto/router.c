@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "gateway/gateway.h"
+#include "proto/console_http.h"
 #include "proto/form.h"
 #include "proto/lambda_api.h"
 #include "proto/sigv4.h"
@@ -440,11 +441,15 @@ void router_handle(http_ex_t *ex, void *arg)
             reply_simple(ctx, 404, "{\"message\":\"SNS message signing is off (server.sns_signing)\"}");
         return;
     }
+    if (console_http_match(ctx->path)) { /* static files: never shed, never signed */
+        console_http_handle(ctx);
+        return;
+    }
     /* A request signed for SQS, SNS or Lambda is never the gateway's, so a
      * catch-all proxy route (/{proxy+}) leaves queue URLs to the SQS query
      * protocol; nor is a request to Sluice's own paths (the Lambda API, the
-     * tables view, /health) — only the gateway's own /_sluice/requests/ and
-     * /_sluice/gateway/. */
+     * tables view, /health; the console is answered above) — only the
+     * gateway's own /_sluice/requests/ and /_sluice/gateway/. */
     int aws = !strcmp(ctx->service, "sqs") || !strcmp(ctx->service, "sns") || !strcmp(ctx->service, "lambda");
     int own = gateway_reserved_path(ctx->path) && strncmp(ctx->path, "/_sluice/requests/", 18) != 0 &&
               strncmp(ctx->path, "/_sluice/gateway/", 17) != 0;
