@@ -328,7 +328,8 @@ async function requestDetail(id) {
   const text = await r.text();
   return el("div", {class: "card", id: "request-detail"},
     el("h3", null, "Request ", id),
-    el("p", {class: "note"}, "GET /_sluice/requests/" + id + " answered " + r.status),
+    el("p", {class: "note"}, "GET /_sluice/requests/" + id + " answered " + r.status + " · ",
+       el("a", {href: "#trace/" + encodeURIComponent(id), id: "request-trace"}, "its trace")),
     el("pre", null, pretty(text)));
 }
 
@@ -483,7 +484,43 @@ async function viewDlq(root, live, arg) {
 
 /* ---- routing ------------------------------------------------------------------------------------ */
 
-const VIEWS = {queues: viewQueues, topics: viewTopics, functions: viewFunctions, requests: viewRequests, dlq: viewDlq};
+/* ---- traces ------------------------------------------------------------------------------------- */
+
+/* The hops the daemon's journal holds for a trace id (a gateway request id or
+ * an AWSTraceHeader), in time order, with the time since the first and the
+ * previous hop: GET /_sluice/trace/{id}. */
+async function viewTrace(root, live, arg) {
+  const form = el("form", {id: "trace-form", onsubmit: (e) => {
+    e.preventDefault();
+    const v = document.getElementById("trace-id").value.trim();
+    if (v) location.hash = "#trace/" + encodeURIComponent(v);
+  }}, el("input", {id: "trace-id", size: "60", placeholder: "a request id or an AWSTraceHeader", value: arg || ""}),
+  " ", el("button", {type: "submit"}, "Show"));
+  const parts = [el("h2", null, "Trace"), form];
+  if (!arg) {
+    parts.push(el("p", {class: "note"}, "Pick a request in Requests, or give an id."));
+    root.replaceChildren(...parts);
+    return;
+  }
+  const doc = await getJSON("/_sluice/trace/" + encodeURIComponent(arg), true);
+  const hops = (doc && doc.hops) || [];
+  const first = hops.length ? hops[0].timeUs : 0;
+  let prev = first;
+  const rows = hops.map((h) => {
+    const row = {cells: [h.timestamp, ((h.timeUs - first) / 1000).toFixed(3), ((h.timeUs - prev) / 1000).toFixed(3),
+      h.kind, h.resource, h.durationUs ? (h.durationUs / 1000).toFixed(3) : "-", h.detail]};
+    prev = h.timeUs;
+    return row;
+  });
+  parts.push(el("p", {class: "note"}, hops.length ? "Trace " + doc.traceId + ": " + hops.length + " hops." :
+    "The journal holds no hops for " + arg + " (never traced, or forgotten: the journal is a bounded ring)."),
+  table(["Time", "+first ms", "+prev ms", "Hop", "Resource", "Took ms", "Detail"], rows, "no hops", {id: "trace"}));
+  root.replaceChildren(...parts);
+  live.every(REFRESH_MS);
+}
+
+const VIEWS = {queues: viewQueues, topics: viewTopics, functions: viewFunctions, requests: viewRequests, dlq: viewDlq,
+               trace: viewTrace};
 let generation = 0;
 
 /* A view is view(root, live, arg): it draws into root (root.replaceChildren)

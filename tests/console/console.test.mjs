@@ -246,6 +246,26 @@ test("requests: recent records with status, and one record's detail", {skip}, as
   await shot("requests");
 });
 
+test("trace: a request's hops from the gateway to its result, in time order", {skip}, async () => {
+  await open(`#requests/${ids.ok}`);
+  await page.click("#request-trace");
+  await page.waitForSelector("#trace tbody tr td:nth-child(4)", {timeout: WAIT_MS});
+  await page.waitForFunction(() => [...document.querySelectorAll("#trace tbody tr td:nth-child(4)")]
+    .some((td) => td.textContent === "function.finished"), null, {timeout: WAIT_MS});
+  const kinds = await page.$$eval("#trace tbody tr td:nth-child(4)", (tds) => tds.map((td) => td.textContent));
+  const at = (k) => kinds.indexOf(k);
+  for (const k of ["gateway.accepted", "queue.sent", "queue.received", "function.invoked", "table.written",
+                   "function.finished"])
+    assert.ok(at(k) >= 0, `${k} in ${kinds}`);
+  assert.ok(at("gateway.accepted") < at("queue.sent") && at("queue.sent") < at("function.invoked") &&
+            at("function.invoked") < at("function.finished"), kinds.join(" "));
+  const firsts = await page.$$eval("#trace tbody tr td:nth-child(2)", (tds) => tds.map((td) => Number(td.textContent)));
+  assert.deepEqual(firsts, [...firsts].sort((x, y) => x - y));
+  await shot("trace");
+  await open("#trace/no-such-id");
+  await page.waitForSelector("#trace td.empty", {timeout: WAIT_MS});
+});
+
 test("dead letters: a gateway request's message with its record", {skip}, async () => {
   await open("#dlq/division-dlq");
   const card = await page.waitForSelector("#dlq-messages .message", {timeout: WAIT_MS});
