@@ -201,7 +201,7 @@ static void route_metrics(const scrape_src_t *s, buf_t *out)
 {
     const char *label;
     const router_route_stats_t *st;
-    char code[8];
+    char code[16];
     metrics_family(out, "sluice_route_requests_total", "counter", "Requests a gateway route answered, by status code.");
     for (size_t i = 0; gateway_route_stats(s->gw, i, &label, &st); i++)
         for (int c = 100; c < ROUTER_STATUS_MAX; c++)

@@ -165,7 +165,8 @@ void metrics_hist_write(buf_t *out, const char *name, const metrics_label_t *lab
     buf_t le_text = BUF_INIT;
     if (nlabels > METRICS_LABELS_MAX)
         nlabels = METRICS_LABELS_MAX;
-    memcpy(l, labels, nlabels * sizeof *l);
+    if (nlabels) /* labels may be NULL then */
+        memcpy(l, labels, nlabels * sizeof *l);
     l[nlabels] = (metrics_label_t){"le", le};
     snprintf(series, sizeof series, "%s_bucket", name);
     uint64_t cum = 0;
