@@ -493,7 +493,9 @@ async function viewTrace(root, live, arg) {
   const form = el("form", {id: "trace-form", onsubmit: (e) => {
     e.preventDefault();
     const v = document.getElementById("trace-id").value.trim();
-    if (v) location.hash = "#trace/" + encodeURIComponent(v);
+    const hash = "#trace/" + encodeURIComponent(v);
+    if (v && location.hash === hash) show(); /* the same id again: read it again */
+    else if (v) location.hash = hash;
   }}, el("input", {id: "trace-id", size: "60", placeholder: "a request id or an AWSTraceHeader", value: arg || ""}),
   " ", el("button", {type: "submit"}, "Show"));
   const parts = [el("h2", null, "Trace"), form];
@@ -515,8 +517,7 @@ async function viewTrace(root, live, arg) {
   parts.push(el("p", {class: "note"}, hops.length ? "Trace " + doc.traceId + ": " + hops.length + " hops." :
     "The journal holds no hops for " + arg + " (never traced, or forgotten: the journal is a bounded ring)."),
   table(["Time", "+first ms", "+prev ms", "Hop", "Resource", "Took ms", "Detail"], rows, "no hops", {id: "trace"}));
-  root.replaceChildren(...parts);
-  live.every(REFRESH_MS);
+  root.replaceChildren(...parts); /* not re-read on a timer, which would redraw the form being typed in: Show reads again */
 }
 
 const VIEWS = {queues: viewQueues, topics: viewTopics, functions: viewFunctions, requests: viewRequests, dlq: viewDlq,
@@ -538,7 +539,8 @@ function liveFor(gen, run) {
 function show() {
   const [name, ...rest] = location.hash.replace(/^#/, "").split("/");
   const view = VIEWS[name] ? name : "queues";
-  const arg = rest.length ? decodeURIComponent(rest.join("/")) : undefined;
+  let arg;
+  try { arg = rest.length ? decodeURIComponent(rest.join("/")) : undefined; } catch (e) { arg = rest.join("/"); }
   const gen = ++generation;
   const main = document.getElementById("view");
   /* a view still loading when another is picked draws nothing */

@@ -95,8 +95,10 @@ static int parse_sample(const char *p, const char *end, sample_t *s)
     while (p < end && (*p == ' ' || *p == '\t'))
         p++;
     char num[64], *e;
-    size_t n = strcspn(p, " \t\r\n");
-    if (n == 0 || n >= sizeof num || p + n > end)
+    size_t n = 0; /* the text need not end in a NUL: stay before end */
+    while (p + n < end && !strchr(" \t\r\n", p[n]))
+        n++;
+    if (n == 0 || n >= sizeof num)
         return -1;
     memcpy(num, p, n);
     num[n] = '\0';
@@ -142,6 +144,13 @@ static int is_http(const char *protocol)
 }
 
 /* Adds one sample to u; 1 when its name is one cost counts. */
+/* A notification AWS bills: one delivered, or given up on (its attempts
+ * are one notification); a filtered one was never sent, a retry is not another. */
+static int billed_outcome(const char *outcome)
+{
+    return outcome && (!strcmp(outcome, "delivered") || !strcmp(outcome, "failed"));
+}
+
 static int count_sample(const sample_t *s, cost_usage_t *u, fn_accs_t *fns)
 {
     const char *n = s->name;
@@ -151,7 +160,7 @@ static int count_sample(const sample_t *s, cost_usage_t *u, fn_accs_t *fns)
     else if (!strcmp(n, "sluice_sns_publishes_total"))
         u->sns_publishes += v;
     else if (!strcmp(n, "sluice_subscription_deliveries_total"))
-        u->sns_http_deliveries += is_http(label(s, "protocol")) ? v : 0;
+        u->sns_http_deliveries += is_http(label(s, "protocol")) && billed_outcome(label(s, "outcome")) ? v : 0;
     else if (!strcmp(n, "sluice_sqs_requests_total"))
         u->sqs_requests += v;
     else if (!strcmp(n, "sluice_function_invocations_total"))

@@ -410,7 +410,7 @@ static void trace_invoked(const struct esm *m, batch_t *bt)
 {
     char detail[160]; /* the journal cuts it */
     bt->invoked_us = clock_wall_us();
-    for (size_t i = 0; i < bt->n; i++)
+    for (size_t i = 0; i < bt->n && trace_capacity(); i++)
         if (bt->recs[i].trace) {
             snprintf(detail, sizeof detail, "%s in a batch of %zu, mapping %s", bt->recs[i].id, bt->n, m->def.uuid);
             trace_hop_at(bt->recs[i].trace, TRACE_FUNCTION_INVOKED, m->def.function, detail, 0, bt->invoked_us);

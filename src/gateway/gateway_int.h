@@ -19,7 +19,8 @@ typedef struct route {
     char **fields;      /* item: def.fields, owned */
     schema_t *schema;
     proxy_route_t proxy; /* proxy routes: strings of def */
-    char label[160];    /* "POST /inbound" for records and logs */
+    char label[ROUTES_PATH_MAX + 16]; /* "POST /inbound" for records, logs and metrics: never cut (two cut
+                                       * labels could name one series twice) */
     router_route_stats_t *stats; /* its requests by status and their durations (the metrics) */
 } route_t;
 

@@ -601,7 +601,7 @@ static void trace_publish(const pub_ctx_t *c)
     list_for_each(it, &c->t->subs) {
         const sub_t *s = list_entry(it, sub_t, link);
         size_t i = 0;
-        while (s->filter && i < ids->n && subs__by_id(c->t->tp, ids->ids[i]) != s)
+        while (s->filter && i < ids->n && ids->ids[i] != s->id)
             i++;
         if (s->filter && !s->pending && i == ids->n)
             trace_hop_header(c->r->trace, TRACE_SUB_FILTERED, s->endpoint, "the filter policy did not match", 0);
@@ -697,7 +697,7 @@ status_t topic_publish(topic_t *t, const publish_req_t *r, publish_res_t *res, e
         buf_free(&b);
         topics__ask_deadline(tp, d->expires);
     }
-    if (r->trace)
+    if (r->trace && trace_capacity())
         trace_publish(&c); /* before the deliveries' hops */
     each_target(&c, deliver, err);
     topics__end(tp);

@@ -2,6 +2,7 @@
  * the arithmetic, on a fixed metrics text (the names of docs/CLI.md). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "daemon/cost.h"
@@ -24,6 +25,8 @@ static const char METRICS[] =
     "sluice_subscription_deliveries_total{topic=\"rides\",protocol=\"https\",outcome=\"delivered\"} 400000\n"
     "sluice_subscription_deliveries_total{topic=\"rides\",protocol=\"http\",outcome=\"failed\"} 100000\n"
     "sluice_subscription_deliveries_total{topic=\"rides\",protocol=\"lambda\",outcome=\"delivered\"} 7\n"
+    "sluice_subscription_deliveries_total{topic=\"rides\",protocol=\"https\",outcome=\"filtered\"} 300000\n"
+    "sluice_subscription_deliveries_total{topic=\"rides\",protocol=\"https\",outcome=\"retried\"} 200000\n"
     "sluice_sqs_requests_total{action=\"SendMessage\"} 1500000\n"
     "sluice_sqs_requests_total{action=\"ReceiveMessage\"} 500000\n"
     "sluice_function_invocations_total{function=\"recorder\"} 1000000\n"
@@ -55,7 +58,8 @@ TEST(parse_sums_the_billable_units)
     cost_usage_parse(METRICS, strlen(METRICS), &u);
     CHECK(NEAR(u.apigw_requests, 1e6));
     CHECK(NEAR(u.sns_publishes, 1e6));
-    CHECK(NEAR(u.sns_http_deliveries, 5e5)); /* http and https only: SQS and Lambda deliveries are free */
+    CHECK(NEAR(u.sns_http_deliveries, 5e5)); /* http and https only: SQS and Lambda deliveries are free;
+                                              * filtered ones were never sent, retries are not more */
     CHECK(NEAR(u.sqs_requests, 2e6));
     CHECK(NEAR(u.lambda_requests, 1e6));
     /* 100000 s at 128 MB = 12500 GB-s, plus 10 s at 2 GB = 20 */
@@ -63,7 +67,22 @@ TEST(parse_sums_the_billable_units)
     CHECK(NEAR(u.ddb_reads, 2e6));
     CHECK(NEAR(u.ddb_writes, 1e6));
     CHECK_INT(u.skipped, 1);
-    CHECK_INT(u.samples, 17);
+    CHECK_INT(u.samples, 19);
+}
+
+/* The text need not end in a NUL: a last line without a newline is read up
+ * to n and no further (ASan: a heap copy of exactly n bytes). */
+TEST(parse_stops_at_n_without_a_terminator)
+{
+    static const char line[] = "sluice_sns_publishes_total 5";
+    char *text = malloc(sizeof line - 1);
+    memcpy(text, line, sizeof line - 1);
+    cost_usage_t u;
+    cost_usage_parse(text, sizeof line - 1, &u);
+    CHECK(NEAR(u.sns_publishes, 5));
+    cost_usage_parse(text, sizeof line - 2, &u); /* "... 5" cut before the 5 */
+    CHECK(NEAR(u.sns_publishes, 0));
+    free(text);
 }
 
 TEST(parse_is_line_by_line_and_bounded)
