@@ -469,8 +469,10 @@ class HttpProtocol(HttpCase):
                 time.sleep(0.005)
         # What was sent waits in socket buffers, not in the daemon: its replies
         # would be ~5x the requests if it kept reading.
+        # Sanitizers and valgrind hold freed blocks in quarantine (valgrind's
+        # --freelist-vol is 20 MB), so RSS says nothing there; the plain run checks it.
         grown = rss_kb(self.sluice) - rss0
-        if not ASAN:
+        if not ASAN and not VALGRIND:
             self.assertLess(grown, 48 * 1024, "RSS grew %d kB while a client read nothing (sent %d)" % (grown, sent))
         for _ in range(20):
             t1 = time.monotonic()
