@@ -510,7 +510,8 @@ async function viewTrace(root, live, arg) {
   let prev = first;
   const rows = hops.map((h) => {
     const row = {cells: [h.timestamp, ((h.timeUs - first) / 1000).toFixed(3), ((h.timeUs - prev) / 1000).toFixed(3),
-      h.kind, h.resource, h.durationUs ? (h.durationUs / 1000).toFixed(3) : "-", h.detail]};
+      h.kind, h.resource, h.durationUs ? (h.durationUs / 1000).toFixed(3) : "-",
+      h.link ? (h.detail ? h.detail + " " : "") + "\u2192 " + h.link : h.detail]}; /* the journey goes on under link */
     prev = h.timeUs;
     return row;
   });

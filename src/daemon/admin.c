@@ -235,7 +235,17 @@ int admin_sns(admin_t *ad, const char *action, const char *form)
 
 int admin_get(admin_t *ad, const char *path, int not_found_quiet)
 {
-    return run_exchange(ad, "GET", path, NULL, 0, NULL, not_found_quiet ? QUIET_404 : QUIET_NONE);
+    /* the operations token (auth.ops_token_env) goes to the paths it guards only */
+    const char *tok = getenv("SLUICE_OPS_TOKEN");
+    buf_t bearer = BUF_INIT;
+    http_client_header_t h[1] = {{"Authorization", NULL}};
+    if (tok && *tok && (strcmp(path, "/metrics") == 0 || strncmp(path, "/_sluice/trace/", 15) == 0)) {
+        buf_printf(&bearer, "Bearer %s", tok);
+        h[0].value = bearer.data;
+    }
+    int rc = run_exchange(ad, "GET", path, h, h[0].value ? 1 : 0, NULL, not_found_quiet ? QUIET_404 : QUIET_NONE);
+    buf_free(&bearer);
+    return rc;
 }
 
 /* ---- XML ----------------------------------------------------------------------------------------- */

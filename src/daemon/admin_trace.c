@@ -20,6 +20,10 @@ static const char TRACE_USAGE[] =
     "time order: the time of each, +ms since the first hop and since the one\n"
     "before, the hop's kind, the resource (route, topic, queue, function,\n"
     "table) and a detail; a function hop also shows how long the call took.\n"
+    "A message without a trace header is traced by its message id; where its\n"
+    "journey goes on under another id (a topic's queue message, a function's\n"
+    "destination, a queued invocation) the detail ends \"-> <id>\" and that\n"
+    "id's hops are listed too.\n"
     "The journal is in memory and bounded (trace.journal_entries): old hops are\n"
     "forgotten, and a restart forgets them all.\n"
     "\n"
@@ -56,9 +60,12 @@ static void print_hops(const jv_t *hops)
         snprintf(step, sizeof step, "%.3f", ms_between(prev, us));
         snprintf(dur, sizeof dur, took > 0 ? "%.3f" : "-", took / 1000.0);
         const char *kind = jv_str(jv_get(h, "kind")), *res = jv_str(jv_get(h, "resource"));
-        const char *detail = jv_str(jv_get(h, "detail"));
+        const char *detail = jv_str(jv_get(h, "detail")), *link = jv_str(jv_get(h, "link"));
+        char text[400]; /* the detail, and where the journey goes on when the hop names it */
+        snprintf(text, sizeof text, "%s%s%s", detail && *detail ? detail : link ? "" : "-", link ? " -> " : "",
+                 link ? link : "");
         const char *cells[] = {jv_str(jv_get(h, "timestamp")), since, step, kind ? kind : "-",
-                               res && *res ? res : "-", dur, detail && *detail ? detail : "-"};
+                               res && *res ? res : "-", dur, text};
         admin_table_row(&t, cells);
         prev = us;
     }

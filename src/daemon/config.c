@@ -11,7 +11,8 @@
  *   log:     { level }
  *   trace:   { journal_entries }
  *   limits:  { inflight_per_queue, queue_bytes, total_queue_bytes }
- *   auth:    { mode, clock_skew_s, session_token, access_keys: [{ id, secret | secret_env, session_token }] }
+ *   auth:    { mode, clock_skew_s, session_token, ops_token_env,
+ *              access_keys: [{ id, secret | secret_env, session_token }] }
  *   queues:
  *     - name: orders
  *       attributes: { VisibilityTimeout: 30, ... }     # AWS attribute names
@@ -103,7 +104,7 @@ static const opt_def_t opts[] = {
     {"server.plugin_threads", NULL, OPT_INT, 0, 256, "0", OFF(plugin_threads),
      "worker threads per plugin function (0: one per CPU, at most its concurrency)"},
     {"trace.journal_entries", NULL, OPT_INT, 0, 16777216, "65536", OFF(trace_entries),
-     "hops the trace journal keeps in memory for sluice trace (about 300 bytes each, touched as used; 0: "
+     "hops the trace journal keeps in memory for sluice trace (352 bytes each, touched as used; 0: "
      "no journal)"},
     {"log.level", "--log-level", OPT_LOGLEVEL, 0, 0, "info", OFF(log_level), "debug | info | warn | error"},
     {"auth.mode", "--auth", OPT_CHOICE, 0, 0, "open", OFF(auth.mode),
@@ -113,6 +114,9 @@ static const opt_def_t opts[] = {
      "sigv4: how far X-Amz-Date may be from the server's clock"},
     {"auth.session_token", NULL, OPT_CHOICE, 0, 0, "ignore", OFF(auth.session_token),
      "sigv4: ignore | check (X-Amz-Security-Token must be the key's session_token)", "ignore|check"},
+    {"auth.ops_token_env", NULL, OPT_STR, 0, 0, "", OFF(auth.ops_token_env),
+     "the environment variable holding a token GET /metrics and /_sluice/trace/{id} then require as "
+     "Authorization: Bearer (empty: they are open; /health and /ready always are)"},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -131,7 +135,7 @@ static int opt_check_text(const opt_def_t *d, const char *v, char *why, size_t n
     if (d->type == OPT_URL) {
         if (*v && strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
             return snprintf(why, n, "%s: \"%s\" is not an http:// or https:// URL", d->key, v), -1;
-    } else if (!*v) {
+    } else if (!*v && strcmp(d->key, "auth.ops_token_env") != 0) { /* that one: empty is off */
         return snprintf(why, n, "%s: must not be empty", d->key), -1;
     }
     return 0;

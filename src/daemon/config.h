@@ -113,6 +113,7 @@ typedef struct config_auth {
     long mode;          /* config_auth_mode_t */
     long clock_skew_s;
     long session_token; /* config_token_policy_t */
+    char *ops_token_env; /* names the variable holding the bearer token of /metrics and traces; "" none */
     config_access_key_t *keys;
     size_t nkeys;
 } config_auth_t;

@@ -624,6 +624,21 @@ static int open_engine(daemon_t *d)
 static int start_auth(daemon_t *d)
 {
     const config_auth_t *a = &d->cfg->auth;
+    if (a->ops_token_env && *a->ops_token_env) {
+        const char *t = getenv(a->ops_token_env);
+        size_t n = t ? strlen(t) : 0;
+        int printable = n > 0;
+        for (size_t i = 0; i < n && printable; i++)
+            printable = t[i] > 0x20 && t[i] < 0x7f; /* what a bearer token can be, sent in a header */
+        if (!printable || n < 16 || n > 512) {
+            log_error("config_auth_rejected", "reason=\"auth.ops_token_env: %s must hold 16..512 printable "
+                      "characters without spaces\"", a->ops_token_env);
+            return -1;
+        }
+        d->router.ops_token = xstrdup(t);
+        log_info("ops_token", "variable=%s reason=\"GET /metrics and /_sluice/trace need Authorization: Bearer\"",
+                 a->ops_token_env);
+    }
     if (a->mode == CONFIG_AUTH_OPEN) {
         log_warn("auth_open", "mode=open reason=\"AWS-protocol requests are not authenticated; set auth.mode: sigv4 "
                  "to verify their signatures\"");
@@ -760,6 +775,7 @@ static void teardown(daemon_t *d)
     router_release(&d->router);
     gateway_free(d->gw);
     sigv4_free(d->router.auth);
+    free(d->router.ops_token);
     http_client_free(d->gw_client); /* after the server: aborted exchanges cancelled their requests */
     if (d->store && store_close(d->store) != 0 && !d->exit_code) /* hands over the last batch and fsyncs it */
         d->exit_code = 70; /* that last sync failed: what was acknowledged under interval/off may be lost */

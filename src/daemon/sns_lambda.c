@@ -17,9 +17,10 @@
 
 #include "queues/queues.h"
 #include "util/alloc.h"
-
 #include "util/buf.h"
 #include "util/jv.h"
+#include "util/rand.h"
+#include "util/trace.h"
 
 struct sns_lambda {
     topics_t *tp;
@@ -80,11 +81,15 @@ static void deliver(void *arg, const delivery_t *d)
     } else {
         /* a gateway request's message: the invocation runs under its id, so
          * its outcome reaches the request's record (functions_track_requests) */
-        char *rid = msg_body_request_id(d->body, d->body_len);
-        if (function_invoke_async(f, ev.data, ev.len, rid, NULL, &err) != ST_OK)
+        char *rid = msg_body_request_id(d->body, d->body_len), id[UUID_STR_LEN];
+        if (function_invoke_async(f, ev.data, ev.len, rid, id, &err) != ST_OK) {
             topics_delivery_result(c->tp, d->id, 0, 1, err.msg);
-        else
+        } else {
+            /* the invocation's hops go under its request id: the message's journey leads there */
+            if (!rid || strcmp(rid, d->message_id) != 0)
+                trace_hop_link(d->message_id, TRACE_FUNCTION_QUEUED, function_def(f)->name, id, id);
             topics_delivery_result(c->tp, d->id, 1, 0, "");
+        }
         free(rid);
     }
     buf_free(&ev);

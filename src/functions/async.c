@@ -122,8 +122,11 @@ static void run(fn_async_t *a)
         retire(a->fs, a);
         return;
     }
-    if (function_invoke(f, a->event, a->event_len, a->request_id, on_done, a, NULL, &err) != ST_OK)
+    uint64_t call;
+    if (function_invoke(f, a->event, a->event_len, a->request_id, on_done, a, &call, &err) != ST_OK)
         loop_timer_start(a->fs->loop, &a->timer, THROTTLE_RETRY_MS);
+    else
+        function_trace(f, call, a->request_id, NULL); /* each attempt's hops, under its request id */
 }
 
 static fn_async_t *async_new(functions_t *fs, uint64_t id)

@@ -25,6 +25,7 @@ typedef struct fn_call {
     const char *event;
     size_t event_len;
     const char *request_id;
+    const char *trace_header;  /* Lambda-Runtime-Trace-Id, or NULL */
     uint64_t deadline_wall_ms; /* epoch ms: Lambda-Runtime-Deadline-Ms */
     const fn_record_t *records; /* the event's records, for a record handler; else NULL (valid during start only) */
     size_t nrecords;

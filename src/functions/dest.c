@@ -134,6 +134,12 @@ static const char *json_now(char out[40])
 /* The record's new status and attributes: SUCCEEDED with the result; a
  * failure that will be retried leaves it RUNNING with lastError; a failure
  * nothing retries is FAILED with the error. */
+/* The outcome's id in the journal. */
+static const char *journal(const fn_outcome_t *o)
+{
+    return o->journal ? o->journal : o->trace;
+}
+
 static int table_outcome(functions_t *fs, const char *name, const fn_outcome_t *o, int flags)
 {
     table_t *t = fs->ts ? tables_find(fs->ts, name) : NULL;
@@ -166,8 +172,23 @@ static int table_outcome(functions_t *fs, const char *name, const fn_outcome_t *
         log_info("request_expired",
                  "function=%s table=%s request_id=%s outcome=%s reason=\"after its deadline\"%s%s", o->f->def.name,
                  name, o->request_id, status, trk, tr);
-    trace_hop(o->trace, TRACE_TABLE_WRITTEN, name, r == OUTCOME_EXPIRED ? "EXPIRED (after its deadline)" : status, 0);
+    trace_hop(journal(o), TRACE_TABLE_WRITTEN, name, r == OUTCOME_EXPIRED ? "EXPIRED (after its deadline)" : status,
+              0);
     return 0;
+}
+
+/* The destination's hop, before the send (whose own hops follow it): a
+ * traced outcome's message or publish carries its trace on; an untraced one
+ * goes on under the new message's id, linked once the send gave it. */
+static uint64_t trace_sending(const fn_outcome_t *o, const char *dest)
+{
+    return trace_hop_link(journal(o), TRACE_DESTINATION_SENT, dest, NULL, NULL);
+}
+
+static void trace_sent(const fn_outcome_t *o, uint64_t hop, const char *msg_id)
+{
+    if (!o->trace)
+        trace_set_link(hop, msg_id);
 }
 
 static int send_table(functions_t *fs, const char *name, const fn_outcome_t *o)
@@ -213,7 +234,7 @@ static int send_items(functions_t *fs, const char *name, const fn_outcome_t *o)
                  o->request_id, t ? err.msg : "no such table");
         return -1;
     }
-    trace_hop(o->trace, TRACE_TABLE_WRITTEN, name, "item", 0);
+    trace_hop(journal(o), TRACE_TABLE_WRITTEN, name, "item", 0);
     return 0;
 }
 
@@ -246,11 +267,14 @@ static int send_queue(functions_t *fs, const char *name, const fn_outcome_t *o, 
         r.group_id = o->f->def.name;
         r.dedup_id = o->request_id;
     }
-    if (!q || queue_send(q, &r, NULL, &err) != ST_OK) {
+    send_res_t res;
+    uint64_t hop = q ? trace_sending(o, name) : 0;
+    if (!q || queue_send(q, &r, &res, &err) != ST_OK) {
         log_warn("destination_refused", "function=%s queue=%s request_id=%s reason=\"%s\"", o->f->def.name, name,
                  o->request_id, q ? err.msg : "no such queue");
         return -1;
     }
+    trace_sent(o, hop, res.message_id);
     return 0;
 }
 
@@ -262,11 +286,13 @@ static int send_topic(functions_t *fs, const char *name, const fn_outcome_t *o, 
     err_t err;
     publish_res_t res;
     publish_req_t r = {.message = body, .message_len = len, .trace = o->trace};
+    uint64_t hop = t ? trace_sending(o, name) : 0;
     if (!t || topic_publish(t, &r, &res, &err) != ST_OK) {
         log_warn("destination_refused", "function=%s topic=%s request_id=%s reason=\"%s\"", o->f->def.name, name,
                  o->request_id, t ? err.msg : "no such topic");
         return -1;
     }
+    trace_sent(o, hop, res.message_id);
     return 0;
 }
 

@@ -25,6 +25,7 @@
 #include "util/logging.h"
 #include "util/rand.h"
 #include "util/text.h"
+#include "util/trace.h"
 
 typedef struct fn_inv {
     uint64_t id;
@@ -34,6 +35,8 @@ typedef struct fn_inv {
     const fn_record_t *recs; /* borrowed from the caller until done (see function_invoke_batch), or NULL */
     size_t nrecs;
     char request_id[UUID_STR_LEN + 64];
+    char *journal;      /* the id its function.* hops go under (function_trace), or NULL */
+    char *trace_header; /* handed to the function as its trace id, or NULL */
     fn_done_fn done;
     void *arg;
     int forgotten;
@@ -72,6 +75,8 @@ functions_t *functions_new(const functions_config_t *cfg, loop_t *loop, store_t 
 static void inv_free(fn_inv_t *inv)
 {
     free(inv->event);
+    free(inv->journal);
+    free(inv->trace_header);
     free(inv);
 }
 
@@ -338,6 +343,9 @@ static void finish(fn_inv_t *inv, const fn_result_t *r)
     uint64_t duration_us = inv->started ? (clock_mono_ns() - inv->t_start_ns) / 1000 : 0;
     if (inv->started)
         metrics_hist_observe(&f->duration_us, duration_us);
+    if (inv->journal)
+        trace_hop_at(inv->journal, r->ok ? TRACE_FUNCTION_FINISHED : TRACE_FUNCTION_FAILED, f->def.name,
+                     r->ok ? inv->request_id : r->error_type ? r->error_type : "Unhandled", duration_us, 0);
     if (!inv->forgotten && inv->done) {
         fn_result_t rr = *r;
         rr.duration_us = duration_us;
@@ -377,12 +385,14 @@ static void start_call(function_t *f, fn_inv_t *inv)
 {
     inv->started = 1;
     inv->t_start_ns = clock_mono_ns();
+    trace_hop(inv->journal, TRACE_FUNCTION_INVOKED, f->def.name, inv->request_id, 0);
     f->running++;
     loop_timer_start(f->fs->loop, &inv->timer, f->def.timeout_ms);
     fn_call_t call = {.id = inv->id,
                       .event = inv->event,
                       .event_len = inv->event_len,
                       .request_id = inv->request_id,
+                      .trace_header = inv->trace_header,
                       .deadline_wall_ms = clock_wall_ms() + f->def.timeout_ms,
                       .records = inv->recs,
                       .nrecords = inv->nrecs};
@@ -458,6 +468,27 @@ status_t function_invoke(function_t *f, const char *event, size_t len, const cha
     if (call_out)
         *call_out = inv->id;
     return ST_OK;
+}
+
+/* A header fit to hand on in an HTTP header: printable ASCII, bounded. */
+static int header_fit(const char *h)
+{
+    size_t n = 0;
+    for (; h[n]; n++)
+        if (h[n] < 0x20 || h[n] > 0x7e || n == FN_TRACE_HEADER_MAX)
+            return 0;
+    return n > 0;
+}
+
+void function_trace(function_t *f, uint64_t call, const char *journal, const char *trace_header)
+{
+    fn_inv_t *inv = seqmap_get(&f->fs->calls, call);
+    if (!inv || inv->started)
+        return;
+    free(inv->journal);
+    free(inv->trace_header);
+    inv->journal = journal && *journal && trace_capacity() ? xstrdup(journal) : NULL;
+    inv->trace_header = trace_header && header_fit(trace_header) ? xstrdup(trace_header) : NULL;
 }
 
 void function_forget(function_t *f, uint64_t call)

@@ -147,6 +147,14 @@ status_t function_invoke(function_t *f, const char *event, size_t len, const cha
  * forgotten (a backend copies what it keeps past its start). */
 status_t function_invoke_batch(function_t *f, const char *event, size_t len, const fn_record_t *recs, size_t n,
                                fn_done_fn done, void *arg, uint64_t *call_out, err_t *err);
+/* Names a call's journey (util/trace.h) before it starts (the next loop
+ * pass at the earliest): journal, the id its function.invoked and
+ * function.finished/failed hops go under (NULL: none; a mapping records its
+ * own, per record); trace_header, what the function is handed as its trace
+ * (Lambda-Runtime-Trace-Id; NULL, or not printable ASCII of at most
+ * FN_TRACE_HEADER_MAX bytes: none). */
+#define FN_TRACE_HEADER_MAX 256
+void function_trace(function_t *f, uint64_t call, const char *journal, const char *trace_header);
 /* Whether f has a record handler, so function_invoke_batch's records are worth passing. */
 int function_takes_records(const function_t *f);
 /* The caller no longer wants the result (its client went away): done will

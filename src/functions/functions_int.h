@@ -79,7 +79,8 @@ int fn_dest__valid(const functions_t *fs, const char *dest, char *why, size_t wh
 typedef struct fn_outcome {
     const function_t *f;
     const char *request_id;
-    const char *trace; /* the journal's trace id (util/trace.h), or NULL */
+    const char *trace;   /* the trace id its AWSTraceHeader gives (util/trace.h), or NULL */
+    const char *journal; /* its id in the journal: trace, else the message's id; NULL: none */
     const char *event;
     size_t event_len;
     const fn_result_t *res;

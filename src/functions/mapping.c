@@ -103,6 +103,7 @@ typedef struct batch {
     fn_record_t *lent; /* the records as lent to function_invoke_batch, until done */
     uint64_t opened_ms;
     uint64_t invoked_us; /* wall clock, for the journal's function hops */
+    char *trace_header;  /* the first record's AWSTraceHeader: the function's trace, or NULL */
     loop_timer_t mark; /* RUNNING_MARK_MS after the invocation started: mark_running */
     char queue[QUEUE_NAME_MAX + 1];
 } batch_t;
@@ -202,6 +203,12 @@ static void put_attributes(buf_t *b, const message_t *msg)
     buf_putc(b, '}');
 }
 
+/* A record's id in the journal: its trace, else its message id. */
+static const char *journal_id(const rec_t *r)
+{
+    return r->trace ? r->trace : r->id;
+}
+
 static void batch_add(batch_t *bt, const message_t *msg, const char *receipt, const char *arn, const char *region)
 {
     if (bt->n == bt->cap) {
@@ -217,6 +224,8 @@ static void batch_add(batch_t *bt, const message_t *msg, const char *receipt, co
     r->sent_ms = msg->sent_ts;
     char key[TRACE_ID_MAX + 1];
     r->trace = trace_key(msg->trace_header, key) ? xstrdup(key) : NULL;
+    if (r->trace && !bt->trace_header)
+        bt->trace_header = xstrdup(msg->trace_header);
     if (bt->by_record) {
         r->body_off = bt->bodies.len;
         r->body_len = msg->body_len;
@@ -270,6 +279,7 @@ static void batch_free(batch_t *bt)
         free(bt->recs[i].request_id);
         free(bt->recs[i].trace);
     }
+    free(bt->trace_header);
     free(bt->recs);
     buf_free(&bt->text);
     buf_free(&bt->bodies);
@@ -381,6 +391,7 @@ static void send_outcomes(struct esm *m, const batch_t *bt, const fn_result_t *r
         fn_outcome_t o = {.f = f,
                           .request_id = bt->recs[i].request_id,
                           .trace = bt->recs[i].trace,
+                          .journal = journal_id(&bt->recs[i]),
                           .event = bt->text.data + bt->recs[i].off,
                           .event_len = bt->recs[i].len,
                           .res = &rr,
@@ -405,27 +416,25 @@ static void delete_succeeded(struct esm *m, const batch_t *bt, const char *faile
                      err.msg);
 }
 
-/* The journal's hops of a batch: one per traced record. */
+/* The journal's hops of a batch: one per record. */
 static void trace_invoked(const struct esm *m, batch_t *bt)
 {
     char detail[160]; /* the journal cuts it */
     bt->invoked_us = clock_wall_us();
-    for (size_t i = 0; i < bt->n && trace_capacity(); i++)
-        if (bt->recs[i].trace) {
-            snprintf(detail, sizeof detail, "%s in a batch of %zu, mapping %s", bt->recs[i].id, bt->n, m->def.uuid);
-            trace_hop_at(bt->recs[i].trace, TRACE_FUNCTION_INVOKED, m->def.function, detail, 0, bt->invoked_us);
-        }
+    for (size_t i = 0; i < bt->n && trace_capacity(); i++) {
+        snprintf(detail, sizeof detail, "%s in a batch of %zu, mapping %s", bt->recs[i].id, bt->n, m->def.uuid);
+        trace_hop_at(journal_id(&bt->recs[i]), TRACE_FUNCTION_INVOKED, m->def.function, detail, 0, bt->invoked_us);
+    }
 }
 
 static void trace_done(const struct esm *m, const batch_t *bt, const fn_result_t *r, const char *failed)
 {
     uint64_t now = clock_wall_us(), took = now > bt->invoked_us ? now - bt->invoked_us : 0;
-    for (size_t i = 0; i < bt->n; i++)
-        if (bt->recs[i].trace)
-            trace_hop_at(bt->recs[i].trace, failed[i] ? TRACE_FUNCTION_FAILED : TRACE_FUNCTION_FINISHED,
-                         m->def.function, failed[i] ? (!r->ok && r->error_type ? r->error_type : "BatchItemFailure")
-                                                    : bt->recs[i].id,
-                         took, now);
+    for (size_t i = 0; i < bt->n && trace_capacity(); i++)
+        trace_hop_at(journal_id(&bt->recs[i]), failed[i] ? TRACE_FUNCTION_FAILED : TRACE_FUNCTION_FINISHED,
+                     m->def.function,
+                     failed[i] ? (!r->ok && r->error_type ? r->error_type : "BatchItemFailure") : bt->recs[i].id, took,
+                     now);
 }
 
 static void on_batch_done(void *arg, const fn_result_t *r)
@@ -560,9 +569,12 @@ static int dispatch(struct esm *m)
                                 .request_id = bt->recs[i].request_id,
                                 .group = bt->recs[i].group,
                                 .recv_count = bt->recs[i].recv_count};
+    uint64_t call;
     status_t st = f ? function_invoke_batch(f, bt->text.data, bt->text.len, recs, recs ? bt->n : 0, on_batch_done,
-                                            bt, NULL, &err)
+                                            bt, &call, &err)
                     : ST_RESOURCE_NOT_FOUND;
+    if (st == ST_OK)
+        function_trace(f, call, NULL, bt->trace_header); /* the records' hops are the mapping's own */
     if (st != ST_OK) {
         m->open = bt;
         esm_release_open(m);

@@ -93,6 +93,7 @@ typedef struct rt_call {
     char *event; /* freed once handed out */
     size_t event_len;
     char *request_id;
+    char *trace_header; /* Lambda-Runtime-Trace-Id, or NULL */
     uint64_t deadline_wall_ms;
     list_t link; /* rt->queue while waiting for a process */
 } rt_call_t;
@@ -153,6 +154,7 @@ static rt_call_t *call_new(const fn_call_t *fc)
     c->event = xmemdup(fc->event, fc->event_len);
     c->event_len = fc->event_len;
     c->request_id = request_id_copy(fc->request_id);
+    c->trace_header = fc->trace_header ? xstrdup(fc->trace_header) : NULL;
     c->deadline_wall_ms = fc->deadline_wall_ms;
     list_init(&c->link);
     return c;
@@ -162,6 +164,7 @@ static void call_free(rt_call_t *c)
 {
     free(c->event);
     free(c->request_id);
+    free(c->trace_header);
     free(c);
 }
 
@@ -602,6 +605,8 @@ static void slot_hand_out(rt_slot_t *s, rt_call_t *c)
                "Lambda-Runtime-Aws-Request-Id: %s\r\nLambda-Runtime-Deadline-Ms: %llu\r\n"
                "Lambda-Runtime-Invoked-Function-Arn: %s\r\n",
                c->request_id, (unsigned long long)c->deadline_wall_ms, s->rt->arn);
+    if (c->trace_header) /* checked printable when the call was named (function_trace) */
+        buf_printf(&h, "Lambda-Runtime-Trace-Id: %s\r\n", c->trace_header);
     http_ex_t *ex = s->next;
     s->next = NULL;
     s->call = c;

@@ -97,7 +97,7 @@ static void reply_record(req_ctx_t *ctx, const char *id, const char *item)
     buf_t b = BUF_INIT;
     if (outcome_is_final(status)) {
         buf_puts(&b, item);
-        trace_hop(id, TRACE_GATEWAY_RESULT, ctx->path, status, 0); /* a final result served */
+        trace_hop_once(id, TRACE_GATEWAY_RESULT, ctx->path, status); /* a final result served, once */
         gateway__reply_json(ctx, 200, NULL, &b);
     } else {
         uint64_t deadline = clock_iso8601_parse(jv_str(jv_get(v, "deadline")));
@@ -107,7 +107,7 @@ static void reply_record(req_ctx_t *ctx, const char *id, const char *item)
                 v->u.pairs[i].val = jv_string(d, "EXPIRED");
         jv_write(v, &b);
         if (expired)
-            trace_hop(id, TRACE_GATEWAY_RESULT, ctx->path, "EXPIRED", 0);
+            trace_hop_once(id, TRACE_GATEWAY_RESULT, ctx->path, "EXPIRED");
         gateway__reply_json(ctx, expired ? 200 : 202, expired ? NULL : "Retry-After: 1\r\n", &b);
     }
     buf_free(&b);

@@ -90,6 +90,7 @@
 #include "util/clock.h"
 #include "util/jv.h"
 #include "util/text.h"
+#include "util/trace.h"
 
 #define LAMBDA_FN_PREFIX "/2015-03-31/functions"
 #define LAMBDA_ESM_PREFIX "/2015-03-31/event-source-mappings"
@@ -493,6 +494,10 @@ static void invoke_sync(req_ctx_t *ctx, function_t *f, const char *event, size_t
         fail(ctx, st, err.msg);
         return;
     }
+    char header[FN_TRACE_HEADER_MAX + 2], key[TRACE_ID_MAX + 1];
+    router_header(ctx->ex->head, "X-Amz-Trace-Id", header, sizeof header);
+    int traced = header[0] != '\0';
+    function_trace(f, lc->call, trace_msg_key(traced ? header : NULL, ctx->request_id, key), traced ? header : NULL);
     ctx->cancel = invoke_cancel;
     ctx->cancel_arg = lc;
     router_watch(ctx);
@@ -502,10 +507,17 @@ static void invoke_async(req_ctx_t *ctx, function_t *f, const char *event, size_
 {
     err_t err;
     status_t st = function_invoke_async(f, event, len, ctx->request_id, NULL, &err);
-    if (st != ST_OK)
+    if (st != ST_OK) {
         fail(ctx, st, err.msg);
-    else
-        router_reply(ctx, 202, LAMBDA_CTYPE, NULL, "", 0);
+        return;
+    }
+    /* the invocation runs later under its request id; a client's trace leads there */
+    char header[FN_TRACE_HEADER_MAX + 2], key[TRACE_ID_MAX + 1];
+    router_header(ctx->ex->head, "X-Amz-Trace-Id", header, sizeof header);
+    int traced = header[0] != '\0';
+    trace_hop_link(trace_msg_key(traced ? header : NULL, ctx->request_id, key), TRACE_FUNCTION_QUEUED,
+                   function_def(f)->name, ctx->request_id, traced ? ctx->request_id : NULL);
+    router_reply(ctx, 202, LAMBDA_CTYPE, NULL, "", 0);
 }
 
 /* 0 when the payload is JSON text; else replies InvalidRequestContentException. */

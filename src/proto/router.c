@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 #include "gateway/gateway.h"
 #include "proto/console_http.h"
 #include "proto/form.h"
@@ -379,9 +381,30 @@ static void serve_trace(req_ctx_t *ctx, const char *seg)
     buf_free(&out);
 }
 
+/* auth.ops_token_env: 1 when the request carries the operations token as
+ * a bearer token (compared in constant time), or none is set; else answers
+ * 401 with a Bearer challenge (RFC 6750) and returns 0. */
+static int ops_allowed(req_ctx_t *ctx)
+{
+    const char *tok = ctx->rt->ops_token;
+    if (!tok)
+        return 1;
+    const http_header_t *h = http_head_find(ctx->ex->head, "Authorization");
+    size_t n = strlen(tok);
+    if (h && h->value_len == 7 + n && strncasecmp(h->value, "Bearer ", 7) == 0 &&
+        CRYPTO_memcmp(h->value + 7, tok, n) == 0)
+        return 1;
+    static const char body[] =
+        "{\"message\":\"this path needs the operations token (auth.ops_token_env) as Authorization: Bearer\"}";
+    router_reply(ctx, 401, "application/json", "WWW-Authenticate: Bearer realm=\"sluice\"\r\n", body,
+                 sizeof body - 1);
+    return 0;
+}
+
 /* Sluice's own GET paths that are answered whatever the load and before
  * anything else (a gateway catch-all route included): /ready, /metrics
- * and /_sluice/trace/{id}. Returns 1 when it answered. */
+ * and /_sluice/trace/{id} (the last two behind the operations token when
+ * one is set). Returns 1 when it answered. */
 static int serve_own(req_ctx_t *ctx)
 {
     router_t *rt = ctx->rt;
@@ -397,10 +420,15 @@ static int serve_own(req_ctx_t *ctx)
             reply_simple(ctx, 200, "{\"status\":\"ready\"}");
         return 1;
     }
-    if (strncmp(ctx->path, TRACE_PATH, sizeof TRACE_PATH - 1) == 0)
-        return serve_trace(ctx, ctx->path + sizeof TRACE_PATH - 1), 1;
+    if (strncmp(ctx->path, TRACE_PATH, sizeof TRACE_PATH - 1) == 0) {
+        if (ops_allowed(ctx))
+            serve_trace(ctx, ctx->path + sizeof TRACE_PATH - 1);
+        return 1;
+    }
     if (strcmp(ctx->path, "/metrics") != 0 || !rt->metrics)
         return 0;
+    if (!ops_allowed(ctx))
+        return 1;
     buf_t out = BUF_INIT;
     rt->metrics(rt->metrics_arg, &out);
     router_reply(ctx, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, out.data ? out.data : "", out.len);

@@ -67,6 +67,7 @@ typedef struct router {
     size_t sns_cert_len;
     store_t *store; /* replies wait for its durable LSN; NULL: no waiting */
     struct sigv4 *auth; /* auth.mode sigv4: the verifier; NULL: AWS-protocol requests are not authenticated */
+    char *ops_token; /* GET /metrics and /_sluice/trace need "Authorization: Bearer" it; NULL: open */
     int draining;   /* shutting down: new requests get 503, /ready too */
     /* GET /metrics: writes the Prometheus exposition into out; NULL: 404. */
     void (*metrics)(void *arg, buf_t *out);

@@ -320,7 +320,7 @@ status_t queue_send(queue_t *q, const send_req_t *r, send_res_t *res, err_t *err
         queue__dedup_add(q, key.data, key.len, m->id, m->seq, now + DEDUP_WINDOW_MS);
     queue__insert(q, m);
     q->n_sent++;
-    trace_hop_header(m->trace_header, TRACE_QUEUE_SENT, q->name, m->id, 0);
+    trace_hop_msg(m->trace_header, m->id, TRACE_QUEUE_SENT, q->name, m->id, 0);
     if (res)
         fill_send_res(q, m, r, res);
     buf_free(&key);
@@ -342,10 +342,10 @@ static void receive_one(queue_t *q, message_t *m, uint64_t now, int vis, recv_re
     m->visible_at = now + (uint64_t)vis * 1000;
     queue__set_state(q, m, MSG_INFLIGHT);
     rec__msg_recv(q, m);
-    if (m->trace_header && trace_capacity()) {
+    if (trace_capacity()) {
         char detail[64];
         snprintf(detail, sizeof detail, "%s receive %u", m->id, m->recv_count);
-        trace_hop_header(m->trace_header, TRACE_QUEUE_RECEIVED, q->name, detail, 0);
+        trace_hop_msg(m->trace_header, m->id, TRACE_QUEUE_RECEIVED, q->name, detail, 0);
     }
     msg__receipt(m, res->receipts[res->n]);
     res->msgs[res->n++] = m;
@@ -565,7 +565,7 @@ status_t queue_delete_message(queue_t *q, const char *receipt, err_t *err)
     if (m->recv_count == 0)
         return receipt_invalid(receipt, err);
     rec__msg_del(q, m->seq);
-    trace_hop_header(m->trace_header, TRACE_QUEUE_DELETED, q->name, m->id, 0);
+    trace_hop_msg(m->trace_header, m->id, TRACE_QUEUE_DELETED, q->name, m->id, 0);
     queue__remove(q, m);
     msg__free(m);
     q->n_deleted++;

@@ -126,14 +126,15 @@ void queues_remove_dead_letter_cb(queues_t *qs, queues_dead_letter_fn cb, void *
  * line, with the request id that ties it to the client's 202. */
 void queues__dead_lettered(queues_t *qs, queue_t *src, queue_t *dlq, const message_t *m)
 {
-    char *rid = msg_request_id(m), trace[TRACE_ID_MAX + 1], detail[80];
+    char *rid = msg_request_id(m), trace[TRACE_ID_MAX + 1], journal[TRACE_ID_MAX + 1], detail[80];
     trace_key(m->trace_header, trace);
     log_warn("message_dead_lettered", "queue=%s dead_letter_queue=%s message_id=%s receive_count=%u%s%.128s%s%s",
              queue_name(src), queue_name(dlq), m->id, m->recv_count, rid ? " request_id=" : "", rid ? rid : "",
              *trace ? " trace=" : "", trace);
-    if (*trace) {
+    if (trace_capacity()) {
         snprintf(detail, sizeof detail, "%s to %s after %u receives", m->id, queue_name(dlq), m->recv_count);
-        trace_hop(trace, TRACE_QUEUE_DEAD_LETTERED, queue_name(src), detail, 0);
+        trace_hop(trace_msg_key(m->trace_header, m->id, journal), TRACE_QUEUE_DEAD_LETTERED, queue_name(src),
+                  detail, 0);
     }
     for (size_t i = 0; i < QUEUES_DEAD_LETTER_HOOKS && qs->dl_hooks[i].cb; i++)
         qs->dl_hooks[i].cb(qs->dl_hooks[i].arg, src, dlq, m, rid);

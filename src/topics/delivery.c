@@ -31,6 +31,7 @@
 #include "topics/topics_int.h"
 #include "util/alloc.h"
 #include "util/logging.h"
+#include "util/trace.h"
 
 static outbox_item_t *item_get(const topics_t *tp, uint64_t id)
 {
@@ -243,6 +244,14 @@ void topics_delivery_result(topics_t *tp, uint64_t id, int ok, int permanent, co
     it->in_flight = 0;
     const sub_t *s = subs__by_id(tp, it->sub_id);
     int note = strcmp(it->kind, "Notification") == 0; /* confirmations are not counted as deliveries */
+    char detail[TRACE_DETAIL_MAX + 1];
+    if (note && s && trace_capacity()) { /* under the message id: subscription.delivered links there */
+        if (ok)
+            snprintf(detail, sizeof detail, "attempt %d", it->attempt);
+        else
+            snprintf(detail, sizeof detail, "attempt %d: %s", it->attempt, why ? why : "delivery failed");
+        trace_hop(it->message_id, ok ? TRACE_SUB_SENT : TRACE_SUB_FAILED, s->endpoint, detail, 0);
+    }
     if (ok || !s) {
         if (ok)
             tp->stats.delivered_endpoint++;

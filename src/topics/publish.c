@@ -430,6 +430,7 @@ typedef struct pub_ctx {
     jv_doc_t *structure; /* parsed MessageStructure=json, or NULL */
     const jv_t *bodies;
     uint32_t *matched; /* per protocol: filtered subscriptions the message went to */
+    const char *journal; /* the journal's id (trace_msg_key), or NULL when there is no journal */
 } pub_ctx_t;
 
 /* The message text a protocol gets (MessageStructure=json picks per protocol). */
@@ -508,15 +509,21 @@ static void to_queue(const pub_ctx_t *c, const sub_t *s, const char *body, size_
     if (!q) {
         delivery__dead_letter(tp, s, &dl, "the queue does not exist");
         subs__count(s, TOPIC_FAILED);
+        trace_hop(c->journal, TRACE_SUB_FAILED, s->endpoint, "the queue does not exist", 0);
         return;
     }
     if (!queue_is_fifo(q))
         sr.dedup_id = NULL, sr.group_id = c->t->fifo ? NULL : sr.group_id;
-    if (queue_send(q, &sr, NULL, &err) != ST_OK) {
+    send_res_t res;
+    uint64_t hop = trace_hop_link(c->journal, TRACE_SUB_DELIVERED, s->endpoint, "sqs", NULL);
+    if (queue_send(q, &sr, &res, &err) != ST_OK) {
         delivery__dead_letter(tp, s, &dl, err.msg);
         subs__count(s, TOPIC_FAILED);
+        trace_hop(c->journal, TRACE_SUB_FAILED, s->endpoint, err.msg, 0);
         return;
     }
+    if (!c->r->trace) /* a traced message carries its header on; an untraced one goes on under its own id */
+        trace_set_link(hop, res.message_id);
     tp->stats.delivered_queue++;
     subs__count(s, TOPIC_DELIVERED);
 }
@@ -537,12 +544,13 @@ static status_t deliver(const pub_ctx_t *c, const sub_t *s, err_t *err)
         body = env.data;
         len = env.len;
     }
-    if (c->r->trace)
-        trace_hop_header(c->r->trace, TRACE_SUB_DELIVERED, s->endpoint, s->protocol, 0);
-    if (strcmp(s->protocol, "sqs") == 0)
+    if (strcmp(s->protocol, "sqs") == 0) {
         to_queue(c, s, body, len);
-    else
+    } else {
+        /* the delivery's attempts are journaled under the message id */
+        trace_hop_link(c->journal, TRACE_SUB_DELIVERED, s->endpoint, s->protocol, c->r->trace ? c->msg_id : NULL);
         delivery__owe(c->t->tp, s, "Notification", c->msg_id, body, len);
+    }
     buf_free(&env);
     return ST_OK;
 }
@@ -597,14 +605,14 @@ static void trace_publish(const pub_ctx_t *c)
     char detail[TRACE_DETAIL_MAX + 1];
     const filter_ids_t *ids = &c->t->tp->matched;
     snprintf(detail, sizeof detail, "%s, %zu filtered subscriptions matched", c->msg_id, ids->n);
-    trace_hop_header(c->r->trace, TRACE_TOPIC_PUBLISHED, c->t->name, detail, 0);
+    trace_hop(c->journal, TRACE_TOPIC_PUBLISHED, c->t->name, detail, 0);
     list_for_each(it, &c->t->subs) {
         const sub_t *s = list_entry(it, sub_t, link);
         size_t i = 0;
         while (s->filter && i < ids->n && ids->ids[i] != s->id)
             i++;
         if (s->filter && !s->pending && i == ids->n)
-            trace_hop_header(c->r->trace, TRACE_SUB_FILTERED, s->endpoint, "the filter policy did not match", 0);
+            trace_hop(c->journal, TRACE_SUB_FILTERED, s->endpoint, "the filter policy did not match", 0);
     }
 }
 
@@ -675,7 +683,9 @@ status_t topic_publish(topic_t *t, const publish_req_t *r, publish_res_t *res, e
     }
     rand_uuid(res->message_id);
     uint32_t matched[TOPIC_PROTOCOLS] = {0};
-    pub_ctx_t c = {t, r, res->message_id, NULL, t->fifo ? id : NULL, NULL, NULL, matched};
+    char journal[TRACE_ID_MAX + 1];
+    pub_ctx_t c = {t, r, res->message_id, NULL, t->fifo ? id : NULL, NULL, NULL, matched,
+                   trace_capacity() ? trace_msg_key(r->trace, res->message_id, journal) : NULL};
     if (r->structure) {
         c.structure = jv_doc_new();
         c.bodies = jv_parse(c.structure, r->message, r->message_len, NULL, 0);
@@ -697,7 +707,7 @@ status_t topic_publish(topic_t *t, const publish_req_t *r, publish_res_t *res, e
         buf_free(&b);
         topics__ask_deadline(tp, d->expires);
     }
-    if (r->trace && trace_capacity())
+    if (c.journal)
         trace_publish(&c); /* before the deliveries' hops */
     each_target(&c, deliver, err);
     topics__end(tp);

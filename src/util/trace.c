@@ -12,6 +12,7 @@ static struct {
     trace_hop_t *ring;
     size_t cap;  /* entries; 0: no journal */
     uint64_t n;  /* hops appended since trace_init; the next goes to ring[n % cap] */
+    uint32_t once[TRACE_ONCE_SLOTS]; /* trace_hop_once: a hash of (id, kind) per slot, 0 empty */
 } J;
 
 static const char *const kind_names[] = {
@@ -80,11 +81,17 @@ const char *trace_key(const char *header, char out[TRACE_ID_MAX + 1])
     return out[0] ? out : NULL;
 }
 
-void trace_hop_at(const char *id, trace_kind_t kind, const char *resource, const char *detail, uint64_t dur_us,
-                  uint64_t ts_us)
+const char *trace_msg_key(const char *header, const char *msg_id, char out[TRACE_ID_MAX + 1])
 {
-    if (!id || !*id || !J.cap)
-        return;
+    if (trace_key(header, out))
+        return out;
+    copy_cut(out, TRACE_ID_MAX, msg_id ? msg_id : "", msg_id ? strlen(msg_id) : 0);
+    return out;
+}
+
+static trace_hop_t *append(const char *id, trace_kind_t kind, const char *resource, const char *detail,
+                           uint64_t dur_us, uint64_t ts_us)
+{
     trace_hop_t *h = &J.ring[J.n % J.cap];
     copy_cut(h->id, TRACE_ID_MAX, id, strlen(id));
     h->hash = id_hash(h->id);
@@ -93,7 +100,56 @@ void trace_hop_at(const char *id, trace_kind_t kind, const char *resource, const
     h->kind = (uint8_t)kind;
     h->ts_us = ts_us ? ts_us : clock_wall_us();
     h->dur_us = dur_us;
+    h->link[0] = '\0';
     h->seq = ++J.n;
+    return h;
+}
+
+void trace_hop_at(const char *id, trace_kind_t kind, const char *resource, const char *detail, uint64_t dur_us,
+                  uint64_t ts_us)
+{
+    if (id && *id && J.cap)
+        append(id, kind, resource, detail, dur_us, ts_us);
+}
+
+uint64_t trace_hop_link(const char *id, trace_kind_t kind, const char *resource, const char *detail,
+                        const char *link)
+{
+    if (!id || !*id || !J.cap)
+        return 0;
+    trace_hop_t *h = append(id, kind, resource, detail, 0, 0);
+    if (link)
+        copy_cut(h->link, TRACE_LINK_MAX, link, strlen(link));
+    return h->seq;
+}
+
+void trace_set_link(uint64_t seq, const char *link)
+{
+    if (!seq || !J.cap || !link)
+        return;
+    trace_hop_t *h = &J.ring[(seq - 1) % J.cap];
+    if (h->seq == seq)
+        copy_cut(h->link, TRACE_LINK_MAX, link, strlen(link));
+}
+
+void trace_hop_once(const char *id, trace_kind_t kind, const char *resource, const char *detail)
+{
+    if (!id || !*id || !J.cap)
+        return;
+    uint32_t h = id_hash(id) ^ (uint32_t)kind * 2654435761u;
+    uint32_t *slot = &J.once[h % TRACE_ONCE_SLOTS], mark = h | 1; /* never 0: 0 is empty */
+    if (*slot == mark)
+        return;
+    *slot = mark;
+    trace_hop(id, kind, resource, detail, 0);
+}
+
+void trace_hop_msg(const char *header, const char *msg_id, trace_kind_t kind, const char *resource,
+                   const char *detail, uint64_t dur_us)
+{
+    char key[TRACE_ID_MAX + 1];
+    if (J.cap)
+        trace_hop(trace_msg_key(header, msg_id, key), kind, resource, detail, dur_us);
 }
 
 void trace_hop(const char *id, trace_kind_t kind, const char *resource, const char *detail, uint64_t dur_us)
@@ -117,18 +173,48 @@ static int hop_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* The ids a lookup visits: the asked one, then each linked one as found. */
+typedef struct {
+    char id[TRACE_LINKS_FOLLOWED][TRACE_ID_MAX + 1];
+    uint32_t hash[TRACE_LINKS_FOLLOWED];
+    size_t n;
+} visit_t;
+
+static int visit_add(visit_t *v, const char *id)
+{
+    uint32_t h = id_hash(id);
+    for (size_t i = 0; i < v->n; i++)
+        if (v->hash[i] == h && strcmp(v->id[i], id) == 0)
+            return 0;
+    if (v->n == TRACE_LINKS_FOLLOWED)
+        return 0;
+    copy_cut(v->id[v->n], TRACE_ID_MAX, id, strlen(id));
+    v->hash[v->n++] = h;
+    return 1;
+}
+
 size_t trace_lookup(const char *id, trace_hop_t *out, size_t max)
 {
     char key[TRACE_ID_MAX + 1];
     if (!J.cap || !trace_key(id, key))
         return 0;
-    uint32_t h = id_hash(key);
+    visit_t *v = xcalloc(1, sizeof *v);
+    visit_add(v, key);
     size_t found = 0, held = trace_count(), oldest = J.n > J.cap ? (size_t)(J.n % J.cap) : 0;
-    for (size_t i = 0; i < held; i++) { /* oldest first: a cut answer keeps the start */
-        const trace_hop_t *e = &J.ring[(oldest + i) % J.cap];
-        if (e->hash == h && strcmp(e->id, key) == 0 && found++ < max)
-            out[found - 1] = *e;
+    /* One pass per id: a link is followed from the ring's start, since a
+     * linked journey's hops may be older than the hop naming it. */
+    for (size_t k = 0; k < v->n; k++) {
+        for (size_t i = 0; i < held; i++) { /* oldest first: a cut answer keeps the start */
+            const trace_hop_t *e = &J.ring[(oldest + i) % J.cap];
+            if (e->hash != v->hash[k] || strcmp(e->id, v->id[k]) != 0)
+                continue;
+            if (found++ < max)
+                out[found - 1] = *e;
+            if (e->link[0])
+                visit_add(v, e->link);
+        }
     }
+    free(v);
     qsort(out, found < max ? found : max, sizeof *out, hop_cmp);
     return found;
 }
@@ -145,8 +231,14 @@ static void put_hop(buf_t *out, const trace_hop_t *h)
     jv_write_string(out, h->resource, strlen(h->resource));
     buf_puts(out, ",\"detail\":");
     jv_write_string(out, h->detail, strlen(h->detail));
-    buf_printf(out, ",\"timestamp\":\"%s\",\"timeUs\":%llu,\"durationUs\":%llu}", iso,
+    buf_printf(out, ",\"timestamp\":\"%s\",\"timeUs\":%llu,\"durationUs\":%llu,\"traceId\":", iso,
                (unsigned long long)h->ts_us, (unsigned long long)h->dur_us);
+    jv_write_string(out, h->id, strlen(h->id));
+    if (h->link[0]) {
+        buf_puts(out, ",\"link\":");
+        jv_write_string(out, h->link, strlen(h->link));
+    }
+    buf_putc(out, '}');
 }
 
 void trace_write_json(const char *id, buf_t *out)

@@ -204,3 +204,19 @@ class SluiceTestCase(unittest.TestCase):
         err = cm.exception.response["Error"]
         self.assertEqual(err["Code"], code, err)
         return cm.exception.response
+
+
+class ConfigDaemonCase(unittest.TestCase):
+    """One daemon for the whole class, started on the config file CONFIG names
+    (set by the subclass); self.sluice and self.ep are the daemon and its endpoint."""
+
+    CONFIG = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sluice = Sluice(config=cls.CONFIG).start(timeout=30)
+        cls.ep = cls.sluice.endpoint
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sluice.stop_checked()

@@ -20,7 +20,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fn_truth import REPO, SLOW  # noqa: E402
-from sluice_harness import ACCOUNT, ASAN, REGION, SLUICE_BIN, VALGRIND, Sluice  # noqa: E402
+from sluice_harness import ACCOUNT, ASAN, REGION, SLUICE_BIN, VALGRIND, ConfigDaemonCase  # noqa: E402
 
 EXAMPLE = os.path.join(REPO, "examples", "calculator")
 DEMO_KEY = "calculator-demo-key"
@@ -43,17 +43,8 @@ def request(endpoint, method, path, body=None, headers=None, timeout=30):
     return status, hdrs, doc
 
 
-class CalculatorExample(unittest.TestCase):
-    config = "sluice.yaml"
-
-    @classmethod
-    def setUpClass(cls):
-        cls.sluice = Sluice(config=os.path.join(EXAMPLE, cls.config)).start(timeout=30)
-        cls.ep = cls.sluice.endpoint
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sluice.stop_checked()
+class CalculatorExample(ConfigDaemonCase):
+    CONFIG = os.path.join(EXAMPLE, "sluice.yaml")
 
     def post(self, body, key=DEMO_KEY, headers=None):
         h = {"x-api-key": key} if key else {}
@@ -183,7 +174,7 @@ class CalculatorExample(unittest.TestCase):
 class CalculatorPythonExample(CalculatorExample):
     """sluice-python.yaml: the same calculator, workers in Python behind the
     Lambda runtime API; one walk through is enough to show the variant."""
-    config = "sluice-python.yaml"
+    CONFIG = os.path.join(EXAMPLE, "sluice-python.yaml")
 
     def test_sluice_call_with_the_seed_test_files(self):
         p = self.call("--api-key", DEMO_KEY, "POST", "/inbound", "-d", "@examples/calculator/divideTest.json")

@@ -15,7 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fn_truth import REPO, SLOW  # noqa: E402
-from sluice_harness import ACCOUNT, REGION, SLUICE_BIN, Sluice  # noqa: E402
+from sluice_harness import ACCOUNT, REGION, SLUICE_BIN, ConfigDaemonCase  # noqa: E402
 from test_example_calculator import request  # noqa: E402
 
 EXAMPLE = os.path.join(REPO, "examples", "rides")
@@ -26,15 +26,8 @@ def ride(i):
             "UnicornName": "Shadowfax", "RequestTime": "2026-11-24T09:00:00.000Z", "User": "rider-%d" % i}
 
 
-class RidesExample(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.sluice = Sluice(config=os.path.join(EXAMPLE, "sluice.yaml")).start(timeout=30)
-        cls.ep = cls.sluice.endpoint
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sluice.stop_checked()
+class RidesExample(ConfigDaemonCase):
+    CONFIG = os.path.join(EXAMPLE, "sluice.yaml")
 
     def wait_ride(self, ride_id, timeout=20):
         deadline = time.monotonic() + timeout * SLOW

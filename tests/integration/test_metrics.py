@@ -3,7 +3,10 @@ receive and delete, a publish one subscription's filter policy turns away,
 a function invocation over the Lambda API — then the exposition, read with
 a strict parser of the Prometheus text format 0.0.4, must count exactly
 that. A real Prometheus (Debian's `prometheus`, when installed) scrapes the
-daemon and must see the same value."""
+daemon, with the operations token as its bearer credentials, and must see
+the same value. The token (auth.ops_token_env) guards /metrics and traces,
+never /health or /ready, and the command-line clients send it from
+SLUICE_OPS_TOKEN."""
 import json
 import os
 import re
@@ -12,10 +15,14 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 from fn_truth import FunctionsTestCase, queue_url, str_attr, timeout
-from sluice_harness import free_port
+from sluice_harness import SLUICE_BIN, free_port
+
+OPS_VAR = "SLUICE_TEST_OPS_TOKEN"
+OPS_TOKEN = "s3cr3t-0ps-t0ken-for-tests"
 
 CONFIG = """
 queues:
@@ -193,12 +200,76 @@ class Metrics(FunctionsTestCase):
             self.assertEqual(json.loads(r.read()), {"status": "ok"})
 
 
+class OpsToken(FunctionsTestCase):
+    def get(self, s, path, token=None):
+        req = urllib.request.Request(s.endpoint + path, headers={"Authorization": token} if token else {})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+
+    def cli(self, s, *args, token=None):
+        env = dict(os.environ, SLUICE_ENDPOINT=s.endpoint)
+        env.pop("SLUICE_OPS_TOKEN", None)
+        if token:
+            env["SLUICE_OPS_TOKEN"] = token
+        return subprocess.run([SLUICE_BIN] + list(args), capture_output=True, text=True, timeout=60, env=env)
+
+    def ops_daemon(self, value=OPS_TOKEN):
+        os.environ[OPS_VAR] = value
+        self.addCleanup(os.environ.pop, OPS_VAR, None)
+        return self.daemon("auth:\n  ops_token_env: %s\nqueues:\n  - name: q\n" % OPS_VAR)
+
+    def test_metrics_and_traces_need_the_token(self):
+        s = self.ops_daemon()
+        sqs = s.client()
+        mid = sqs.send_message(QueueUrl=queue_url(sqs, "q"), MessageBody="x")["MessageId"]
+        for path in ("/metrics", "/_sluice/trace/" + mid):
+            for token in (None, "Bearer wrong-token-of-some-length", "Basic " + OPS_TOKEN, OPS_TOKEN,
+                          "Bearer " + OPS_TOKEN + "x", "Bearer " + OPS_TOKEN[:-1]):
+                status, headers, body = self.get(s, path, token)
+                self.assertEqual(status, 401, (path, token))
+                self.assertEqual(headers["WWW-Authenticate"], 'Bearer realm="sluice"')
+                self.assertIn("operations token", json.loads(body)["message"])
+            status, _, body = self.get(s, path, "Bearer " + OPS_TOKEN)
+            self.assertEqual(status, 200, body)
+            status, _, _ = self.get(s, path, "bearer " + OPS_TOKEN)  # the scheme is case-insensitive
+            self.assertEqual(status, 200)
+        self.assertIn(b"sluice_queue_sent_total", self.get(s, "/metrics", "Bearer " + OPS_TOKEN)[2])
+        for path in ("/health", "/ready"):  # probes stay open
+            self.assertEqual(self.get(s, path)[0], 200)
+        # the clients send SLUICE_OPS_TOKEN to these paths only
+        p = self.cli(s, "trace", mid)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("401", p.stderr)
+        p = self.cli(s, "trace", mid, token=OPS_TOKEN)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("queue.sent", p.stdout)
+        self.assertEqual(self.cli(s, "cost", token=OPS_TOKEN).returncode, 0)
+        self.assertNotEqual(self.cli(s, "cost").returncode, 0)
+        p = self.cli(s, "queues", token=OPS_TOKEN)  # an SQS call: no bearer header sent
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_a_weak_or_missing_token_stops_the_start(self):
+        for value in ("", "short", "has a space in it here"):
+            os.environ[OPS_VAR] = value
+            self.addCleanup(os.environ.pop, OPS_VAR, None)
+            config = self.write("weak.yaml", "auth:\n  ops_token_env: %s\n" % OPS_VAR)
+            p = subprocess.run([SLUICE_BIN, "serve", "--port", str(free_port()), "--data", os.path.join(self.dir, "weak"),
+                                "--config", config], capture_output=True, text=True, timeout=60)
+            self.assertNotEqual(p.returncode, 0, value)
+            self.assertIn("auth.ops_token_env", p.stdout + p.stderr)
+
+
 PROM_CONFIG = """global:
   scrape_interval: 1s
   evaluation_interval: 1s
 scrape_configs:
   - job_name: sluice
     scrape_interval: 1s
+    authorization:
+      credentials_file: %s
     static_configs:
       - targets: ["127.0.0.1:%d"]
 """
@@ -212,7 +283,9 @@ class ScrapedByPrometheus(FunctionsTestCase):
             return json.loads(r.read())
 
     def test_prometheus_scrapes_the_daemon(self):
-        s = self.daemon("queues:\n  - name: scraped\n")
+        os.environ[OPS_VAR] = OPS_TOKEN
+        self.addCleanup(os.environ.pop, OPS_VAR, None)
+        s = self.daemon("auth:\n  ops_token_env: %s\nqueues:\n  - name: scraped\n" % OPS_VAR)
         sqs = s.client()
         url = queue_url(sqs, "scraped")
         for i in range(5):
@@ -220,7 +293,7 @@ class ScrapedByPrometheus(FunctionsTestCase):
         port = free_port()
         store = tempfile.mkdtemp(prefix="sluice-prom-")
         self.addCleanup(shutil.rmtree, store, True)
-        conf = self.write("prometheus.yml", PROM_CONFIG % s.port)
+        conf = self.write("prometheus.yml", PROM_CONFIG % (self.write("ops-token", OPS_TOKEN), s.port))
         log = open(os.path.join(self.dir, "prometheus.log"), "wb")
         self.addCleanup(log.close)
         prom = subprocess.Popen(["/usr/bin/prometheus", "--config.file=" + conf, "--storage.tsdb.path=" + store,

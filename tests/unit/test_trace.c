@@ -102,3 +102,83 @@ TEST(json_answer)
     buf_free(&b);
     trace_shutdown();
 }
+
+TEST(message_key_is_the_header_else_the_message_id)
+{
+    char k[TRACE_ID_MAX + 1];
+    CHECK_STR(trace_msg_key("Root=1-abc;Sampled=1", "m-1", k), "1-abc");
+    CHECK_STR(trace_msg_key(NULL, "m-1", k), "m-1");
+    CHECK_STR(trace_msg_key("", "m-1", k), "m-1");
+    CHECK_STR(trace_msg_key(NULL, NULL, k), "");
+}
+
+/* A journey that moves to a new message is found from its first id: links
+ * are followed transitively, a loop of links ends, and a link set after the
+ * fact (trace_set_link) counts while the ring holds that hop. */
+TEST(lookup_follows_links)
+{
+    trace_init(32);
+    trace_hop_at("pub", TRACE_TOPIC_PUBLISHED, "t", NULL, 0, 100);
+    uint64_t seq = trace_hop_link("pub", TRACE_SUB_DELIVERED, "q1", "sqs", NULL);
+    CHECK(seq != 0);
+    trace_hop_at("m1", TRACE_QUEUE_SENT, "q1", NULL, 0, 50); /* older than the hop naming it: found still */
+    trace_set_link(seq, "m1");
+    trace_hop_link("m1", TRACE_DESTINATION_SENT, "q2", NULL, "m2");
+    trace_hop_link("m2", TRACE_QUEUE_SENT, "q2", NULL, "pub"); /* a loop back: visited once */
+    trace_hop_at("other", TRACE_QUEUE_SENT, "q3", NULL, 0, 10);
+    trace_hop_t h[16];
+    CHECK_INT(trace_lookup("pub", h, 16), 5);
+    CHECK_STR(h[0].id, "m1");
+    CHECK_INT(h[0].ts_us, 50);
+    CHECK_STR(h[1].id, "pub");
+    CHECK_STR(h[2].link, "m1");
+    CHECK_INT(trace_lookup("m1", h, 16), 5); /* from the middle, the loop leads back to the start */
+    CHECK_INT(trace_lookup("m2", h, 16), 5);
+    CHECK_INT(trace_lookup("other", h, 16), 1);
+    buf_t b = BUF_INIT;
+    trace_write_json("pub", &b);
+    buf_putc(&b, '\0');
+    CHECK(strstr(b.data, "\"traceId\":\"m1\",\"link\":\"m2\"") != NULL);
+    buf_free(&b);
+    trace_shutdown();
+    trace_init(2); /* a link set once its hop was overwritten goes nowhere */
+    seq = trace_hop_link("a", TRACE_SUB_DELIVERED, "q", NULL, NULL);
+    trace_hop("b", TRACE_QUEUE_SENT, "q", NULL, 0);
+    trace_hop("c", TRACE_QUEUE_SENT, "q", NULL, 0);
+    trace_set_link(seq, "c");
+    CHECK_INT(trace_lookup("b", h, 16), 1);
+    CHECK_STR(h[0].link, "");
+    CHECK_INT(trace_lookup("c", h, 16), 1);
+    CHECK_STR(h[0].link, "");
+    trace_shutdown();
+}
+
+TEST(links_followed_are_bounded)
+{
+    trace_init(512);
+    char id[16], next[16];
+    for (int i = 0; i < 200; i++) { /* a chain of 200 ids */
+        snprintf(id, sizeof id, "c%d", i);
+        snprintf(next, sizeof next, "c%d", i + 1);
+        trace_hop_link(id, TRACE_QUEUE_SENT, "q", NULL, next);
+    }
+    trace_hop_t h[256];
+    CHECK_INT(trace_lookup("c0", h, 256), TRACE_LINKS_FOLLOWED);
+    trace_shutdown();
+}
+
+TEST(hop_once_records_a_repeat_once)
+{
+    trace_init(16);
+    for (int i = 0; i < 5; i++)
+        trace_hop_once("r1", TRACE_GATEWAY_RESULT, "/x", "SUCCEEDED");
+    trace_hop_once("r1", TRACE_GATEWAY_ACCEPTED, "/x", NULL); /* another kind */
+    trace_hop_once("r2", TRACE_GATEWAY_RESULT, "/x", "FAILED");
+    trace_hop_t h[8];
+    CHECK_INT(trace_lookup("r1", h, 8), 2);
+    CHECK_INT(trace_lookup("r2", h, 8), 1);
+    trace_init(16); /* a new journal forgets what was recorded once */
+    trace_hop_once("r1", TRACE_GATEWAY_RESULT, "/x", "SUCCEEDED");
+    CHECK_INT(trace_lookup("r1", h, 8), 1);
+    trace_shutdown();
+}
