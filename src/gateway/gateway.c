@@ -500,7 +500,7 @@ static status_t send_work(gateway_t *gw, const route_t *r, req_ctx_t *ctx, const
     if (!q)
         return err_set(err, ST_NOT_FOUND, "queue %s is gone", r->def.target);
     if (queue_is_fifo(q)) { /* one group per route, deduplicated by request id */
-        sr.group_id = r->label;
+        sr.group_id = r->group;
         sr.dedup_id = s->value[0];
     }
     status_t st = queue_send(q, &sr, &res, err);
@@ -858,6 +858,10 @@ static route_t *route_new(const gw_route_def_t *d)
     }
     r->def.attrs = r->attrs;
     snprintf(r->label, sizeof r->label, "%s %s", r->def.method, r->def.path);
+    snprintf(r->group, sizeof r->group, "%s:%s", r->def.method, r->def.path);
+    for (char *c = r->group; *c; c++) /* SQS: alphanumerics and punctuation only */
+        if (*c <= 0x20 || *c >= 0x7f)
+            *c = '_';
     r->proxy = (proxy_route_t){r->def.upstream, r->def.path, r->def.timeout_s, r->label};
     return r;
 }

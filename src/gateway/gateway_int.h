@@ -21,6 +21,8 @@ typedef struct route {
     proxy_route_t proxy; /* proxy routes: strings of def */
     char label[ROUTES_PATH_MAX + 16]; /* "POST /inbound" for records, logs and metrics: never cut (two cut
                                        * labels could name one series twice) */
+    char group[129]; /* a FIFO target's MessageGroupId: the label as SQS allows one ("POST:/inbound", at
+                      * most 128 of alphanumerics and punctuation) */
     router_route_stats_t *stats; /* its requests by status and their durations (the metrics) */
 } route_t;
 

@@ -38,6 +38,8 @@ queues:
     redrive: { dead_letter_queue: multiplication-dlq, max_receive_count: 3 }
   - name: jobs
   - name: users-in
+  - name: ordered.fifo
+    attributes: { FifoQueue: true }
 topics:
   - name: calculator
     subscriptions:
@@ -113,6 +115,10 @@ gateway:
       path: /users
       integration: enqueue
       queue: users-in
+    - method: POST
+      path: /ordered/{team}
+      integration: enqueue
+      queue: ordered.fifo
 """
 
 
@@ -160,6 +166,26 @@ class Gateway(FunctionsTestCase):
         status, _, same = call(s, "GET", "/response", headers={"x-api-key": KEY, "requestId": rid})
         self.assertEqual((status, same["status"], same["result"]), (200, "SUCCEEDED", done["result"]))
         self.assertEqual(call(s, "GET", "/response", headers={"requestId": rid})[0], 403)
+
+    def test_fifo_target_gets_a_valid_group_and_dedup_by_request_id(self):
+        s = self.start()
+        sqs = s.client()
+        url = queue_url(sqs, "ordered.fifo")
+        ids = [call(s, "POST", "/ordered/blue", {"n": i})[2]["requestId"] for i in range(3)]
+        got = []
+        while len(got) < 3:
+            msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                                       MessageAttributeNames=["All"], WaitTimeSeconds=1).get("Messages", [])
+            self.assertTrue(msgs, "the route's messages did not arrive")
+            for m in msgs:
+                got.append(m)
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        self.assertEqual([m["MessageAttributes"]["requestId"]["StringValue"] for m in got], ids)  # in order
+        self.assertEqual({m["Attributes"]["MessageGroupId"] for m in got}, {"POST:/ordered/{team}"})
+        self.assertEqual([m["Attributes"]["MessageDeduplicationId"] for m in got], ids)
+        # a consumer can send the message on as it came: the group id is one SQS accepts
+        sqs.send_message(QueueUrl=url, MessageBody=got[0]["Body"], MessageGroupId=got[0]["Attributes"]["MessageGroupId"],
+                         MessageDeduplicationId="again")
 
     def test_invalid_body_is_400_naming_field_and_rule(self):
         s = self.start()
