@@ -2,11 +2,16 @@
 receive and delete, a publish one subscription's filter policy turns away,
 a function invocation over the Lambda API — then the exposition, read with
 a strict parser of the Prometheus text format 0.0.4, must count exactly
-that. A real Prometheus (Debian's `prometheus`, when installed) scrapes the
-daemon, with the operations token as its bearer credentials, and must see
-the same value. The token (auth.ops_token_env) guards /metrics and traces,
-never /health or /ready, and the command-line clients send it from
-SLUICE_OPS_TOKEN."""
+that. Gateway routes (every answer by status, and the duration
+histogram), tables (the exact gets, queries, scans and puts of the
+gateway, the tables view and function destinations), dead-letter moves
+and http subscription deliveries (retried, failed, delivered) are driven
+the same way and counted exactly. A real Prometheus (Debian's
+`prometheus`, when installed) scrapes the daemon, with the operations
+token as its bearer credentials, and must see the same value. The token
+(auth.ops_token_env) guards /metrics and traces, never /health or /ready,
+and the command-line clients send it from SLUICE_OPS_TOKEN."""
+import hashlib
 import json
 import os
 import re
@@ -18,8 +23,9 @@ import unittest
 import urllib.error
 import urllib.request
 
-from fn_truth import FunctionsTestCase, queue_url, str_attr, timeout
+from fn_truth import SLOW, FunctionsTestCase, drain, http_get, queue_url, str_attr, table_scan, timeout
 from sluice_harness import SLUICE_BIN, free_port
+from sns_truth import Endpoint
 
 OPS_VAR = "SLUICE_TEST_OPS_TOKEN"
 OPS_TOKEN = "s3cr3t-0ps-t0ken-for-tests"
@@ -198,6 +204,391 @@ class Metrics(FunctionsTestCase):
             self.assertEqual((r.status, json.loads(r.read())), (200, {"status": "ready"}))
         with urllib.request.urlopen(s.endpoint + "/health", timeout=5) as r:
             self.assertEqual(json.loads(r.read()), {"status": "ok"})
+
+
+# ---- routes, tables, dead letters, endpoint deliveries --------------------------------------------------
+
+CLIENT_KEY = "metrics-client-key-0001"
+LIMITED_KEY = "metrics-limited-key-0002"
+
+
+def sha(key):
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def call(s, method, path, body=None, headers=None):
+    """(status, parsed JSON body or None) of one plain HTTP request; body
+    bytes go as they are, anything else as JSON."""
+    data = None if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(s.endpoint + path, data=data, method=method,
+                                 headers=dict({"Content-Type": "application/json"}, **(headers or {})))
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            raw = r.read()
+            return r.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            return e.code, json.loads(raw)
+        except ValueError:
+            return e.code, raw
+
+
+def metrics(s):
+    return parse(scrape(s)[1])[1]
+
+
+def series(m, name, **labels):
+    """{the remaining labels: value} of every sample of name carrying labels."""
+    want = set(labels.items())
+    return {frozenset(kv for kv in ls if kv[0] not in labels): v for (n, ls), v in m.items()
+            if n == name and want <= set(ls)}
+
+
+def route_codes(m, route):
+    """{code: count} of sluice_route_requests_total for the route."""
+    return {dict(ls)["code"]: v for ls, v in series(m, "sluice_route_requests_total", route=route).items()}
+
+
+def table_counts(m):
+    """{table: (reads, writes)} of every table the exposition shows."""
+    reads = {dict(ls)["table"]: v for ls, v in series(m, "sluice_table_reads_total").items()}
+    writes = {dict(ls)["table"]: v for ls, v in series(m, "sluice_table_writes_total").items()}
+    assert set(reads) == set(writes), (reads, writes)
+    return {t: (reads[t], writes[t]) for t in reads}
+
+
+ROUTES_CONFIG = """
+queues:
+  - name: orders-in
+gateway:
+  usage_plans:
+    - name: open
+    - name: tiny
+      quota: 2
+      period: MONTH
+  api_keys:
+    - name: client
+      hash: %(client)s
+      plan: open
+    - name: limited
+      hash: %(limited)s
+      plan: tiny
+  routes:
+    - method: POST
+      path: /orders
+      integration: enqueue
+      queue: orders-in
+      api_key: true
+      sla: 300
+      schema:
+        type: object
+        required: [item]
+        properties:
+          item: { type: string }
+          qty: { type: integer, minimum: 1 }
+    - method: GET
+      path: /response
+      integration: result
+      id_from: header.requestId
+"""
+
+TABLES_CONFIG = """
+queues:
+  - name: jobs
+tables:
+  - name: things
+    partition_key: id
+    indexes: [color]
+  - name: outcomes
+    partition_key: requestId
+functions:
+  - name: maker
+    kind: http
+    handler: %(maker)s
+    timeout: 5
+    on_success: items:things
+  - name: recorder
+    kind: http
+    handler: %(recorder)s
+    timeout: 5
+    on_success: table:outcomes
+gateway:
+  routes:
+    - method: POST
+      path: /jobs
+      integration: enqueue
+      queue: jobs
+      sla: 300
+    - method: GET
+      path: /things/{id}
+      integration: item
+      table: things
+      key: path.id
+    - method: GET
+      path: /colors/{color}
+      integration: item
+      table: things
+      index: color
+      key: path.color
+"""
+
+# Every retry at once (numNoDelayRetries = numRetries): the test never waits on minDelayTarget.
+QUICK = ("{ healthyRetryPolicy: { minDelayTarget: 1, maxDelayTarget: 1, numRetries: %d, numNoDelayRetries: %d, "
+         "numMinDelayRetries: 0, numMaxDelayRetries: 0, backoffFunction: linear } }")
+
+DELIVERIES_CONFIG = """
+queues:
+  - name: broken-dlq
+topics:
+  - name: flaky
+    subscriptions:
+      - protocol: http
+        endpoint: %(flaky)s
+        delivery_policy: %(three)s
+  - name: broken
+    subscriptions:
+      - protocol: http
+        endpoint: %(broken)s
+        delivery_policy: %(two)s
+        dead_letter_queue: broken-dlq
+  - name: rejecting
+    subscriptions:
+      - protocol: http
+        endpoint: %(rejecting)s
+        delivery_policy: %(two)s
+"""
+
+
+class RouteAndTableMetrics(FunctionsTestCase):
+    def test_route_requests_by_code_and_duration(self):
+        """sluice_route_requests_total{route,code} counts each answer of a
+        declared route exactly once under its status — accepted, refused
+        for its key, its quota and its schema — and the duration histogram
+        observes each of them; /_sluice/requests/{id} is no route."""
+        t0 = time.time()
+        s = self.daemon(ROUTES_CONFIG % {"client": sha(CLIENT_KEY), "limited": sha(LIMITED_KEY)})
+        m = metrics(s)
+        self.assertEqual(route_codes(m, "POST /orders"), {})  # no answer yet, no series
+        self.assertEqual(value(m, "sluice_route_duration_seconds_count", route="POST /orders"), 0)
+        client = {"x-api-key": CLIENT_KEY}
+        ids = []
+        for i in range(3):
+            status, doc = call(s, "POST", "/orders", {"item": "book-%d" % i, "qty": 1}, client)
+            self.assertEqual(status, 202, doc)
+            ids.append(doc["requestId"])
+        for body in ({"qty": 1}, {"item": "x", "qty": 0}, b"{not json"):
+            status, doc = call(s, "POST", "/orders", body, client)
+            self.assertEqual((status, doc["message"]), (400, "Invalid request body"), doc)
+        for headers in ({}, {"x-api-key": "not-a-key-of-this-gateway"}):
+            status, doc = call(s, "POST", "/orders", {"item": "x"}, headers)
+            self.assertEqual((status, doc), (403, {"message": "Forbidden"}))
+        limited = {"x-api-key": LIMITED_KEY}
+        for _ in range(2):
+            self.assertEqual(call(s, "POST", "/orders", {"item": "y"}, limited)[0], 202)
+        status, doc = call(s, "POST", "/orders", {"item": "y"}, limited)
+        self.assertEqual((status, doc), (429, {"message": "Limit Exceeded"}))
+        # the result route: a pending record (202), an unknown id (404), no id (400)
+        self.assertEqual(call(s, "GET", "/response", headers={"requestId": ids[0]})[0], 202)
+        self.assertEqual(call(s, "GET", "/response", headers={"requestId": "no-such-request"})[0], 404)
+        self.assertEqual(call(s, "GET", "/response")[0], 400)
+
+        types, m = parse(scrape(s)[1])
+        check_histograms(self, types, m)
+        self.assertEqual(types["sluice_route_requests_total"], "counter")
+        self.assertEqual(types["sluice_route_duration_seconds"], "histogram")
+        self.assertEqual(route_codes(m, "POST /orders"), {"202": 5, "400": 3, "403": 2, "429": 1})
+        self.assertEqual(route_codes(m, "GET /response"), {"202": 1, "404": 1, "400": 1})
+        self.assertEqual({dict(ls)["route"] for ls in series(m, "sluice_route_requests_total")},
+                         {"POST /orders", "GET /response"})
+        self.assertEqual(value(m, "sluice_route_duration_seconds_count", route="POST /orders"), 11)
+        self.assertEqual(value(m, "sluice_route_duration_seconds_count", route="GET /response"), 3)
+        for route in ("POST /orders", "GET /response"):
+            total = value(m, "sluice_route_duration_seconds_sum", route=route)
+            self.assertGreaterEqual(total, 0)
+            self.assertLessEqual(total, time.time() - t0)  # each one within the test's own time
+        # the accepted work reached the queue: 5 sends
+        self.assertEqual(value(m, "sluice_queue_sent_total", queue="orders-in"), 5)
+
+        # the gateway's own status path is not a route: no route series moves
+        self.assertEqual(call(s, "GET", "/_sluice/requests/" + ids[1])[0], 202)
+        self.assertEqual(call(s, "GET", "/_sluice/requests/no-such-request")[0], 404)
+        after = metrics(s)
+        self.assertEqual(series(after, "sluice_route_requests_total"), series(m, "sluice_route_requests_total"))
+        self.assertEqual(series(after, "sluice_route_duration_seconds_count"),
+                         series(m, "sluice_route_duration_seconds_count"))
+
+    def test_table_reads_and_writes(self):
+        """sluice_table_reads_total / sluice_table_writes_total move by
+        exactly the gets, index queries, scans and puts each path makes,
+        and no other table's count moves."""
+        maker = self.fn_server(lambda event, n: {"id": event["id"], "color": event["color"]})
+        recorder = self.fn_server(lambda event, n: {"seen": event})
+        s = self.daemon(TABLES_CONFIG % {"maker": maker.url, "recorder": recorder.url})
+        lam = s.client("lambda")
+        tables = table_counts(metrics(s))
+        self.assertEqual(set(tables), {"things", "outcomes", "requests", "requests.idempotency"})
+        self.assertEqual(set(tables.values()), {(0, 0)})
+        state = {"now": tables}
+
+        def step(what, act, expect, settle=None):
+            """Runs act; then every table's (reads, writes) must have moved
+            by expect (table: (reads, writes)) and no other table's at all.
+            settle waits for asynchronous work to show in the counters."""
+            before = state["now"]
+            out = act()
+            if settle:
+                self.wait(lambda: settle(table_counts(metrics(s)), before), 15, what)
+            now = table_counts(metrics(s))
+            want = {t: (r + expect.get(t, (0, 0))[0], w + expect.get(t, (0, 0))[1]) for t, (r, w) in before.items()}
+            self.assertEqual(now, want, what)
+            state["now"] = now
+            return out
+
+        # an accepted request: its record is one put into the results table
+        status, doc = step("accept", lambda: call(s, "POST", "/jobs", {"n": 1}), {"requests": (0, 1)})
+        self.assertEqual(status, 202)
+        first = doc["requestId"]
+        # with an Idempotency-Key: one get of the key, the record's put, the key's put
+        key = {"Idempotency-Key": "idem-metrics-1"}
+        status, doc = step("accept with a new key", lambda: call(s, "POST", "/jobs", {"n": 2}, key),
+                           {"requests.idempotency": (1, 1), "requests": (0, 1)})
+        self.assertEqual(status, 202)
+        again = doc["requestId"]
+        # the same key again: the key's get and the earlier record's get, nothing written
+        status, doc = step("accept a repeated key", lambda: call(s, "POST", "/jobs", {"n": 2}, key),
+                           {"requests.idempotency": (1, 0), "requests": (1, 0)})
+        self.assertEqual((status, doc["requestId"]), (202, again))
+        # result polling: one get each, found or not
+        status, _ = step("poll a record", lambda: call(s, "GET", "/_sluice/requests/" + first), {"requests": (1, 0)})
+        self.assertEqual(status, 202)
+        status, _ = step("poll an unknown id", lambda: call(s, "GET", "/_sluice/requests/nope"), {"requests": (1, 0)})
+        self.assertEqual(status, 404)
+        # the tables view: an item get, a scan page; the list of tables reads none
+        status, doc = step("view an item", lambda: http_get(s.endpoint, "/_sluice/tables/requests/items/" + first),
+                           {"requests": (1, 0)})
+        self.assertEqual((status, doc["requestId"]), (200, first))
+        status, doc = step("view a scan page", lambda: http_get(s.endpoint, "/_sluice/tables/requests?limit=1"),
+                           {"requests": (1, 0)})
+        self.assertEqual((status, len(doc["Items"]), doc.get("More")), (200, 1, True))
+        status, _ = step("list the tables", lambda: http_get(s.endpoint, "/_sluice/tables"), {})
+        self.assertEqual(status, 200)
+
+        def wrote(table):
+            return lambda now, before: now[table][1] > before[table][1]
+        # an items: destination puts the result; the request tracker looks the Lambda
+        # request id up in the results table (one get, nothing written: no such record)
+        step("an items: destination", lambda: lam.invoke(FunctionName="maker", InvocationType="Event",
+                                                         Payload=json.dumps({"id": "t1", "color": "red"}).encode()),
+             {"things": (0, 1), "requests": (1, 0)}, settle=wrote("things"))
+        # a table: destination reads the record it merges into, then puts it
+        step("a table: destination", lambda: lam.invoke(FunctionName="recorder", InvocationType="Event",
+                                                        Payload=b'{"x": 1}'),
+             {"outcomes": (1, 1), "requests": (1, 0)}, settle=wrote("outcomes"))
+        items = step("scan the outcomes", lambda: table_scan(s.endpoint, "outcomes"), {"outcomes": (1, 0)})
+        self.assertEqual([(i["status"], i["result"]) for i in items], [("SUCCEEDED", {"seen": {"x": 1}})])
+        # the tables view's index query, and the gateway's item routes (by key, by index; found or not)
+        status, doc = step("view an index query",
+                           lambda: http_get(s.endpoint, "/_sluice/tables/things/index/color/red"), {"things": (1, 0)})
+        self.assertEqual((status, doc["Items"]), (200, [{"id": "t1", "color": "red"}]))
+        status, doc = step("item route", lambda: call(s, "GET", "/things/t1"), {"things": (1, 0)})
+        self.assertEqual((status, doc), (200, {"id": "t1", "color": "red"}))
+        status, _ = step("item route, no such item", lambda: call(s, "GET", "/things/t2"), {"things": (1, 0)})
+        self.assertEqual(status, 404)
+        status, doc = step("item route by index", lambda: call(s, "GET", "/colors/red"), {"things": (1, 0)})
+        self.assertEqual((status, doc["id"]), (200, "t1"))
+
+
+class DeadLetterAndDeliveryMetrics(FunctionsTestCase):
+    def test_queue_dead_lettered(self):
+        """Each message a receive moves to the dead-letter queue counts once
+        in sluice_queue_dead_lettered_total of its source queue."""
+        s = self.daemon("queues:\n  - name: work-dlq\n  - name: work\n"
+                        "    redrive: { dead_letter_queue: work-dlq, max_receive_count: 2 }\n")
+        sqs = s.client()
+        work, dlq = queue_url(sqs, "work"), queue_url(sqs, "work-dlq")
+        for i in range(3):
+            sqs.send_message(QueueUrl=work, MessageBody="m%d" % i)
+        received = []
+
+        def moved():  # receive without deleting, visible again at once, until all three moved
+            received.extend(sqs.receive_message(QueueUrl=work, MaxNumberOfMessages=10, VisibilityTimeout=0)
+                            .get("Messages", []))
+            return value(metrics(s), "sluice_queue_messages", queue="work-dlq", state="visible") == 3
+        self.wait(moved, 20, "three messages in work-dlq")
+        m = metrics(s)
+        self.assertEqual(value(m, "sluice_queue_dead_lettered_total", queue="work"), 3)
+        self.assertEqual(value(m, "sluice_queue_dead_lettered_total", queue="work-dlq"), 0)
+        # maxReceiveCount 2: each was handed out exactly twice before the receive that moved it
+        self.assertEqual(len(received), 6)
+        self.assertEqual(sorted(r["Body"] for r in received), ["m0", "m0", "m1", "m1", "m2", "m2"])
+        self.assertEqual(value(m, "sluice_queue_received_total", queue="work"), 6)
+        self.assertEqual(value(m, "sluice_queue_sent_total", queue="work"), 3)
+        self.assertEqual(value(m, "sluice_queue_deleted_total", queue="work"), 0)
+        for state in ("visible", "inflight", "delayed"):
+            self.assertEqual(value(m, "sluice_queue_messages", queue="work", state=state), 0, state)
+        self.assertEqual(value(m, "sluice_queue_messages", queue="work-dlq", state="visible"), 3)
+        self.assertEqual(value(m, "sluice_queue_messages", queue="work-dlq", state="inflight"), 0)
+        # a move is not a send (docs/METRICS.md lists sends, batch entries, topic fan-out and
+        # gateway enqueues; AWS's NumberOfMessagesSent leaves redrive moves out too)
+        self.assertEqual(value(m, "sluice_queue_sent_total", queue="work-dlq"), 0)
+        self.assertEqual(value(m, "sluice_queue_received_total", queue="work-dlq"), 0)
+        got = drain(sqs, dlq, 3, wait=timeout(10))
+        self.assertEqual(sorted(g["Body"] for g in got), ["m0", "m1", "m2"])
+        m = metrics(s)
+        self.assertEqual(value(m, "sluice_queue_dead_lettered_total", queue="work"), 3)  # a DLQ receive moves nothing
+        self.assertEqual(value(m, "sluice_queue_received_total", queue="work-dlq"), 3)
+        self.assertEqual(value(m, "sluice_queue_deleted_total", queue="work-dlq"), 3)
+
+    def test_subscription_deliveries_retried_failed_delivered(self):
+        """An http endpoint that fails twice then takes the message: 2
+        retried, 1 delivered. One that always fails (5xx): numRetries
+        retried, 1 failed, the message in the subscription's dead-letter
+        queue. One that answers 4xx: 1 failed at once, nothing retried."""
+        flaky, broken, rejecting = Endpoint(fail_first=2), Endpoint(fail_always=True), \
+            Endpoint(fail_always=True, fail_status=403)
+        for e in (flaky, broken, rejecting):
+            self.addCleanup(e.close)
+        s = self.daemon(DELIVERIES_CONFIG % {"flaky": flaky.url, "broken": broken.url, "rejecting": rejecting.url,
+                                             "three": QUICK % (3, 3), "two": QUICK % (2, 2)})
+        sns, sqs = s.client("sns"), s.client()
+        m = metrics(s)
+        for topic in ("flaky", "broken", "rejecting"):  # nothing yet: no series
+            self.assertEqual(series(m, "sluice_subscription_deliveries_total", topic=topic), {}, topic)
+        mids = {}
+        for topic in ("flaky", "broken", "rejecting"):
+            arn = sns.create_topic(Name=topic)["TopicArn"]
+            mids[topic] = sns.publish(TopicArn=arn, Message="to " + topic)["MessageId"]
+
+        def outcomes(m, topic):
+            found = series(m, "sluice_subscription_deliveries_total", topic=topic, protocol="http")
+            return {dict(ls)["outcome"]: v for ls, v in found.items()}
+
+        def settled():
+            m = metrics(s)
+            done = (outcomes(m, "flaky").get("delivered") == 1 and outcomes(m, "broken").get("failed") == 1
+                    and outcomes(m, "rejecting").get("failed") == 1)
+            return m if done else None
+        self.wait(settled, 30, lambda: {t: outcomes(metrics(s), t) for t in mids})
+        time.sleep(0.5 * SLOW)  # anything further would be an attempt too many
+        m = metrics(s)
+        self.assertEqual(outcomes(m, "flaky"), {"delivered": 1, "filtered": 0, "retried": 2, "failed": 0})
+        self.assertEqual(outcomes(m, "broken"), {"delivered": 0, "filtered": 0, "retried": 2, "failed": 1})
+        self.assertEqual(outcomes(m, "rejecting"), {"delivered": 0, "filtered": 0, "retried": 0, "failed": 1})
+        for topic in mids:
+            self.assertEqual(value(m, "sluice_sns_publishes_total", topic=topic), 1)
+            # only http's four series: another protocol's appear once one of them is non-zero
+            self.assertEqual({dict(ls)["protocol"] for ls in series(m, "sluice_subscription_deliveries_total",
+                                                                    topic=topic)}, {"http"})
+        # the endpoints saw as many attempts as the counts say
+        self.assertEqual(len(flaky.of_type("Notification")), 3)
+        self.assertEqual(len(broken.of_type("Notification")), 3)
+        self.assertEqual(len(rejecting.of_type("Notification")), 1)
+        # the given-up message went to broken's dead-letter queue; rejecting has none (dropped)
+        self.assertEqual(value(m, "sluice_queue_messages", queue="broken-dlq", state="visible"), 1)
+        self.assertEqual(value(m, "sluice_queue_sent_total", queue="broken-dlq"), 1)  # SNS sends it there
+        got = drain(sqs, queue_url(sqs, "broken-dlq"), 1, wait=timeout(10))
+        self.assertEqual([json.loads(g["Body"])["MessageId"] for g in got], [mids["broken"]])
 
 
 class OpsToken(FunctionsTestCase):
