@@ -630,6 +630,11 @@ static int start_auth(daemon_t *d)
         int printable = n > 0;
         for (size_t i = 0; i < n && printable; i++)
             printable = t[i] > 0x20 && t[i] < 0x7f; /* what a bearer token can be, sent in a header */
+        if (!t) {
+            log_error("config_auth_rejected", "reason=\"auth.ops_token_env: environment variable %s is not set\"",
+                      a->ops_token_env);
+            return -1;
+        }
         if (!printable || n < 16 || n > 512) {
             log_error("config_auth_rejected", "reason=\"auth.ops_token_env: %s must hold 16..512 printable "
                       "characters without spaces\"", a->ops_token_env);

@@ -82,6 +82,7 @@ static void outcome(fn_async_t *a, function_t *f, const fn_result_t *r, const ch
     const char *dest = r->ok ? f->def.on_success : f->def.on_failure;
     fn_outcome_t o = {.f = f,
                       .request_id = a->request_id,
+                      .journal = a->request_id, /* its hops' id (function_trace in run) */
                       .event = a->event,
                       .event_len = a->event_len,
                       .res = r,

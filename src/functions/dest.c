@@ -191,6 +191,11 @@ static void trace_sent(const fn_outcome_t *o, uint64_t hop, const char *msg_id)
         trace_set_link(hop, msg_id);
 }
 
+static void trace_refused(uint64_t hop, const char *why)
+{
+    trace_amend(hop, TRACE_DESTINATION_FAILED, why);
+}
+
 static int send_table(functions_t *fs, const char *name, const fn_outcome_t *o)
 {
     return table_outcome(fs, name, o, OUTCOME_CREATE);
@@ -268,8 +273,9 @@ static int send_queue(functions_t *fs, const char *name, const fn_outcome_t *o, 
         r.dedup_id = o->request_id;
     }
     send_res_t res;
-    uint64_t hop = q ? trace_sending(o, name) : 0;
+    uint64_t hop = trace_sending(o, name);
     if (!q || queue_send(q, &r, &res, &err) != ST_OK) {
+        trace_refused(hop, q ? err.msg : "no such queue");
         log_warn("destination_refused", "function=%s queue=%s request_id=%s reason=\"%s\"", o->f->def.name, name,
                  o->request_id, q ? err.msg : "no such queue");
         return -1;
@@ -286,8 +292,9 @@ static int send_topic(functions_t *fs, const char *name, const fn_outcome_t *o, 
     err_t err;
     publish_res_t res;
     publish_req_t r = {.message = body, .message_len = len, .trace = o->trace};
-    uint64_t hop = t ? trace_sending(o, name) : 0;
+    uint64_t hop = trace_sending(o, name);
     if (!t || topic_publish(t, &r, &res, &err) != ST_OK) {
+        trace_refused(hop, t ? err.msg : "no such topic");
         log_warn("destination_refused", "function=%s topic=%s request_id=%s reason=\"%s\"", o->f->def.name, name,
                  o->request_id, t ? err.msg : "no such topic");
         return -1;

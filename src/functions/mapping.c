@@ -103,7 +103,7 @@ typedef struct batch {
     fn_record_t *lent; /* the records as lent to function_invoke_batch, until done */
     uint64_t opened_ms;
     uint64_t invoked_us; /* wall clock, for the journal's function hops */
-    char *trace_header;  /* the first record's AWSTraceHeader: the function's trace, or NULL */
+    char *trace_header;  /* the first record's AWSTraceHeader, or NULL: the function's trace in a batch of one */
     loop_timer_t mark; /* RUNNING_MARK_MS after the invocation started: mark_running */
     char queue[QUEUE_NAME_MAX + 1];
 } batch_t;
@@ -573,8 +573,11 @@ static int dispatch(struct esm *m)
     status_t st = f ? function_invoke_batch(f, bt->text.data, bt->text.len, recs, recs ? bt->n : 0, on_batch_done,
                                             bt, &call, &err)
                     : ST_RESOURCE_NOT_FOUND;
+    /* The records' hops are the mapping's own. A batch of one record
+     * continues that record's trace; a batch of several has no one trace
+     * (Lambda links a batch's records rather than continuing one of them). */
     if (st == ST_OK)
-        function_trace(f, call, NULL, bt->trace_header); /* the records' hops are the mapping's own */
+        function_trace(f, call, NULL, bt->n == 1 ? bt->trace_header : NULL);
     if (st != ST_OK) {
         m->open = bt;
         esm_release_open(m);

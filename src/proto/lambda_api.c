@@ -494,10 +494,10 @@ static void invoke_sync(req_ctx_t *ctx, function_t *f, const char *event, size_t
         fail(ctx, st, err.msg);
         return;
     }
-    char header[FN_TRACE_HEADER_MAX + 2], key[TRACE_ID_MAX + 1];
-    router_header(ctx->ex->head, "X-Amz-Trace-Id", header, sizeof header);
-    int traced = header[0] != '\0';
-    function_trace(f, lc->call, trace_msg_key(traced ? header : NULL, ctx->request_id, key), traced ? header : NULL);
+    /* X-Amzn-Trace-Id, what the SDKs send (ctx->trace) */
+    char key[TRACE_ID_MAX + 1];
+    const char *header = ctx->trace[0] ? ctx->trace : NULL;
+    function_trace(f, lc->call, trace_msg_key(header, ctx->request_id, key), header);
     ctx->cancel = invoke_cancel;
     ctx->cancel_arg = lc;
     router_watch(ctx);
@@ -512,11 +512,10 @@ static void invoke_async(req_ctx_t *ctx, function_t *f, const char *event, size_
         return;
     }
     /* the invocation runs later under its request id; a client's trace leads there */
-    char header[FN_TRACE_HEADER_MAX + 2], key[TRACE_ID_MAX + 1];
-    router_header(ctx->ex->head, "X-Amz-Trace-Id", header, sizeof header);
-    int traced = header[0] != '\0';
-    trace_hop_link(trace_msg_key(traced ? header : NULL, ctx->request_id, key), TRACE_FUNCTION_QUEUED,
-                   function_def(f)->name, ctx->request_id, traced ? ctx->request_id : NULL);
+    char key[TRACE_ID_MAX + 1];
+    const char *header = ctx->trace[0] ? ctx->trace : NULL;
+    trace_hop_link(trace_msg_key(header, ctx->request_id, key), TRACE_FUNCTION_QUEUED, function_def(f)->name,
+                   ctx->request_id, header ? ctx->request_id : NULL);
     router_reply(ctx, 202, LAMBDA_CTYPE, NULL, "", 0);
 }
 

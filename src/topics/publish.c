@@ -517,9 +517,9 @@ static void to_queue(const pub_ctx_t *c, const sub_t *s, const char *body, size_
     send_res_t res;
     uint64_t hop = trace_hop_link(c->journal, TRACE_SUB_DELIVERED, s->endpoint, "sqs", NULL);
     if (queue_send(q, &sr, &res, &err) != ST_OK) {
+        trace_amend(hop, TRACE_SUB_FAILED, err.msg);
         delivery__dead_letter(tp, s, &dl, err.msg);
         subs__count(s, TOPIC_FAILED);
-        trace_hop(c->journal, TRACE_SUB_FAILED, s->endpoint, err.msg, 0);
         return;
     }
     if (!c->r->trace) /* a traced message carries its header on; an untraced one goes on under its own id */
@@ -598,14 +598,18 @@ static void count_filtered(topic_t *t, const uint32_t matched[TOPIC_PROTOCOLS])
             t->counts.outcomes[p][TOPIC_FILTERED] += t->nfiltered[p] - matched[p];
 }
 
-/* The journal's hops of a traced publish: the publish, and each confirmed
- * filtered subscription whose policy the message did not match. */
+/* The journal's hops of a publish: the publish, and — when a client or the
+ * gateway traced it — each confirmed filtered subscription whose policy
+ * the message did not match (a walk of every subscription: an untraced
+ * publish, the common case, keeps the filter index's cost). */
 static void trace_publish(const pub_ctx_t *c)
 {
     char detail[TRACE_DETAIL_MAX + 1];
     const filter_ids_t *ids = &c->t->tp->matched;
     snprintf(detail, sizeof detail, "%s, %zu filtered subscriptions matched", c->msg_id, ids->n);
     trace_hop(c->journal, TRACE_TOPIC_PUBLISHED, c->t->name, detail, 0);
+    if (!c->r->trace)
+        return;
     list_for_each(it, &c->t->subs) {
         const sub_t *s = list_entry(it, sub_t, link);
         size_t i = 0;

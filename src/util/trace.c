@@ -123,13 +123,27 @@ uint64_t trace_hop_link(const char *id, trace_kind_t kind, const char *resource,
     return h->seq;
 }
 
+/* The hop numbered seq, while the ring still holds it. */
+static trace_hop_t *held_hop(uint64_t seq)
+{
+    trace_hop_t *h = seq && J.cap ? &J.ring[(seq - 1) % J.cap] : NULL;
+    return h && h->seq == seq ? h : NULL;
+}
+
 void trace_set_link(uint64_t seq, const char *link)
 {
-    if (!seq || !J.cap || !link)
-        return;
-    trace_hop_t *h = &J.ring[(seq - 1) % J.cap];
-    if (h->seq == seq)
+    trace_hop_t *h = held_hop(seq);
+    if (h && link)
         copy_cut(h->link, TRACE_LINK_MAX, link, strlen(link));
+}
+
+void trace_amend(uint64_t seq, trace_kind_t kind, const char *detail)
+{
+    trace_hop_t *h = held_hop(seq);
+    if (!h)
+        return;
+    h->kind = (uint8_t)kind;
+    copy_cut(h->detail, TRACE_DETAIL_MAX, detail ? detail : "", detail ? strlen(detail) : 0);
 }
 
 void trace_hop_once(const char *id, trace_kind_t kind, const char *resource, const char *detail)
@@ -173,50 +187,74 @@ static int hop_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* The ids a lookup visits: the asked one, then each linked one as found. */
+/* The ids a lookup visits: the asked one, then each linked one as found,
+ * in a small open-addressed set (by hash) so a ring entry costs one probe. */
+#define VISIT_SLOTS 128 /* > 2 * TRACE_LINKS_FOLLOWED: probes stay short */
 typedef struct {
     char id[TRACE_LINKS_FOLLOWED][TRACE_ID_MAX + 1];
-    uint32_t hash[TRACE_LINKS_FOLLOWED];
+    int16_t slot[VISIT_SLOTS]; /* index into id, -1 empty */
     size_t n;
+    int cut; /* a link was not followed: TRACE_LINKS_FOLLOWED reached */
 } visit_t;
 
-static int visit_add(visit_t *v, const char *id)
+static int visit_find(const visit_t *v, uint32_t h, const char *id)
+{
+    for (size_t i = h % VISIT_SLOTS;; i = (i + 1) % VISIT_SLOTS) {
+        if (v->slot[i] < 0)
+            return -(int)i - 1; /* absent: where it would go */
+        if (strcmp(v->id[v->slot[i]], id) == 0)
+            return v->slot[i];
+    }
+}
+
+static void visit_add(visit_t *v, const char *id)
 {
     uint32_t h = id_hash(id);
-    for (size_t i = 0; i < v->n; i++)
-        if (v->hash[i] == h && strcmp(v->id[i], id) == 0)
-            return 0;
-    if (v->n == TRACE_LINKS_FOLLOWED)
-        return 0;
+    int at = visit_find(v, h, id);
+    if (at >= 0)
+        return;
+    if (v->n == TRACE_LINKS_FOLLOWED) {
+        v->cut = 1;
+        return;
+    }
     copy_cut(v->id[v->n], TRACE_ID_MAX, id, strlen(id));
-    v->hash[v->n++] = h;
-    return 1;
+    v->slot[-at - 1] = (int16_t)v->n++;
+}
+
+/* One pass over the ring, oldest first: a link always leads to hops
+ * appended after the hop that names it (the new message's, the queued
+ * call's), so adding link targets as they are met finds them all, and a
+ * cut answer keeps the journey's start. */
+static size_t lookup(const char *key, trace_hop_t *out, size_t max, int *links_cut)
+{
+    visit_t *v = xmalloc(sizeof *v);
+    memset(v->slot, -1, sizeof v->slot);
+    v->n = 0;
+    v->cut = 0;
+    visit_add(v, key);
+    size_t found = 0, held = trace_count(), oldest = J.n > J.cap ? (size_t)(J.n % J.cap) : 0;
+    for (size_t i = 0; i < held; i++) {
+        const trace_hop_t *e = &J.ring[(oldest + i) % J.cap];
+        if (visit_find(v, e->hash, e->id) < 0)
+            continue;
+        if (found++ < max)
+            out[found - 1] = *e;
+        if (e->link[0])
+            visit_add(v, e->link);
+    }
+    *links_cut = v->cut;
+    free(v);
+    qsort(out, found < max ? found : max, sizeof *out, hop_cmp);
+    return found;
 }
 
 size_t trace_lookup(const char *id, trace_hop_t *out, size_t max)
 {
     char key[TRACE_ID_MAX + 1];
+    int cut;
     if (!J.cap || !trace_key(id, key))
         return 0;
-    visit_t *v = xcalloc(1, sizeof *v);
-    visit_add(v, key);
-    size_t found = 0, held = trace_count(), oldest = J.n > J.cap ? (size_t)(J.n % J.cap) : 0;
-    /* One pass per id: a link is followed from the ring's start, since a
-     * linked journey's hops may be older than the hop naming it. */
-    for (size_t k = 0; k < v->n; k++) {
-        for (size_t i = 0; i < held; i++) { /* oldest first: a cut answer keeps the start */
-            const trace_hop_t *e = &J.ring[(oldest + i) % J.cap];
-            if (e->hash != v->hash[k] || strcmp(e->id, v->id[k]) != 0)
-                continue;
-            if (found++ < max)
-                out[found - 1] = *e;
-            if (e->link[0])
-                visit_add(v, e->link);
-        }
-    }
-    free(v);
-    qsort(out, found < max ? found : max, sizeof *out, hop_cmp);
-    return found;
+    return lookup(key, out, max, &cut);
 }
 
 #define TRACE_JSON_MAX 1000 /* hops a JSON answer lists */
@@ -245,8 +283,8 @@ void trace_write_json(const char *id, buf_t *out)
 {
     trace_hop_t *hops = xcalloc(TRACE_JSON_MAX, sizeof *hops);
     char key[TRACE_ID_MAX + 1];
-    size_t n = trace_lookup(id, hops, TRACE_JSON_MAX);
-    trace_key(id, key);
+    int cut = 0;
+    size_t n = trace_key(id, key) && J.cap ? lookup(key, hops, TRACE_JSON_MAX, &cut) : 0;
     buf_puts(out, "{\"traceId\":");
     jv_write_string(out, key, strlen(key));
     buf_puts(out, ",\"hops\":[");
@@ -255,6 +293,7 @@ void trace_write_json(const char *id, buf_t *out)
             buf_putc(out, ',');
         put_hop(out, &hops[i]);
     }
-    buf_printf(out, "],\"truncated\":%s,\"journalEntries\":%zu}\n", n > TRACE_JSON_MAX ? "true" : "false", J.cap);
+    buf_printf(out, "],\"truncated\":%s,\"journalEntries\":%zu}\n", n > TRACE_JSON_MAX || cut ? "true" : "false",
+               J.cap);
     free(hops);
 }

@@ -17,8 +17,8 @@
  * The journal is one process-wide ring of fixed-size entries, set up once
  * (trace_init) with a count of entries; when full, each new hop overwrites
  * the oldest. Appending is O(1) and copies bounded strings (longer ones are
- * cut). A lookup scans the ring, comparing a hash before the id: fine for a
- * debugging command, never on a request path. A hop with a NULL or empty
+ * cut). A lookup scans the ring once, probing a small set of the ids it
+ * visits by hash: fine for a debugging command, never on a request path. A hop with a NULL or empty
  * trace id records nothing and costs a test; with no journal (entries 0,
  * or before trace_init) nothing is recorded at all.
  *
@@ -36,7 +36,7 @@
 #define TRACE_RESOURCE_MAX 80 /* a queue's, function's or route's name; a topic's is cut */
 #define TRACE_DETAIL_MAX 95
 #define TRACE_LINK_MAX 40     /* a linked id: a message id (36) */
-#define TRACE_LINKS_FOLLOWED 64 /* ids one lookup visits, the first included */
+#define TRACE_LINKS_FOLLOWED 64 /* ids one lookup visits, the first included (more: "truncated") */
 
 #define TRACE_HOPS(X)                                                                                       \
     X(GATEWAY_ACCEPTED, "gateway.accepted")                                                                 \
@@ -55,6 +55,7 @@
     X(FUNCTION_FINISHED, "function.finished")                                                               \
     X(FUNCTION_FAILED, "function.failed")                                                                   \
     X(DESTINATION_SENT, "destination.sent")                                                                 \
+    X(DESTINATION_FAILED, "destination.failed")                                                             \
     X(TABLE_WRITTEN, "table.written")
 
 typedef enum {
@@ -114,13 +115,19 @@ void trace_hop_msg(const char *header, const char *msg_id, trace_kind_t kind, co
 uint64_t trace_hop_link(const char *id, trace_kind_t kind, const char *resource, const char *detail,
                         const char *link);
 /* Sets the link of the hop numbered seq, when the ring still holds it: a hop
- * recorded before the id it leads to was known keeps its place in order. */
+ * recorded before the id it leads to was known keeps its place in order
+ * (and comes before that id's hops, as a lookup needs). */
 void trace_set_link(uint64_t seq, const char *link);
+/* Makes the hop numbered seq another kind with another detail, when the
+ * ring still holds it: a step recorded before it was tried that failed. */
+void trace_amend(uint64_t seq, trace_kind_t kind, const char *detail);
 
 /* Copies up to max hops of id (trace_key is applied to it first) and of
- * the ids its hops link to (transitively, up to TRACE_LINKS_FOLLOWED ids),
- * oldest first (by time, then by order of appending), into out; returns
- * how many the journal holds (may exceed max: only max were copied). */
+ * the ids its hops link to (transitively, up to TRACE_LINKS_FOLLOWED ids;
+ * a link leads to hops appended after the one naming it), in one pass
+ * over the ring: the first max by order of appending, then sorted by time
+ * (then that order) into out; returns how many the journal holds (may
+ * exceed max: only max were copied). */
 size_t trace_lookup(const char *id, trace_hop_t *out, size_t max);
 /* The hops of id as a JSON document: {"traceId":…, "hops":[{"kind",
  * "resource","detail","timestamp" (ISO 8601, ms),"timeUs" (µs since the epoch),"durationUs",

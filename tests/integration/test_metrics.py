@@ -643,8 +643,11 @@ class OpsToken(FunctionsTestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
 
     def test_a_weak_or_missing_token_stops_the_start(self):
-        for value in ("", "short", "has a space in it here"):
-            os.environ[OPS_VAR] = value
+        for value in (None, "", "short", "has a space in it here"):
+            if value is None:
+                os.environ.pop(OPS_VAR, None)
+            else:
+                os.environ[OPS_VAR] = value
             self.addCleanup(os.environ.pop, OPS_VAR, None)
             config = self.write("weak.yaml", "auth:\n  ops_token_env: %s\n" % OPS_VAR)
             p = subprocess.run([SLUICE_BIN, "serve", "--port", str(free_port()), "--data", os.path.join(self.dir, "weak"),

@@ -172,6 +172,7 @@ queues:
   - name: fanned
   - name: work
   - name: out
+  - name: async-out
 topics:
   - name: news
     subscriptions:
@@ -185,6 +186,7 @@ functions:
     handler: tracer.handler
     timeout: 10
     concurrency: 2
+    on_success: queue:async-out
     environment: { PYTHONDONTWRITEBYTECODE: "1" }
 mappings:
   - function: tracer
@@ -295,7 +297,7 @@ class TraceMessagesAndFunctions(TraceCase):
 
     def test_invoke_is_journaled_and_hands_its_trace_to_the_function(self):
         header = "Root=1-5759e988-bd862e3fe1be46a994272795;Parent=53995c3f42cd8ad8;Sampled=1"
-        status, rid, out = self.invoke({"n": 1}, {"X-Amz-Trace-Id": header})
+        status, rid, out = self.invoke({"n": 1}, {"X-Amzn-Trace-Id": header})
         self.assertEqual((status, out["trace"], out["requestId"]), (200, header, rid))
         hops = self.hops("1-5759e988-bd862e3fe1be46a994272795")
         self.assertEqual([h["kind"] for h in hops], ["function.invoked", "function.finished"])
@@ -306,17 +308,21 @@ class TraceMessagesAndFunctions(TraceCase):
         self.assertEqual((status, out["trace"]), (200, None))
         self.assertEqual([h["kind"] for h in self.hops(rid)], ["function.invoked", "function.finished"])
         # a header that is no fit HTTP header value is not handed on (the journal keys it all the same)
-        status, rid, out = self.invoke({"n": 3}, {"X-Amz-Trace-Id": "Root=1-" + "a" * 300})
+        status, rid, out = self.invoke({"n": 3}, {"X-Amzn-Trace-Id": "Root=1-" + "a" * 300})
         self.assertEqual((status, out["trace"]), (200, None))
 
     def test_event_invoke_leads_to_its_later_run(self):
         root = "1-5759e988-bd862e3fe1be46a994272796"
-        status, rid, _ = self.invoke({"n": 4}, {"X-Amz-Invocation-Type": "Event", "X-Amz-Trace-Id": "Root=" + root})
+        status, rid, _ = self.invoke({"n": 4}, {"X-Amz-Invocation-Type": "Event", "X-Amzn-Trace-Id": "Root=" + root})
         self.assertEqual(status, 202)
-        hops = self.hops_until(root, "function.finished")
-        self.assertEqual([h["kind"] for h in hops], ["function.queued", "function.invoked", "function.finished"])
+        hops = self.hops_until(root, "queue.sent")
+        self.assertEqual([h["kind"] for h in hops], ["function.queued", "function.invoked", "function.finished",
+                                                     "destination.sent", "queue.sent"])
         self.assertEqual(hops[0]["link"], rid)
         self.assertEqual(hops[1]["traceId"], rid)
+        # its destination (the function's on_success) goes on under the new message's id
+        self.assertEqual((hops[3]["resource"], hops[3]["traceId"]), ("async-out", rid))
+        self.assertEqual((hops[4]["resource"], hops[4]["traceId"]), ("async-out", hops[3]["link"]))
 
 
 if __name__ == "__main__":

@@ -113,43 +113,66 @@ TEST(message_key_is_the_header_else_the_message_id)
 }
 
 /* A journey that moves to a new message is found from its first id: links
- * are followed transitively, a loop of links ends, and a link set after the
- * fact (trace_set_link) counts while the ring holds that hop. */
+ * are followed transitively to the hops appended after them, a loop of
+ * links ends, and a link set after the fact (trace_set_link) counts while
+ * the ring holds that hop. */
 TEST(lookup_follows_links)
 {
     trace_init(32);
     trace_hop_at("pub", TRACE_TOPIC_PUBLISHED, "t", NULL, 0, 100);
     uint64_t seq = trace_hop_link("pub", TRACE_SUB_DELIVERED, "q1", "sqs", NULL);
     CHECK(seq != 0);
-    trace_hop_at("m1", TRACE_QUEUE_SENT, "q1", NULL, 0, 50); /* older than the hop naming it: found still */
+    trace_hop_at("m1", TRACE_QUEUE_SENT, "q1", NULL, 0, 50); /* an earlier time: listed first */
     trace_set_link(seq, "m1");
     trace_hop_link("m1", TRACE_DESTINATION_SENT, "q2", NULL, "m2");
     trace_hop_link("m2", TRACE_QUEUE_SENT, "q2", NULL, "pub"); /* a loop back: visited once */
+    trace_hop_at("pub", TRACE_QUEUE_DELETED, "q1", NULL, 0, 0);
     trace_hop_at("other", TRACE_QUEUE_SENT, "q3", NULL, 0, 10);
     trace_hop_t h[16];
-    CHECK_INT(trace_lookup("pub", h, 16), 5);
+    CHECK_INT(trace_lookup("pub", h, 16), 6);
     CHECK_STR(h[0].id, "m1");
     CHECK_INT(h[0].ts_us, 50);
     CHECK_STR(h[1].id, "pub");
     CHECK_STR(h[2].link, "m1");
-    CHECK_INT(trace_lookup("m1", h, 16), 5); /* from the middle, the loop leads back to the start */
-    CHECK_INT(trace_lookup("m2", h, 16), 5);
+    /* from the middle: what came after, the loop's hop of pub included, not pub's start */
+    CHECK_INT(trace_lookup("m1", h, 16), 4);
+    CHECK_INT(trace_lookup("m2", h, 16), 2);
     CHECK_INT(trace_lookup("other", h, 16), 1);
+    CHECK_INT(trace_lookup("pub", h, 2), 6); /* cut: the first two appended are kept */
+    CHECK_INT(h[0].kind, TRACE_TOPIC_PUBLISHED);
+    CHECK_INT(h[1].kind, TRACE_SUB_DELIVERED);
     buf_t b = BUF_INIT;
     trace_write_json("pub", &b);
     buf_putc(&b, '\0');
     CHECK(strstr(b.data, "\"traceId\":\"m1\",\"link\":\"m2\"") != NULL);
+    CHECK(strstr(b.data, "\"truncated\":false") != NULL);
     buf_free(&b);
     trace_shutdown();
-    trace_init(2); /* a link set once its hop was overwritten goes nowhere */
+    trace_init(2); /* a link or an amendment once its hop was overwritten goes nowhere */
     seq = trace_hop_link("a", TRACE_SUB_DELIVERED, "q", NULL, NULL);
     trace_hop("b", TRACE_QUEUE_SENT, "q", NULL, 0);
     trace_hop("c", TRACE_QUEUE_SENT, "q", NULL, 0);
     trace_set_link(seq, "c");
+    trace_amend(seq, TRACE_SUB_FAILED, "x");
     CHECK_INT(trace_lookup("b", h, 16), 1);
     CHECK_STR(h[0].link, "");
     CHECK_INT(trace_lookup("c", h, 16), 1);
     CHECK_STR(h[0].link, "");
+    CHECK_INT(h[0].kind, TRACE_QUEUE_SENT);
+    trace_shutdown();
+}
+
+TEST(amend_changes_a_held_hop)
+{
+    trace_init(8);
+    uint64_t seq = trace_hop_link("a", TRACE_DESTINATION_SENT, "q", NULL, NULL);
+    trace_amend(seq, TRACE_DESTINATION_FAILED, "no such queue");
+    trace_hop_t h[2];
+    CHECK_INT(trace_lookup("a", h, 2), 1);
+    CHECK_INT(h[0].kind, TRACE_DESTINATION_FAILED);
+    CHECK_STR(h[0].detail, "no such queue");
+    CHECK_INT(h[0].seq, seq);
+    trace_amend(0, TRACE_QUEUE_SENT, NULL); /* nothing recorded: nothing to amend */
     trace_shutdown();
 }
 
@@ -164,6 +187,11 @@ TEST(links_followed_are_bounded)
     }
     trace_hop_t h[256];
     CHECK_INT(trace_lookup("c0", h, 256), TRACE_LINKS_FOLLOWED);
+    buf_t b = BUF_INIT;
+    trace_write_json("c0", &b); /* links left unfollowed: the answer says it is cut */
+    buf_putc(&b, '\0');
+    CHECK(strstr(b.data, "\"truncated\":true") != NULL);
+    buf_free(&b);
     trace_shutdown();
 }
 
