@@ -222,7 +222,7 @@ class TraceMessagesAndFunctions(TraceCase):
         deadline = time.monotonic() + 20 * SLOW
         while time.monotonic() < deadline:
             got = self.sqs.receive_message(QueueUrl=self.url(name), AttributeNames=["All"],
-                                           MessageSystemAttributeNames=["All"], WaitTimeSeconds=1).get("Messages")
+                                           WaitTimeSeconds=1).get("Messages")
             if got:
                 self.sqs.delete_message(QueueUrl=self.url(name), ReceiptHandle=got[0]["ReceiptHandle"])
                 return got[0]
