@@ -7,8 +7,8 @@ with many queues, and GET /_sluice/trace/{id} on a full trace journal.
 Starts build/sluice on a fresh data directory (trace.journal_entries as
 given), creates N queues and sends one message to each, then times 20
 scrapes of /metrics (median and max, and the answer's size). It then fills
-the journal past its capacity with build/sluice-bench send (each send is one
-hop), sends one more message and times 20 lookups of it and 20 of an id the
+the journal past its capacity with build/sluice-bench fill (each message is
+one hop), sends one more message and times 20 lookups of it and 20 of an id the
 journal does not hold (both scan the whole ring). Every process it starts is
 stopped at the end; the run is bounded by its counts."""
 import argparse
@@ -77,9 +77,9 @@ def main():
             sqs(conn, "SendMessage", {"QueueUrl": url, "MessageBody": "m"})
         med, top, size, _ = timed_get(conn, "/metrics")
         print("metrics  queues=%d scrapes=20 median=%.2fms max=%.2fms bytes=%d" % (a.queues, med, top, size))
-        fill = max(3, a.journal // 20000)  # seconds of sends: past the ring's capacity at this VM's rates
-        subprocess.run([os.path.join(ROOT, "build", "sluice-bench"), "-c", "32", "-d", str(fill),
-                        "127.0.0.1:%d" % a.port, "send"], check=True, stdout=subprocess.DEVNULL)
+        # one hop per message sent: a little more than the ring holds fills it
+        subprocess.run([os.path.join(ROOT, "build", "sluice-bench"), "-c", "32", "-n", str(a.journal + a.journal // 8),
+                        "127.0.0.1:%d" % a.port, "fill"], check=True, stdout=subprocess.DEVNULL)
         url = sqs(conn, "GetQueueUrl", {"QueueName": "ops-00000"})["QueueUrl"]
         mid = sqs(conn, "SendMessage", {"QueueUrl": url, "MessageBody": "traced"})["MessageId"]
         med, top, _, body = timed_get(conn, "/_sluice/trace/" + mid)
