@@ -106,6 +106,10 @@ static const opt_def_t opts[] = {
     {"trace.journal_entries", NULL, OPT_INT, 0, 16777216, "65536", OFF(trace_entries),
      "hops the trace journal keeps in memory for sluice trace (352 bytes each, touched as used; 0: "
      "no journal)"},
+    {"trace.messages", NULL, OPT_CHOICE, 0, 0, "all", OFF(trace_messages),
+     "all: a message without a trace header is journaled under its message id; traced: only messages with "
+     "one (and gateway requests), for the hot paths' last few per cent",
+     "all|traced"},
     {"log.level", "--log-level", OPT_LOGLEVEL, 0, 0, "info", OFF(log_level), "debug | info | warn | error"},
     {"auth.mode", "--auth", OPT_CHOICE, 0, 0, "open", OFF(auth.mode),
      "open | sigv4: verify AWS Signature Version 4 on AWS-protocol requests (keys: auth.access_keys in the file)",

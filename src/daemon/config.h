@@ -129,6 +129,7 @@ typedef struct config {
     char *region;
     log_level_t log_level;
     long trace_entries; /* trace.journal_entries */
+    long trace_messages; /* trace.messages: 0 all, 1 traced */
     long max_connections;
     long inflight_per_queue;
     long queue_bytes;       /* limits.queue_bytes */

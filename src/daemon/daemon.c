@@ -810,6 +810,7 @@ int daemon_run(const config_t *cfg)
         return 1;
     }
     trace_init((size_t)cfg->trace_entries); /* after recovery: replayed records are not hops */
+    trace_set_untraced(cfg->trace_messages == 0);
     log_info("ready", "host=%s port=%d data=%s fsync=%s pid=%d start_ms=%.2f", cfg->host, http_server_port(d.http),
              cfg->data_dir, fsync_policy_name(cfg->fsync), (int)getpid(), (double)(clock_mono_ns() - t0) / 1e6);
     int rc = loop_run(d.loop);

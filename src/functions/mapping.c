@@ -206,7 +206,7 @@ static void put_attributes(buf_t *b, const message_t *msg)
 /* A record's id in the journal: its trace, else its message id. */
 static const char *journal_id(const rec_t *r)
 {
-    return r->trace ? r->trace : r->id;
+    return r->trace ? r->trace : trace_untraced() ? r->id : NULL;
 }
 
 static void batch_add(batch_t *bt, const message_t *msg, const char *receipt, const char *arn, const char *region)
@@ -422,8 +422,11 @@ static void trace_invoked(const struct esm *m, batch_t *bt)
     char detail[160]; /* the journal cuts it */
     bt->invoked_us = clock_wall_us();
     for (size_t i = 0; i < bt->n && trace_capacity(); i++) {
+        const char *id = journal_id(&bt->recs[i]);
+        if (!id)
+            continue;
         snprintf(detail, sizeof detail, "%s in a batch of %zu, mapping %s", bt->recs[i].id, bt->n, m->def.uuid);
-        trace_hop_at(journal_id(&bt->recs[i]), TRACE_FUNCTION_INVOKED, m->def.function, detail, 0, bt->invoked_us);
+        trace_hop_at(id, TRACE_FUNCTION_INVOKED, m->def.function, detail, 0, bt->invoked_us);
     }
 }
 

@@ -342,7 +342,7 @@ static void receive_one(queue_t *q, message_t *m, uint64_t now, int vis, recv_re
     m->visible_at = now + (uint64_t)vis * 1000;
     queue__set_state(q, m, MSG_INFLIGHT);
     rec__msg_recv(q, m);
-    if (trace_capacity()) {
+    if (trace_capacity() && (m->trace_header || trace_untraced())) {
         char detail[64];
         snprintf(detail, sizeof detail, "%s receive %u", m->id, m->recv_count);
         trace_hop_msg(m->trace_header, m->id, TRACE_QUEUE_RECEIVED, q->name, detail, 0);

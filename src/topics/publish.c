@@ -689,7 +689,7 @@ status_t topic_publish(topic_t *t, const publish_req_t *r, publish_res_t *res, e
     uint32_t matched[TOPIC_PROTOCOLS] = {0};
     char journal[TRACE_ID_MAX + 1];
     pub_ctx_t c = {t, r, res->message_id, NULL, t->fifo ? id : NULL, NULL, NULL, matched,
-                   trace_capacity() ? trace_msg_key(r->trace, res->message_id, journal) : NULL};
+                   trace_capacity() && *trace_msg_key(r->trace, res->message_id, journal) ? journal : NULL};
     if (r->structure) {
         c.structure = jv_doc_new();
         c.bodies = jv_parse(c.structure, r->message, r->message_len, NULL, 0);

@@ -13,6 +13,7 @@ static struct {
     size_t cap;  /* entries; 0: no journal */
     uint64_t n;  /* hops appended since trace_init; the next goes to ring[n % cap] */
     uint32_t once[TRACE_ONCE_SLOTS]; /* trace_hop_once: a hash of (id, kind) per slot, 0 empty */
+    int untraced_off; /* trace.messages: traced (untraced messages are not journaled) */
 } J;
 
 static const char *const kind_names[] = {
@@ -81,10 +82,22 @@ const char *trace_key(const char *header, char out[TRACE_ID_MAX + 1])
     return out[0] ? out : NULL;
 }
 
+void trace_set_untraced(int on)
+{
+    J.untraced_off = !on;
+}
+
+int trace_untraced(void)
+{
+    return !J.untraced_off;
+}
+
 const char *trace_msg_key(const char *header, const char *msg_id, char out[TRACE_ID_MAX + 1])
 {
     if (trace_key(header, out))
         return out;
+    if (J.untraced_off)
+        msg_id = NULL;
     copy_cut(out, TRACE_ID_MAX, msg_id ? msg_id : "", msg_id ? strlen(msg_id) : 0);
     return out;
 }

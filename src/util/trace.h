@@ -88,8 +88,15 @@ const char *trace_kind_name(trace_kind_t k);
  * or NULL (out "") when the header is NULL or gives an empty id. */
 const char *trace_key(const char *header, char out[TRACE_ID_MAX + 1]);
 
+/* Whether messages without a trace header are journaled under their
+ * message id (trace.messages: all, the default after trace_init) or not
+ * at all (traced). */
+void trace_set_untraced(int on);
+int trace_untraced(void);
+
 /* The journal's id of a message: the key of its trace header when it has
- * one, else its message id. Returns out ("" when both are missing). */
+ * one, else its message id (nothing, with trace_set_untraced(0)). Returns
+ * out ("" when there is none). */
 const char *trace_msg_key(const char *header, const char *msg_id, char out[TRACE_ID_MAX + 1]);
 
 /* Records a hop of trace id `id` (a key, as trace_key gives; NULL or ""

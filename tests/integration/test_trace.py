@@ -325,5 +325,32 @@ class TraceMessagesAndFunctions(TraceCase):
         self.assertEqual((hops[4]["resource"], hops[4]["traceId"]), ("async-out", hops[3]["link"]))
 
 
+class TraceTracedOnly(TraceCase):
+    """trace.messages: traced — messages without a header are not journaled."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="sluice-trace-")
+        config = os.path.join(cls.dir, "sluice.yaml")
+        with open(config, "w") as f:
+            f.write("trace:\n  messages: traced\nqueues:\n  - name: q\n")
+        cls.sluice = Sluice(config=config).start(timeout=30)
+        cls.ep = cls.sluice.endpoint
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sluice.stop_checked()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_only_traced_messages_are_journaled(self):
+        sqs = self.sluice.client("sqs")
+        url = sqs.get_queue_url(QueueName="q")["QueueUrl"]
+        plain = sqs.send_message(QueueUrl=url, MessageBody="plain")["MessageId"]
+        sqs.send_message(QueueUrl=url, MessageBody="traced", MessageSystemAttributes={
+            "AWSTraceHeader": {"DataType": "String", "StringValue": "Root=1-5759e988-bd862e3fe1be46a994272797"}})
+        self.assertEqual(self.trace(plain).returncode, 1)
+        self.assertEqual([h["kind"] for h in self.hops("1-5759e988-bd862e3fe1be46a994272797")], ["queue.sent"])
+
+
 if __name__ == "__main__":
     unittest.main()

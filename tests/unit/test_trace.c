@@ -110,6 +110,16 @@ TEST(message_key_is_the_header_else_the_message_id)
     CHECK_STR(trace_msg_key(NULL, "m-1", k), "m-1");
     CHECK_STR(trace_msg_key("", "m-1", k), "m-1");
     CHECK_STR(trace_msg_key(NULL, NULL, k), "");
+    trace_init(4);
+    CHECK(trace_untraced());
+    trace_set_untraced(0); /* trace.messages: traced */
+    CHECK_STR(trace_msg_key(NULL, "m-1", k), "");
+    CHECK_STR(trace_msg_key("Root=1-abc", "m-1", k), "1-abc");
+    trace_hop_msg(NULL, "m-1", TRACE_QUEUE_SENT, "q", NULL, 0);
+    CHECK_INT(trace_count(), 0);
+    trace_init(4); /* a new journal starts with all */
+    CHECK(trace_untraced());
+    trace_shutdown();
 }
 
 /* A journey that moves to a new message is found from its first id: links
