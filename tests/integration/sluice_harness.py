@@ -207,16 +207,34 @@ class SluiceTestCase(unittest.TestCase):
 
 
 class ConfigDaemonCase(unittest.TestCase):
-    """One daemon for the whole class, started on the config file CONFIG names
-    (set by the subclass); self.sluice and self.ep are the daemon and its endpoint."""
+    """One daemon for the whole class, started on the config file CONFIG names,
+    or on CONFIG_TEXT written to a file in the class's own directory (cls.dir,
+    removed after); set by the subclass. self.sluice and self.ep are the
+    daemon and its endpoint."""
 
     CONFIG = None
+    CONFIG_TEXT = None
+
+    @classmethod
+    def config_text(cls):
+        """The text to write; a subclass may make it (files in cls.dir exist by then)."""
+        return cls.CONFIG_TEXT
 
     @classmethod
     def setUpClass(cls):
-        cls.sluice = Sluice(config=cls.CONFIG).start(timeout=30)
+        config = cls.CONFIG
+        cls.dir = None
+        if config is None:
+            cls.dir = tempfile.mkdtemp(prefix="sluice-cfg-")
+            config = os.path.join(cls.dir, "sluice.yaml")
+            text = cls.config_text()
+            with open(config, "w") as f:
+                f.write(text)
+        cls.sluice = Sluice(config=config).start(timeout=30)
         cls.ep = cls.sluice.endpoint
 
     @classmethod
     def tearDownClass(cls):
         cls.sluice.stop_checked()
+        if cls.dir:
+            shutil.rmtree(cls.dir, ignore_errors=True)

@@ -10,10 +10,8 @@ destination and an SNS function subscription; the Lambda API's Invoke
 journaled; and the trace handed to the function (_X_AMZN_TRACE_ID)."""
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 import urllib.error
@@ -21,7 +19,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fn_truth import PY_BOOTSTRAP, REPO, SLOW  # noqa: E402
-from sluice_harness import ASAN, SLUICE_BIN, ConfigDaemonCase, Sluice  # noqa: E402
+from sluice_harness import ASAN, SLUICE_BIN, ConfigDaemonCase  # noqa: E402
 
 EXAMPLE = os.path.join(REPO, "examples", "calculator")
 DEMO_KEY = "calculator-demo-key"
@@ -196,23 +194,17 @@ mappings:
 """
 
 
-class TraceMessagesAndFunctions(TraceCase):
+class TraceMessagesAndFunctions(ConfigDaemonCase, TraceCase):
     @classmethod
-    def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="sluice-trace-")
+    def config_text(cls):
         with open(os.path.join(cls.dir, "tracer.py"), "w") as f:
             f.write(TRACER)
-        config = os.path.join(cls.dir, "sluice.yaml")
-        with open(config, "w") as f:
-            f.write(CONFIG % {"bootstrap": PY_BOOTSTRAP, "dir": cls.dir})
-        cls.sluice = Sluice(config=config).start(timeout=30)
-        cls.ep = cls.sluice.endpoint
-        cls.sqs = cls.sluice.client("sqs")
+        return CONFIG % {"bootstrap": PY_BOOTSTRAP, "dir": cls.dir}
 
     @classmethod
-    def tearDownClass(cls):
-        cls.sluice.stop_checked()
-        shutil.rmtree(cls.dir, ignore_errors=True)
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.sqs = cls.sluice.client("sqs")
 
     def url(self, name):
         return self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
@@ -325,22 +317,10 @@ class TraceMessagesAndFunctions(TraceCase):
         self.assertEqual((hops[4]["resource"], hops[4]["traceId"]), ("async-out", hops[3]["link"]))
 
 
-class TraceTracedOnly(TraceCase):
+class TraceTracedOnly(ConfigDaemonCase, TraceCase):
     """trace.messages: traced — messages without a header are not journaled."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="sluice-trace-")
-        config = os.path.join(cls.dir, "sluice.yaml")
-        with open(config, "w") as f:
-            f.write("trace:\n  messages: traced\nqueues:\n  - name: q\n")
-        cls.sluice = Sluice(config=config).start(timeout=30)
-        cls.ep = cls.sluice.endpoint
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sluice.stop_checked()
-        shutil.rmtree(cls.dir, ignore_errors=True)
+    CONFIG_TEXT = "trace:\n  messages: traced\nqueues:\n  - name: q\n"
 
     def test_only_traced_messages_are_journaled(self):
         sqs = self.sluice.client("sqs")
