@@ -44,9 +44,11 @@
 #include "util/text.h"
 #include "daemon/config_int.h"
 
-/* OPT_URL: a string that is empty (not set) or an http:// or https:// URL.
+/* OPT_STR: a string that must not be empty. OPT_OPTSTR: a string that
+ * may be empty (not set).
+ * OPT_URL: a string that is empty (not set) or an http:// or https:// URL.
  * OPT_CHOICE: one of the '|'-separated choices, stored as its index (long). */
-typedef enum { OPT_STR, OPT_URL, OPT_INT, OPT_FSYNC, OPT_LOGLEVEL, OPT_CHOICE } opt_type_t;
+typedef enum { OPT_STR, OPT_OPTSTR, OPT_URL, OPT_INT, OPT_FSYNC, OPT_LOGLEVEL, OPT_CHOICE } opt_type_t;
 
 typedef struct opt_def {
     const char *key;  /* section.name in the file */
@@ -118,7 +120,7 @@ static const opt_def_t opts[] = {
      "sigv4: how far X-Amz-Date may be from the server's clock"},
     {"auth.session_token", NULL, OPT_CHOICE, 0, 0, "ignore", OFF(auth.session_token),
      "sigv4: ignore | check (X-Amz-Security-Token must be the key's session_token)", "ignore|check"},
-    {"auth.ops_token_env", NULL, OPT_STR, 0, 0, "", OFF(auth.ops_token_env),
+    {"auth.ops_token_env", NULL, OPT_OPTSTR, 0, 0, "", OFF(auth.ops_token_env),
      "the environment variable holding a token GET /metrics and /_sluice/trace/{id} then require as "
      "Authorization: Bearer (empty: they are open; /health and /ready always are)"},
 };
@@ -139,7 +141,7 @@ static int opt_check_text(const opt_def_t *d, const char *v, char *why, size_t n
     if (d->type == OPT_URL) {
         if (*v && strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
             return snprintf(why, n, "%s: \"%s\" is not an http:// or https:// URL", d->key, v), -1;
-    } else if (!*v && strcmp(d->key, "auth.ops_token_env") != 0) { /* that one: empty is off */
+    } else if (!*v && d->type == OPT_STR) {
         return snprintf(why, n, "%s: must not be empty", d->key), -1;
     }
     return 0;
@@ -173,6 +175,7 @@ static int opt_set(config_t *c, const opt_def_t *d, const char *v, char *why, si
     int64_t iv;
     switch (d->type) {
     case OPT_STR:
+    case OPT_OPTSTR:
     case OPT_URL:
         if (opt_check_text(d, v, why, n) != 0)
             return -1;
@@ -243,7 +246,7 @@ void config_free(config_t *c)
         topic_free(&c->topics[i]);
     free(c->topics);
     for (size_t i = 0; i < NOPTS; i++)
-        if (opts[i].type == OPT_STR || opts[i].type == OPT_URL)
+        if (opts[i].type == OPT_STR || opts[i].type == OPT_OPTSTR || opts[i].type == OPT_URL)
             free(*(char **)((char *)c + opts[i].off));
     for (size_t i = 0; i < c->nqueues; i++)
         queue_free(&c->queues[i]);
