@@ -419,13 +419,20 @@ static void delete_succeeded(struct esm *m, const batch_t *bt, const char *faile
 /* The journal's hops of a batch: one per record. */
 static void trace_invoked(const struct esm *m, batch_t *bt)
 {
-    char detail[160]; /* the journal cuts it */
+    char detail[160], suffix[100]; /* the journal cuts the detail */
     bt->invoked_us = clock_wall_us();
-    for (size_t i = 0; i < bt->n && trace_capacity(); i++) {
+    if (!trace_capacity())
+        return;
+    /* the batch's part once; per record its id in front */
+    size_t sn = (size_t)snprintf(suffix, sizeof suffix, " in a batch of %zu, mapping %s", bt->n, m->def.uuid);
+    sn = sn < sizeof suffix ? sn : sizeof suffix - 1;
+    for (size_t i = 0; i < bt->n; i++) {
         const char *id = journal_id(&bt->recs[i]);
         if (!id)
             continue;
-        snprintf(detail, sizeof detail, "%s in a batch of %zu, mapping %s", bt->recs[i].id, bt->n, m->def.uuid);
+        size_t n = strlen(bt->recs[i].id);
+        memcpy(detail, bt->recs[i].id, n);
+        memcpy(detail + n, suffix, sn + 1);
         trace_hop_at(id, TRACE_FUNCTION_INVOKED, m->def.function, detail, 0, bt->invoked_us);
     }
 }

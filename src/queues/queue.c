@@ -343,8 +343,12 @@ static void receive_one(queue_t *q, message_t *m, uint64_t now, int vis, recv_re
     queue__set_state(q, m, MSG_INFLIGHT);
     rec__msg_recv(q, m);
     if (trace_capacity() && (m->trace_header || trace_untraced())) {
-        char detail[64];
-        snprintf(detail, sizeof detail, "%s receive %u", m->id, m->recv_count);
+        /* "<id> receive <n>", put together without a format per receive */
+        char detail[sizeof m->id + 32], num[21];
+        size_t n = strlen(m->id);
+        memcpy(detail, m->id, n);
+        memcpy(detail + n, " receive ", 9);
+        strcpy(detail + n + 9, text_u64(m->recv_count, num));
         trace_hop_msg(m->trace_header, m->id, TRACE_QUEUE_RECEIVED, q->name, detail, 0);
     }
     msg__receipt(m, res->receipts[res->n]);
